@@ -1,0 +1,178 @@
+import pg from 'pg';
+import type { BaseEnv } from '../config/env.js';
+import type { Logger } from '../logger.js';
+import { withCredentials, withDatabase } from './connection-uri.js';
+import { applyMigrations, loadMigrations, withClient, type Migration } from './migrations.js';
+import { platformNames, type PlatformNames } from './names.js';
+import { withTemplateLock } from './template-lock.js';
+
+type BootstrapEnv = Pick<
+  BaseEnv,
+  'DATABASE_URL' | 'DEEPLENS_DB_PREFIX' | 'DEEPLENS_PLATFORM_SERVICE_PASSWORD' | 'DEEPLENS_TENANT_SERVICE_PASSWORD'
+>;
+
+export function migrationSettings(names: PlatformNames, prefix: string): Record<string, string> {
+  return {
+    'deeplens.platform_role': names.platformRole,
+    'deeplens.tenant_role': names.tenantRole,
+    'deeplens.prefix': prefix,
+  };
+}
+
+const quote = (name: string) => pg.escapeIdentifier(name);
+
+/**
+ * Creates a login role if missing and sets its password. The password travels
+ * as a bind parameter into a setting the DO block reads, so it never stands in
+ * SQL text (statement logs show the DO block, not the password).
+ */
+async function ensureRole(client: pg.Client, role: string, password: string | undefined): Promise<void> {
+  await client.query('SELECT set_config($1, $2, false), set_config($3, $4, false)', [
+    'deeplens.role',
+    role,
+    'deeplens.role_password',
+    password ?? '',
+  ]);
+  await client.query(`DO $$
+    DECLARE
+      role_name text := current_setting('deeplens.role');
+      role_password text := nullif(current_setting('deeplens.role_password'), '');
+    BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role_name) THEN
+        EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT', role_name);
+      END IF;
+      IF role_password IS NOT NULL THEN
+        EXECUTE format('ALTER ROLE %I PASSWORD %L', role_name, role_password);
+      END IF;
+    END $$`);
+  await client.query(`SELECT set_config('deeplens.role_password', '', false)`);
+}
+
+async function ensureDatabase(client: pg.Client, database: string): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+  if (rowCount) return false;
+  try {
+    await client.query(`CREATE DATABASE ${quote(database)}`);
+  } catch (error) {
+    // Another migrator created it between our check and our CREATE.
+    if ((error as { code?: string }).code !== '42P04') throw error;
+  }
+  await client.query(`REVOKE CONNECT ON DATABASE ${quote(database)} FROM PUBLIC`);
+  return true;
+}
+
+export interface MigrateResult {
+  applied: Record<string, string[]>;
+  fleet: { migrated: number; failed: Array<{ database: string; error: string }> };
+}
+
+/** Everything `npm start` and `npm run migrate` do before the services start. */
+export async function migratePlatform(env: BootstrapEnv, log: Logger): Promise<MigrateResult> {
+  const prefix = env.DEEPLENS_DB_PREFIX;
+  const names = platformNames(prefix);
+  const settings = migrationSettings(names, prefix);
+  const applied: Record<string, string[]> = {};
+
+  const result = await withClient(env.DATABASE_URL, async (admin) => {
+    // One migrator at a time per installation.
+    await admin.query('SELECT pg_advisory_lock(hashtext($1))', [`${prefix}deeplens.migrate`]);
+    await ensureRole(admin, names.platformRole, env.DEEPLENS_PLATFORM_SERVICE_PASSWORD);
+    await ensureRole(admin, names.tenantRole, env.DEEPLENS_TENANT_SERVICE_PASSWORD);
+    for (const database of [names.platformDatabase, names.identityDatabase, names.templateDatabase]) {
+      if (await ensureDatabase(admin, database)) log.info({ database }, 'created database');
+    }
+    await admin.query(`GRANT CONNECT ON DATABASE ${quote(names.platformDatabase)} TO ${quote(names.platformRole)}`);
+    await admin.query(`GRANT CONNECT ON DATABASE ${quote(names.identityDatabase)} TO ${quote(names.tenantRole)}`);
+
+    for (const target of ['platform', 'identity'] as const) {
+      const database = target === 'platform' ? names.platformDatabase : names.identityDatabase;
+      applied[target] = await withClient(withDatabase(env.DATABASE_URL, database), (client) =>
+        applyMigrations(client, loadMigrations(target), settings),
+      );
+    }
+
+    const templateMigrations = loadMigrations('template');
+    applied.template = await withTemplateLock(admin, prefix, 'exclusive', async () => {
+      const done = await withClient(withDatabase(env.DATABASE_URL, names.templateDatabase), (client) =>
+        applyMigrations(client, templateMigrations, settings),
+      );
+      await admin.query(`ALTER DATABASE ${quote(names.templateDatabase)} WITH IS_TEMPLATE true`);
+      return done;
+    });
+
+    const fleet = await migrateTenantFleet(env, templateMigrations, log);
+    return { applied, fleet };
+  });
+  for (const [target, versions] of Object.entries(result.applied)) {
+    if (versions.length) log.info({ target, versions }, 'applied migrations');
+  }
+  return result;
+}
+
+/**
+ * Brings one tenant database to the template's schema. Provisioning calls it
+ * right after the clone, and the fleet pass for every registered database,
+ * so a template change reaches tenants whichever ran first.
+ */
+export async function migrateTenantDatabase(
+  env: Pick<BaseEnv, 'DATABASE_URL' | 'DEEPLENS_DB_PREFIX'>,
+  database: string,
+  migrations: Migration[] = loadMigrations('template'),
+): Promise<string[]> {
+  const names = platformNames(env.DEEPLENS_DB_PREFIX);
+  return withClient(withDatabase(env.DATABASE_URL, database), (client) =>
+    applyMigrations(client, migrations, migrationSettings(names, env.DEEPLENS_DB_PREFIX)),
+  );
+}
+
+/**
+ * The fleet migration: every live tenant database gets the template's pending
+ * migrations. Each database records its own progress, so a crash mid-fleet
+ * resumes where it stopped; one tenant's failure is reported, not fatal.
+ */
+export async function migrateTenantFleet(
+  env: BootstrapEnv,
+  migrations: Migration[],
+  log: Logger,
+  concurrency = 4,
+): Promise<MigrateResult['fleet']> {
+  const names = platformNames(env.DEEPLENS_DB_PREFIX);
+  const latest = migrations.at(-1)?.version ?? '0000';
+  const platformUri = withDatabase(env.DATABASE_URL, names.platformDatabase);
+  const databases = await withClient(platformUri, async (client) => {
+    const { rows } = await client.query<{ database_name: string }>(
+      `SELECT database_name FROM tenant_databases
+        WHERE dropped_at IS NULL AND template_version IS DISTINCT FROM $1
+        ORDER BY created_at`,
+      [latest],
+    );
+    return rows.map((row) => row.database_name);
+  });
+  const failed: MigrateResult['fleet']['failed'] = [];
+  let migrated = 0;
+  const queue = [...databases];
+  const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+    for (let database = queue.shift(); database; database = queue.shift()) {
+      try {
+        const done = await migrateTenantDatabase(env, database, migrations);
+        await withClient(platformUri, (client) =>
+          client.query('UPDATE tenant_databases SET template_version = $1 WHERE database_name = $2 AND dropped_at IS NULL', [
+            latest,
+            database,
+          ]),
+        );
+        if (done.length) log.info({ database, versions: done }, 'fleet migration applied');
+        migrated += 1;
+      } catch (error) {
+        // A database dropped by a deprovision since we listed it is not a failure.
+        if ((error as { code?: string }).code === '3D000') continue;
+        log.error({ database, err: (error as Error).message }, 'fleet migration failed for a tenant');
+        failed.push({ database, error: (error as Error).message });
+      }
+    }
+  });
+  await Promise.all(workers);
+  return { migrated, failed };
+}
+
+export { withCredentials };

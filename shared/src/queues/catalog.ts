@@ -1,0 +1,120 @@
+import { v4 as uuidv4, v5 as uuidv5 } from 'uuid';
+import { z } from 'zod';
+
+/**
+ * The one catalog of background work. For each job: its queue, the schema of
+ * its payload (checked when enqueued and again when dequeued), its retry
+ * policy, how long Redis keeps it, and how its id is derived. Producers and
+ * handlers are typed from here, so a payload cannot drift between the API and
+ * a worker. New payload fields must be optional so queued jobs still validate
+ * after a deploy.
+ */
+
+export const queueNames = ['provisioning', 'storage', 'usage'] as const;
+export type QueueName = (typeof queueNames)[number];
+
+/** Namespace of the deterministic (v5) job ids. */
+const JOB_ID_NAMESPACE = '0b5c8f8e-7d3e-4d6a-9d0e-5c1f2a3b4c5d';
+export const deterministicJobId = (...parts: string[]) => uuidv5(parts.join('/'), JOB_ID_NAMESPACE);
+
+const DAY = 24 * 60 * 60;
+
+/** Redis keeps finished jobs this long and this many; the platform database keeps the record after. */
+const tenantJobRetention = {
+  removeOnComplete: { age: 8 * DAY, count: 10_000 },
+  removeOnFail: { age: 8 * DAY, count: 10_000 },
+};
+const highVolumeRetention = {
+  removeOnComplete: { age: 3600, count: 1_000 },
+  removeOnFail: { age: 8 * DAY, count: 10_000 },
+};
+
+const uuid = z.string().uuid();
+
+export const usageEventSchema = z.object({
+  eventId: uuid,
+  tenantId: uuid,
+  endpoint: z.string().min(1).max(512),
+  method: z.string().min(1).max(16),
+  statusCode: z.number().int().min(100).max(599),
+  durationMs: z.number().int().min(0),
+  requestBytes: z.number().int().min(0).optional(),
+  responseBytes: z.number().int().min(0).optional(),
+  occurredAt: z.string().datetime({ offset: true }),
+});
+export type UsageEvent = z.infer<typeof usageEventSchema>;
+
+interface JobDefinition<P extends z.ZodTypeAny> {
+  queue: QueueName;
+  payload: P;
+  attempts: number;
+  backoff: { type: 'exponential' | 'fixed'; delay: number };
+  retention: typeof tenantJobRetention;
+  jobId: (payload: z.infer<P>) => string;
+  /** The tenant a job concerns, shown in the job record. */
+  tenantOf: (payload: z.infer<P>) => string | null;
+}
+
+const defineJob = <P extends z.ZodTypeAny>(definition: JobDefinition<P>) => definition;
+
+export const jobCatalog = {
+  'tenant.provision': defineJob({
+    queue: 'provisioning',
+    payload: z.object({ tenantId: uuid }),
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 1_000 },
+    retention: tenantJobRetention,
+    // One provisioning per tenant, however many times the request arrives.
+    jobId: (payload) => deterministicJobId('tenant.provision', payload.tenantId),
+    tenantOf: (payload) => payload.tenantId,
+  }),
+  'tenant.deprovision': defineJob({
+    queue: 'provisioning',
+    payload: z.object({ tenantId: uuid }),
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 1_000 },
+    retention: tenantJobRetention,
+    jobId: (payload) => deterministicJobId('tenant.deprovision', payload.tenantId),
+    tenantOf: (payload) => payload.tenantId,
+  }),
+  'storage.verify': defineJob({
+    queue: 'storage',
+    payload: z.object({
+      tenantId: uuid,
+      /** The config version to verify; a newer config makes this job a no-op. */
+      configVersion: z.number().int().positive(),
+      /** Distinguishes repeated on-demand tests of one config version. */
+      requestId: uuid,
+      reason: z.enum(['provisioned', 'changed', 'on_demand']).optional(),
+    }),
+    attempts: 4,
+    backoff: { type: 'exponential', delay: 1_000 },
+    retention: tenantJobRetention,
+    jobId: (payload) => deterministicJobId('storage.verify', payload.tenantId, payload.requestId),
+    tenantOf: (payload) => payload.tenantId,
+  }),
+  'usage.ingest': defineJob({
+    queue: 'usage',
+    payload: z.object({ events: z.array(usageEventSchema).min(1).max(10_000) }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 500 },
+    retention: highVolumeRetention,
+    jobId: () => uuidv4(),
+    tenantOf: (payload) => {
+      const first = payload.events[0]?.tenantId ?? null;
+      return payload.events.every((event: UsageEvent) => event.tenantId === first) ? first : null;
+    },
+  }),
+} as const;
+
+export type JobName = keyof typeof jobCatalog;
+export type JobPayload<N extends JobName> = z.infer<(typeof jobCatalog)[N]['payload']>;
+export const jobNames = Object.keys(jobCatalog) as JobName[];
+
+export function jobNamesOf(queue: QueueName): JobName[] {
+  return jobNames.filter((name) => jobCatalog[name].queue === queue);
+}
+
+export function isJobName(value: string): value is JobName {
+  return Object.hasOwn(jobCatalog, value);
+}

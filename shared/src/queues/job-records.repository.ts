@@ -1,0 +1,70 @@
+import type { DatabasePool } from 'slonik';
+import { sql } from '../db/sql.js';
+import { z } from 'zod';
+import type { JobView } from './job-view.js';
+
+const jobRecordRow = z.object({
+  id: z.string(),
+  type: z.string(),
+  tenant_id: z.string().nullable(),
+  state: z.string(),
+  attempts: z.number(),
+  max_attempts: z.number(),
+  progress: z.unknown(),
+  result: z.unknown(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  created_at: z.number(),
+  started_at: z.number().nullable(),
+  finished_at: z.number().nullable(),
+});
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const toDate = (value: string | null) => (value === null ? null : sql.timestamp(new Date(value)));
+
+/** The archive of finished jobs in the platform database, read once Redis has let a job go. */
+export function createJobRecordsRepository(pool: DatabasePool) {
+  return {
+    async save(view: JobView): Promise<void> {
+      await pool.query(sql.typeAlias('void')`
+        INSERT INTO job_records (id, type, tenant_id, state, attempts, max_attempts, progress, result, error,
+                                 created_at, started_at, finished_at)
+        VALUES (${view.id}, ${view.type}, ${view.tenantId}, ${view.state}, ${view.attempts}, ${view.maxAttempts},
+                ${sql.jsonb(view.progress as never)}, ${sql.jsonb(view.result as never)}, ${sql.jsonb(view.error as never)},
+                ${sql.timestamp(new Date(view.createdAt))}, ${toDate(view.startedAt)}, ${toDate(view.finishedAt)})
+        ON CONFLICT (id) DO UPDATE SET
+          state = excluded.state, attempts = excluded.attempts, progress = excluded.progress,
+          result = excluded.result, error = excluded.error, started_at = excluded.started_at,
+          finished_at = excluded.finished_at`);
+    },
+
+    async find(id: string): Promise<JobView | null> {
+      const row = await pool.maybeOne(sql.type(jobRecordRow)`
+        SELECT id, type, tenant_id, state, attempts, max_attempts, progress, result, error,
+               created_at, started_at, finished_at
+          FROM job_records WHERE id = ${id}`);
+      if (!row) return null;
+      return {
+        id: row.id,
+        type: row.type,
+        tenantId: row.tenant_id,
+        state: row.state as JobView['state'],
+        attempts: row.attempts,
+        maxAttempts: row.max_attempts,
+        progress: row.progress ?? null,
+        result: row.result ?? null,
+        error: row.error,
+        createdAt: iso(row.created_at)!,
+        startedAt: iso(row.started_at),
+        finishedAt: iso(row.finished_at),
+      };
+    },
+
+    async pruneOlderThan(days: number): Promise<number> {
+      const result = await pool.query(sql.typeAlias('void')`
+        DELETE FROM job_records WHERE finished_at < now() - make_interval(days => ${days})`);
+      return result.rowCount;
+    },
+  };
+}
+
+export type JobRecordsRepository = ReturnType<typeof createJobRecordsRepository>;

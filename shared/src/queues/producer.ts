@@ -1,0 +1,84 @@
+import { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AppError, validationFailed } from '../errors.js';
+import { jobCatalog, queueNames, type JobName, type JobPayload, type QueueName } from './catalog.js';
+import { jobViewFromBull, type JobView } from './job-view.js';
+
+/**
+ * Enqueues catalog jobs. The payload is validated against the catalog before
+ * it reaches Redis; the job id comes from the catalog, so asking twice for the
+ * same tenant's provisioning finds the first job instead of adding another.
+ */
+export class JobProducer {
+  private readonly queues: Record<QueueName, Queue>;
+
+  constructor(connection: Redis, prefix: string) {
+    this.queues = Object.fromEntries(
+      queueNames.map((name) => [name, new Queue(name, { connection, prefix })]),
+    ) as Record<QueueName, Queue>;
+  }
+
+  queue(name: QueueName): Queue {
+    return this.queues[name];
+  }
+
+  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, options: { jobId?: string } = {}): Promise<string> {
+    const definition = jobCatalog[name];
+    const parsed = definition.payload.safeParse(payload);
+    if (!parsed.success) throw validationFailed(`invalid ${name} payload: ${parsed.error.issues[0]?.message}`);
+    const jobId = options.jobId ?? definition.jobId(parsed.data as never);
+    const job = await this.queues[definition.queue].add(name, parsed.data, {
+      jobId,
+      attempts: definition.attempts,
+      backoff: definition.backoff,
+      ...definition.retention,
+    });
+    return job.id ?? jobId;
+  }
+
+  async enqueueMany<N extends JobName>(name: N, payloads: Array<JobPayload<N>>): Promise<string[]> {
+    const definition = jobCatalog[name];
+    const jobs = payloads.map((payload) => {
+      const parsed = definition.payload.parse(payload);
+      return {
+        name,
+        data: parsed,
+        opts: {
+          jobId: definition.jobId(parsed as never),
+          attempts: definition.attempts,
+          backoff: definition.backoff,
+          ...definition.retention,
+        },
+      };
+    });
+    const added = await this.queues[definition.queue].addBulk(jobs);
+    return added.map((job) => job.id!);
+  }
+
+  /** The live view of a job, from whichever queue holds it; null when Redis no longer has it. */
+  async find(jobId: string): Promise<JobView | null> {
+    for (const name of queueNames) {
+      const job = await Job.fromId(this.queues[name], jobId);
+      if (!job) continue;
+      const state = await job.getState();
+      const definition = jobCatalog[job.name as JobName];
+      if (!definition) throw new AppError('internal_error', `job ${jobId} has an unknown name`);
+      return jobViewFromBull(job, state, definition.tenantOf as (data: never) => string | null);
+    }
+    return null;
+  }
+
+  async counts(): Promise<Record<QueueName, Record<string, number>>> {
+    const entries = await Promise.all(
+      queueNames.map(async (name) => [
+        name,
+        await this.queues[name].getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
+      ]),
+    );
+    return Object.fromEntries(entries) as Record<QueueName, Record<string, number>>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.queues).map((queue) => queue.close()));
+  }
+}

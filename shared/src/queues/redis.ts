@@ -1,0 +1,27 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Two kinds of Redis connection, as BullMQ advises for production:
+ * workers wait for Redis forever (maxRetriesPerRequest: null) so they resume
+ * by themselves after an outage; producers fail fast so the API can answer
+ * 503 within a second instead of hanging.
+ */
+export function createWorkerConnection(redisUrl: string, options: RedisOptions = {}): Redis {
+  return new Redis(redisUrl, {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy: (times) => Math.min(200 * times, 2_000),
+    ...options,
+  });
+}
+
+export function createProducerConnection(redisUrl: string, options: RedisOptions = {}): Redis {
+  return new Redis(redisUrl, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: 1_000,
+    commandTimeout: 1_000,
+    retryStrategy: (times) => Math.min(100 * times, 1_000),
+    ...options,
+  });
+}

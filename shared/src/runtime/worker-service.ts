@@ -1,0 +1,120 @@
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import { baseEnvSchema, ConfigError, parseEnv, type BaseEnv } from '../config/env.js';
+import { openPlatformPool, type DatabasePool } from '../db/pool.js';
+import { armFailpoints } from '../failpoints.js';
+import { createLogger, type Logger } from '../logger.js';
+import { createMetrics, startMetricsServer, type Metrics } from '../metrics.js';
+import type { QueueName } from '../queues/catalog.js';
+import { createJobRecordsRepository } from '../queues/job-records.repository.js';
+import { JobProducer } from '../queues/producer.js';
+import { createProducerConnection, createWorkerConnection } from '../queues/redis.js';
+import { startQueueWorker, type HandlersFor } from '../queues/worker.js';
+
+export interface WorkerRuntime<E extends BaseEnv> {
+  env: E;
+  log: Logger;
+  metrics: Metrics;
+  platformPool: DatabasePool;
+  producer: JobProducer;
+  startWorker<Q extends QueueName>(queue: Q, handlers: HandlersFor<Q>): Worker;
+  /** Closed on shutdown after the workers, in reverse order of registration. */
+  onClose(close: () => Promise<void>): void;
+}
+
+export interface WorkerServiceOptions<S extends z.ZodTypeAny> {
+  name: string;
+  envSchema?: S;
+  start(runtime: WorkerRuntime<z.infer<S> & BaseEnv>): Promise<void>;
+}
+
+const SHUTDOWN_GRACE_MS = 25_000;
+
+/**
+ * The life of a worker process: parse the environment (every bad variable
+ * reported at once), open what the workers need, run, and on SIGTERM/SIGINT
+ * let active jobs finish before closing. A job still running when the grace
+ * period ends is left to BullMQ's stalled-job check, which hands it to another
+ * worker; every job is idempotent, so that is safe.
+ */
+export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerServiceOptions<S>): Promise<void> {
+  let env: z.infer<S> & BaseEnv;
+  try {
+    env = parseEnv((options.envSchema ?? baseEnvSchema) as S) as z.infer<S> & BaseEnv;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${options.name}: ${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  armFailpoints(env.NODE_ENV, env.DEEPLENS_FAILPOINTS);
+  const log = createLogger({ name: options.name, level: env.LOG_LEVEL });
+  const metrics = createMetrics(options.name);
+  const closers: Array<() => Promise<void>> = [];
+  const workers: Worker[] = [];
+
+  const platformPool = await openPlatformPool(env);
+  closers.push(() => platformPool.end());
+  const producerConnection: Redis = createProducerConnection(env.REDIS_URL);
+  closers.push(async () => void producerConnection.disconnect());
+  const producer = new JobProducer(producerConnection, env.DEEPLENS_QUEUE_PREFIX);
+  closers.push(() => producer.close());
+  const workerConnection = createWorkerConnection(env.REDIS_URL);
+  closers.push(async () => void workerConnection.disconnect());
+  const jobRecords = createJobRecordsRepository(platformPool);
+
+  const runtime: WorkerRuntime<typeof env> = {
+    env,
+    log,
+    metrics,
+    platformPool,
+    producer,
+    startWorker: (queue, handlers) => {
+      const worker = startQueueWorker(queue, handlers, {
+        connection: workerConnection,
+        prefix: env.DEEPLENS_QUEUE_PREFIX,
+        log,
+        metrics,
+        jobRecords,
+        concurrency: env.DEEPLENS_WORKER_CONCURRENCY,
+        lockDuration: env.DEEPLENS_JOB_LOCK_MS,
+        stalledInterval: env.DEEPLENS_STALLED_INTERVAL_MS,
+      });
+      workers.push(worker);
+      return worker;
+    },
+    onClose: (close) => void closers.push(close),
+  };
+
+  await options.start(runtime);
+  const { server, port } = await startMetricsServer(metrics, env.METRICS_HOST, env.METRICS_PORT, () =>
+    workers.every((worker) => worker.isRunning()),
+  );
+  closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+  log.info({ metricsPort: port, queues: workers.map((worker) => worker.name) }, `${options.name} started`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing active jobs');
+    const force = setTimeout(() => {
+      log.warn('grace period over: exiting with jobs still active; they will be retried elsewhere');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    try {
+      await Promise.all(workers.map((worker) => worker.close()));
+      for (const close of closers.reverse()) await close().catch((error) => log.warn({ err: error }, 'close failed'));
+      log.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      log.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
