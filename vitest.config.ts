@@ -1,14 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
-    alias: {
-      // Tests run the TypeScript sources; the services' dist builds are for `npm start`.
-      '@deeplens/shared/testing': fileURLToPath(new URL('./shared/src/testing/index.ts', import.meta.url)),
-      '@deeplens/shared': fileURLToPath(new URL('./shared/src/index.ts', import.meta.url)),
-    },
+    // Tests run the TypeScript sources (shared's exports name them under this
+    // condition); the dist builds are for `npm start`.
+    conditions: ['@deeplens/source'],
   },
+  ssr: { resolve: { conditions: ['@deeplens/source'] } },
   test: {
     include: ['shared/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'services/*/test/**/*.test.ts'],
     globalSetup: ['./shared/src/testing/global-setup.ts'],

@@ -1,4 +1,7 @@
+import { Value } from '@sinclair/typebox/value';
 import { z } from 'zod';
+import { DEVELOPMENT_ENCRYPTION_KEY, parseKeyring, type Keyring } from '../crypto/keyring.js';
+import { minioConfig, type StorageConfigOf } from '../schemas/storage.js';
 
 /**
  * The environment of every DeepLens process, parsed once at boot.
@@ -50,6 +53,38 @@ export const baseEnvSchema = z.object({
   DEEPLENS_JOB_LOCK_MS: positiveInt(30_000),
   DEEPLENS_STALLED_INTERVAL_MS: positiveInt(30_000),
   DEEPLENS_WORKER_CONCURRENCY: positiveInt(4),
+  /** `key` or a keyring `id:key,id:key` (the first encrypts); required outside development. */
+  DEEPLENS_ENCRYPTION_KEY: z
+    .string()
+    .optional()
+    .superRefine((value, context) => {
+      if (value === undefined) return;
+      try {
+        parseKeyring(value);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    }),
+  /** JSON of the platform's MinIO: endpoint, access_key, secret_key, bucket (secure, region optional). */
+  DEEPLENS_DEFAULT_STORAGE: z
+    .string()
+    .optional()
+    .transform((value, context): StorageConfigOf<'minio'> | undefined => {
+      if (value === undefined) return undefined;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        context.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+      const firstError = Value.Errors(minioConfig, parsed).First();
+      if (firstError) {
+        context.addIssue({ code: 'custom', message: `${firstError.path || '/'} ${firstError.message}` });
+        return z.NEVER;
+      }
+      return parsed as StorageConfigOf<'minio'>;
+    }),
   /** Fault injection for crash tests; ignored unless NODE_ENV=test. */
   DEEPLENS_FAILPOINTS: csv,
 });
@@ -67,6 +102,7 @@ export class ConfigError extends Error {
 export function parseEnv<T extends z.ZodTypeAny>(
   schema: T,
   env: NodeJS.ProcessEnv = process.env,
+  rules: Array<(parsed: z.infer<T>) => string | null> = [],
 ): Readonly<z.infer<T>> {
   // Empty strings mean "unset", as in most twelve-factor tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
@@ -76,7 +112,23 @@ export function parseEnv<T extends z.ZodTypeAny>(
       parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
     );
   }
+  const problems = [requireEncryptionKey, ...rules]
+    .map((rule) => rule(parsed.data))
+    .filter((problem): problem is string => problem !== null);
+  if (problems.length) throw new ConfigError(problems);
   return Object.freeze(parsed.data);
+}
+
+function requireEncryptionKey(env: Partial<BaseEnv>): string | null {
+  if (env.DEEPLENS_ENCRYPTION_KEY || env.NODE_ENV === 'development') return null;
+  return 'DEEPLENS_ENCRYPTION_KEY: required unless NODE_ENV=development';
+}
+
+/** The keyring in force: the configured one, or in development a fixed, publicly known key. */
+export function keyringFromEnv(env: Pick<BaseEnv, 'DEEPLENS_ENCRYPTION_KEY' | 'NODE_ENV'>): Keyring {
+  if (env.DEEPLENS_ENCRYPTION_KEY) return parseKeyring(env.DEEPLENS_ENCRYPTION_KEY);
+  if (env.NODE_ENV === 'development') return parseKeyring(DEVELOPMENT_ENCRYPTION_KEY);
+  throw new ConfigError(['DEEPLENS_ENCRYPTION_KEY: required unless NODE_ENV=development']);
 }
 
 export { csv as csvList, port as portVar, positiveInt };

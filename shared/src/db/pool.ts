@@ -1,4 +1,4 @@
-import { createPool, type DatabasePool, type Interceptor, type QueryResultRow } from 'slonik';
+import { createPool, createTypeParserPreset, type DatabasePool, type Interceptor, type QueryResultRow } from 'slonik';
 import type { BaseEnv } from '../config/env.js';
 import { withCredentials, withDatabase } from './connection-uri.js';
 import { platformNames } from './names.js';
@@ -36,6 +36,11 @@ export async function openPool(connectionUri: string, options: PoolOptions = {})
     statementTimeout: options.statementTimeout ?? 60_000,
     connectionTimeout: 5_000,
     captureStackTrace: false,
+    // Counts and byte sizes as numbers, not BigInt: they stay far below 2^53 and serialise to JSON.
+    typeParsers: [
+      ...createTypeParserPreset().filter((parser) => parser.name !== 'int8'),
+      { name: 'int8', parse: (value: string) => Number(value) },
+    ],
     // Slonik runs DISCARD ALL when a connection goes back to the pool, so a
     // session-level tenant context cannot leak to the next user; we rely on it.
   });

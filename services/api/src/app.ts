@@ -1,0 +1,86 @@
+import {
+  createJobRecordsRepository,
+  createTenantsRepository,
+  jobSchema,
+  tenantSchema,
+  errorSchema,
+  type DatabasePool,
+  type JobProducer,
+  type Keyring,
+  type Logger,
+  type Metrics,
+} from '@deeplens/shared';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController } from 'fastify';
+import type { Redis } from 'ioredis';
+import authPlugin from './plugins/auth.js';
+import errorPlugin from './plugins/errors.js';
+import idempotencyPlugin from './plugins/idempotency.js';
+import validationPlugin from './plugins/validation.js';
+import { createIdempotencyRepository } from './repositories/idempotency.repository.js';
+import { healthRoutes } from './routes/health.routes.js';
+import { jobsRoutes } from './routes/jobs.routes.js';
+import { statusRoutes } from './routes/status.routes.js';
+import { tenantsRoutes } from './routes/tenants.routes.js';
+import { createTenantsService } from './services/tenants.service.js';
+
+export interface ApiDeps {
+  log: Logger;
+  pool: DatabasePool;
+  redis: Redis;
+  producer: JobProducer;
+  keyring: Keyring;
+  metrics: Metrics;
+  adminTokens: readonly string[];
+  serviceTokens: readonly string[];
+}
+
+export const BODY_LIMIT = 1024 * 1024;
+
+/** The API as a Fastify instance, without a port: tests drive it through `inject`. */
+export async function buildApp(deps: ApiDeps) {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    // Per-request lines cost more than the requests on the hot paths; errors and metrics tell the story.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+    // Ids come from the caller's X-Request-Id when given, so a request can be followed across services.
+    requestIdHeader: 'x-request-id',
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const httpDuration = deps.metrics.histogram(
+    'deeplens_http_request_duration_seconds',
+    'HTTP request latency by route, method and status',
+    ['route', 'method', 'status'],
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
+  app.addHook('onResponse', async (request, reply) => {
+    httpDuration.observe(
+      { route: request.routeOptions.url ?? 'unknown', method: request.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.addSchema(errorSchema);
+  app.addSchema(tenantSchema);
+  app.addSchema(jobSchema);
+  await app.register(errorPlugin);
+  await app.register(validationPlugin);
+  await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens });
+  await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool) });
+
+  const tenantsRepository = createTenantsRepository(deps.pool);
+  const tenants = createTenantsService({
+    pool: deps.pool,
+    tenants: tenantsRepository,
+    producer: deps.producer,
+    keyring: deps.keyring,
+  });
+  await app.register(healthRoutes, { pool: deps.pool, redis: deps.redis, metrics: deps.metrics });
+  await app.register(tenantsRoutes, { tenants });
+  await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
+  await app.register(statusRoutes, { pool: deps.pool, tenants: tenantsRepository, producer: deps.producer });
+  return app;
+}

@@ -1,0 +1,30 @@
+import { baseEnvSchema, csvList, parseEnv, portVar } from '@deeplens/shared';
+import { z } from 'zod';
+
+export const apiEnvSchema = baseEnvSchema.extend({
+  HOST: z.string().default('127.0.0.1'),
+  PORT: portVar(8080),
+  DEEPLENS_ADMIN_TOKENS: csvList,
+  DEEPLENS_SERVICE_TOKENS: csvList,
+  /** Requests a token may make per second before 429. */
+  DEEPLENS_RATE_LIMIT_PER_SECOND: z.coerce.number().int().positive().default(2_000),
+});
+
+export type ApiEnv = z.infer<typeof apiEnvSchema>;
+
+/** Development only: a fixed, publicly known admin token so a laptop needs no setup. */
+export const DEVELOPMENT_ADMIN_TOKEN = 'deeplens-dev-admin-token';
+
+export function loadApiEnv(source: NodeJS.ProcessEnv = process.env): ApiEnv {
+  return parseEnv(apiEnvSchema, source, [
+    (env) =>
+      env.DEEPLENS_ADMIN_TOKENS.length === 0 && env.NODE_ENV !== 'development'
+        ? 'DEEPLENS_ADMIN_TOKENS: at least one admin token is required unless NODE_ENV=development'
+        : null,
+    (env) =>
+      env.DEEPLENS_ADMIN_TOKENS.some((token) => token.length < 16) ||
+      env.DEEPLENS_SERVICE_TOKENS.some((token) => token.length < 16)
+        ? 'DEEPLENS_ADMIN_TOKENS, DEEPLENS_SERVICE_TOKENS: every token must be at least 16 characters'
+        : null,
+  ]);
+}

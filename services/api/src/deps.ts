@@ -1,0 +1,40 @@
+import {
+  createLogger,
+  createMetrics,
+  createProducerConnection,
+  JobProducer,
+  keyringFromEnv,
+  openPlatformPool,
+  type Logger,
+} from '@deeplens/shared';
+import type { ApiDeps } from './app.js';
+import { DEVELOPMENT_ADMIN_TOKEN, type ApiEnv } from './config.js';
+
+/** Opens what the API needs; `close` releases it all. */
+export async function openApiDeps(env: ApiEnv, log: Logger = createLogger({ name: 'api', level: env.LOG_LEVEL })) {
+  const adminTokens = env.DEEPLENS_ADMIN_TOKENS.length ? env.DEEPLENS_ADMIN_TOKENS : [DEVELOPMENT_ADMIN_TOKEN];
+  if (!env.DEEPLENS_ADMIN_TOKENS.length) {
+    log.warn(`development mode: no DEEPLENS_ADMIN_TOKENS set, accepting the public development token "${DEVELOPMENT_ADMIN_TOKEN}"`);
+  }
+  if (!env.DEEPLENS_ENCRYPTION_KEY) log.warn('development mode: storage secrets are encrypted with a public development key');
+  const pool = await openPlatformPool(env);
+  const redis = createProducerConnection(env.REDIS_URL);
+  const deps: ApiDeps = {
+    log,
+    pool,
+    redis,
+    producer: new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX),
+    keyring: keyringFromEnv(env),
+    metrics: createMetrics('api'),
+    adminTokens,
+    serviceTokens: env.DEEPLENS_SERVICE_TOKENS,
+  };
+  return {
+    deps,
+    async close() {
+      await deps.producer.close().catch(() => undefined);
+      redis.disconnect();
+      await pool.end();
+    },
+  };
+}

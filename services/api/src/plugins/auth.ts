@@ -1,0 +1,72 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AppError } from '@deeplens/shared';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+
+/**
+ * Who may call a route is declared on the route (`config.access`) and checked
+ * here for every request, so a route without a declaration is refused at
+ * start-up rather than left open.
+ *   public  — no token (health, readiness, metrics, docs)
+ *   admin   — admin tokens only
+ *   service — admin or service tokens (event intake, quota checks)
+ */
+export type Access = 'public' | 'admin' | 'service';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    principal: { kind: 'admin' | 'service' | 'anonymous'; id: string };
+  }
+}
+
+const digest = (token: string) => createHash('sha256').update(token).digest();
+
+export interface AuthOptions {
+  adminTokens: readonly string[];
+  serviceTokens: readonly string[];
+}
+
+async function authPlugin(app: FastifyInstance, options: AuthOptions) {
+  // Compare digests of equal length in constant time; the fingerprint names a token in logs without revealing it.
+  const known = [
+    ...options.adminTokens.map((token) => ({ kind: 'admin' as const, digest: digest(token) })),
+    ...options.serviceTokens.map((token) => ({ kind: 'service' as const, digest: digest(token) })),
+  ];
+
+  const identify = (request: FastifyRequest) => {
+    const header = request.headers.authorization;
+    if (typeof header !== 'string') return null;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return null;
+    const presented = digest(match[1]!);
+    let found: (typeof known)[number] | null = null;
+    for (const candidate of known) {
+      // No early exit: every request does the same work whatever the token.
+      if (timingSafeEqual(candidate.digest, presented) && !found) found = candidate;
+    }
+    return found ? { kind: found.kind, id: `${found.kind}:${presented.toString('hex').slice(0, 12)}` } : null;
+  };
+
+  app.decorateRequest('principal', null as never);
+
+  app.addHook('onRoute', (route) => {
+    const access = (route.config as { access?: Access } | undefined)?.access;
+    if (!access) throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access ?? 'admin';
+    const principal = identify(request);
+    request.principal = principal ?? { kind: 'anonymous', id: 'anonymous' };
+    if (access === 'public') return;
+    if (!principal) throw new AppError('unauthorized', 'a valid bearer token is required');
+    if (access === 'admin' && principal.kind !== 'admin') {
+      throw new AppError('forbidden', 'this token may only post events and read quotas');
+    }
+  });
+}
+
+export default fp(authPlugin, { name: 'auth' });

@@ -1,0 +1,32 @@
+import { sql, type DatabasePool, type Metrics } from '@deeplens/shared';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
+
+const withTimeout = <T>(promise: Promise<T>, ms: number) =>
+  Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: DatabasePool; redis: Redis; metrics: Metrics }> = async (
+  app,
+  { pool, redis, metrics },
+) => {
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
+    const [postgres, redisState] = await Promise.all([
+      withTimeout(pool.oneFirst(sql.unsafe`SELECT 1`), 1_000).then(
+        () => 'up',
+        () => 'down',
+      ),
+      withTimeout(redis.ping(), 1_000).then(
+        () => 'up',
+        () => 'down',
+      ),
+    ]);
+    const ready = postgres === 'up' && redisState === 'up';
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', postgres, redis: redisState });
+  });
+
+  app.get('/metrics', { config: { access: 'public' } }, async (_request, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+};

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AppError,
+  conflict,
+  isUuid,
+  notFound,
+  storageConfigsRepository,
+  toTenantView,
+  unavailable,
+  validationFailed,
+  writeAudit,
+  type CreateTenantBody,
+  type DatabasePool,
+  type JobProducer,
+  type Keyring,
+  type ListTenantsQuery,
+  type PatchTenantBody,
+  type TenantRow,
+  type TenantsRepository,
+} from '@deeplens/shared';
+
+/** An opaque cursor: the last tenant of the previous page. */
+const encodeCursor = (row: TenantRow) => Buffer.from(`t:${row.id}`).toString('base64url');
+
+function decodeCursor(cursor: string): string {
+  const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (decoded.startsWith('t:') && isUuid(decoded.slice(2))) return decoded.slice(2);
+  throw validationFailed('cursor is not one this API handed out', [{ field: 'querystring.cursor', message: 'is invalid' }]);
+}
+
+/** Errors from Redis while enqueueing mean the queue is unavailable, not that the request was wrong. */
+async function enqueueOrUnavailable<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
+  }
+}
+
+export interface TenantsServiceDeps {
+  pool: DatabasePool;
+  tenants: TenantsRepository;
+  producer: JobProducer;
+  keyring: Keyring;
+}
+
+export function createTenantsService({ pool, tenants, producer, keyring }: TenantsServiceDeps) {
+  async function load(idOrName: string) {
+    const row = await tenants.find(idOrName);
+    if (!row) throw notFound(`no tenant "${idOrName}"`);
+    return row;
+  }
+
+  return {
+    /**
+     * Records the tenant and its storage, and enqueues its provisioning, in one
+     * transaction: the job is added before the commit, so a failed enqueue
+     * leaves nothing behind, and the job waits (retrying) until it sees the row.
+     */
+    async create(body: CreateTenantBody, actor: string) {
+      const plan = body.plan ?? 'free';
+      if (!(await tenants.planExists(plan))) throw validationFailed(`plan "${plan}" does not exist`);
+      const tenantId = randomUUID();
+      const jobId = await pool.transaction(async (trx) => {
+        await tenants.insert(trx, {
+          id: tenantId,
+          name: body.name,
+          displayName: body.displayName ?? null,
+          domain: body.domain?.toLowerCase() ?? null,
+          plan,
+        });
+        if (body.storage) {
+          await storageConfigsRepository.save(
+            trx,
+            { tenantId, provider: body.storage.provider, config: body.storage.config as Record<string, unknown> },
+            keyring,
+          );
+        }
+        await writeAudit(trx, {
+          actor,
+          action: 'tenant.create',
+          tenantId,
+          details: { name: body.name, plan, domain: body.domain ?? null, storageProvider: body.storage?.provider ?? null },
+        });
+        return enqueueOrUnavailable(() => producer.enqueue('tenant.provision', { tenantId }));
+      });
+      return { tenantId, jobId, status: 'provisioning' as const };
+    },
+
+    async get(idOrName: string) {
+      return toTenantView(await load(idOrName));
+    },
+
+    async list(query: ListTenantsQuery) {
+      const rows = await tenants.list({
+        ...(query.plan ? { plan: query.plan } : {}),
+        ...(query.status ? { status: query.status } : {}),
+        limit: query.limit + 1,
+        ...(query.cursor ? { afterId: decodeCursor(query.cursor) } : {}),
+      });
+      const page = rows.slice(0, query.limit);
+      return {
+        items: page.map(toTenantView),
+        nextCursor: rows.length > query.limit ? encodeCursor(page.at(-1)!) : null,
+      };
+    },
+
+    async update(idOrName: string, patch: PatchTenantBody, actor: string) {
+      const tenant = await load(idOrName);
+      if (!['active', 'suspended'].includes(tenant.status)) {
+        throw conflict(`tenant ${tenant.name} is ${tenant.status}; only active or suspended tenants can be changed`);
+      }
+      if (patch.plan && !(await tenants.planExists(patch.plan))) throw validationFailed(`plan "${patch.plan}" does not exist`);
+      await pool.transaction(async (trx) => {
+        await tenants.update(
+          tenant.id,
+          {
+            ...(patch.plan !== undefined ? { plan: patch.plan } : {}),
+            ...(patch.displayName !== undefined ? { displayName: patch.displayName } : {}),
+            ...(patch.domain !== undefined ? { domain: patch.domain?.toLowerCase() ?? null } : {}),
+            ...(patch.status !== undefined ? { status: patch.status } : {}),
+          },
+          trx,
+        );
+        await writeAudit(trx, { actor, action: 'tenant.update', tenantId: tenant.id, details: { changes: patch } });
+      });
+      return toTenantView((await tenants.find(tenant.id))!);
+    },
+
+    /** Asks for deprovisioning; the confirm parameter must repeat the tenant's name. */
+    async remove(idOrName: string, confirm: string | undefined, actor: string) {
+      const tenant = await load(idOrName);
+      if (confirm === undefined) {
+        throw validationFailed('add ?confirm=<tenant name> to delete a tenant', [
+          { field: 'querystring.confirm', message: 'is required' },
+        ]);
+      }
+      if (confirm !== tenant.name) {
+        throw validationFailed(`confirm must be the tenant's name, "${tenant.name}"`, [
+          { field: 'querystring.confirm', message: 'does not match the tenant name' },
+        ]);
+      }
+      if (tenant.status === 'deleted') throw conflict(`tenant ${tenant.name} is already deleted`);
+      if (tenant.status === 'provisioning') {
+        throw conflict(`tenant ${tenant.name} is still provisioning; delete it once its job has finished`);
+      }
+      const jobId = await pool.transaction(async (trx) => {
+        await tenants.transition(tenant.id, ['active', 'failed', 'suspended', 'deprovisioning'], 'deprovisioning', null, trx);
+        await writeAudit(trx, { actor, action: 'tenant.delete', tenantId: tenant.id, details: { name: tenant.name } });
+        return enqueueOrUnavailable(() => producer.enqueue('tenant.deprovision', { tenantId: tenant.id }));
+      });
+      return { jobId };
+    },
+  };
+}
+
+export type TenantsService = ReturnType<typeof createTenantsService>;

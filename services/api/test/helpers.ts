@@ -1,0 +1,58 @@
+import { TEST_ADMIN_TOKEN, testEnv, waitFor } from '@deeplens/shared/testing';
+import type { LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../src/app.js';
+import { loadApiEnv } from '../src/config.js';
+import { openApiDeps } from '../src/deps.js';
+
+export type TestApi = Awaited<ReturnType<typeof startTestApi>>;
+
+/** The API in-process (no port), against this run's databases and a queue prefix of its own. */
+export async function startTestApi(env: Record<string, string> = testEnv()) {
+  const apiEnv = loadApiEnv(env);
+  const { deps, close } = await openApiDeps(apiEnv);
+  const app = await buildApp(deps);
+  await app.ready();
+
+  const call = (
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    url: string,
+    options: { body?: unknown; token?: string | null; headers?: Record<string, string>; rawBody?: string } = {},
+  ): Promise<LightMyRequestResponse> => {
+    const headers: Record<string, string> = { ...options.headers };
+    const token = options.token === undefined ? TEST_ADMIN_TOKEN : options.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (options.body !== undefined) headers['content-type'] ??= 'application/json';
+    return app.inject({
+      method,
+      url,
+      headers,
+      ...(options.rawBody !== undefined
+        ? { payload: options.rawBody }
+        : options.body !== undefined
+          ? { payload: JSON.stringify(options.body) }
+          : {}),
+    });
+  };
+
+  return {
+    app,
+    env,
+    deps,
+    call,
+    /** Polls the job until it is completed or failed, as a client would. */
+    async waitForJob(jobId: string, timeoutMs = 60_000) {
+      return waitFor(
+        async () => {
+          const response = await call('GET', `/v1/jobs/${jobId}`);
+          const job = response.json();
+          return job.state === 'completed' || job.state === 'failed' ? job : undefined;
+        },
+        { timeoutMs, intervalMs: 100, what: `job ${jobId}` },
+      );
+    },
+    async close() {
+      await app.close();
+      await close();
+    },
+  };
+}

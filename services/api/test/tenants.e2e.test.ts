@@ -1,0 +1,164 @@
+import { platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { startService, testEnv, uniqueName, type ServiceProcess } from '@deeplens/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApi, type TestApi } from './helpers.js';
+
+const env = testEnv();
+let api: TestApi;
+let provisioner: ServiceProcess;
+
+beforeAll(async () => {
+  api = await startTestApi(env);
+  provisioner = await startService('provisioner', env);
+});
+
+afterAll(async () => {
+  await provisioner?.stop();
+  await api?.close();
+});
+
+async function databaseExists(name: string) {
+  return withClient(env.DATABASE_URL!, async (client) => {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    return rowCount === 1;
+  });
+}
+
+describe('tenant lifecycle over HTTP', () => {
+  it('provisions a tenant end to end: 202, job completed, active with its own database', async () => {
+    const name = uniqueName('acme');
+    const created = await api.call('POST', '/v1/tenants', {
+      body: { name, displayName: 'Acme Corp', domain: `${name}.example.com`, plan: 'premium' },
+    });
+    expect(created.statusCode).toBe(202);
+    const { tenantId, jobId, status } = created.json();
+    expect(status).toBe('provisioning');
+    expect(created.headers.location).toBe(`/v1/jobs/${jobId}`);
+
+    const job = await api.waitForJob(jobId);
+    expect(job).toMatchObject({ id: jobId, type: 'tenant.provision', tenantId, state: 'completed', error: null });
+    expect(job.attempts).toBeGreaterThanOrEqual(1);
+
+    const tenant = (await api.call('GET', `/v1/tenants/${tenantId}`)).json();
+    const database = `${env.DEEPLENS_DB_PREFIX}tenant_${name.replace(/-/g, '_')}_metadata`;
+    expect(tenant).toMatchObject({
+      id: tenantId,
+      name,
+      displayName: 'Acme Corp',
+      domain: `${name}.example.com`,
+      plan: 'premium',
+      status: 'active',
+      statusReason: null,
+      limits: { storageBytes: 100 * 1024 ** 3, apiCallsPerMonth: 100_000, maxCollections: 50 },
+      databases: [{ type: 'metadata', name: database }],
+    });
+    expect(await databaseExists(database)).toBe(true);
+
+    const byName = await api.call('GET', `/v1/tenants/${name}`);
+    expect(byName.json().id).toBe(tenantId);
+  });
+
+  it('answers a duplicate name or domain with 409 and writes nothing', async () => {
+    const name = uniqueName('dup');
+    const first = await api.call('POST', '/v1/tenants', { body: { name, domain: `${name}.example.org` } });
+    expect(first.statusCode).toBe(202);
+    const again = await api.call('POST', '/v1/tenants', { body: { name } });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error.code).toBe('conflict');
+    const sameDomain = await api.call('POST', '/v1/tenants', {
+      body: { name: uniqueName('other'), domain: `${name}.EXAMPLE.org` },
+    });
+    expect(sameDomain.statusCode).toBe(409);
+    expect(sameDomain.json().error.details).toEqual([{ field: 'domain' }]);
+    await api.waitForJob(first.json().jobId);
+  });
+
+  it('lists tenants with filters and cursor pagination', async () => {
+    const names = [uniqueName('page'), uniqueName('page'), uniqueName('page')];
+    const jobs = [];
+    for (const name of names) {
+      jobs.push((await api.call('POST', '/v1/tenants', { body: { name, plan: 'enterprise' } })).json().jobId);
+    }
+    await Promise.all(jobs.map((jobId) => api.waitForJob(jobId)));
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = `/v1/tenants?plan=enterprise&status=active&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = (await api.call('GET', query)).json();
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      for (const tenant of page.items) {
+        expect(tenant.plan).toBe('enterprise');
+        expect(tenant.status).toBe('active');
+        seen.push(tenant.name);
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(expect.arrayContaining(names));
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it('patches plan, display name, domain and suspension, and the limits follow the plan', async () => {
+    const name = uniqueName('patch');
+    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
+    await api.waitForJob(jobId);
+
+    const patched = await api.call('PATCH', `/v1/tenants/${tenantId}`, {
+      body: { plan: 'enterprise', displayName: 'Patched', domain: `${name}.example.net`, status: 'suspended' },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({
+      plan: 'enterprise',
+      displayName: 'Patched',
+      domain: `${name}.example.net`,
+      status: 'suspended',
+      limits: { apiCallsPerMonth: 1_000_000, maxCollections: 500 },
+    });
+    const resumed = await api.call('PATCH', `/v1/tenants/${name}`, { body: { status: 'active', displayName: null } });
+    expect(resumed.json()).toMatchObject({ status: 'active', displayName: null });
+  });
+
+  it('deprovisions: confirm required, database dropped, secrets gone, row kept as deleted, name free again', async () => {
+    const name = uniqueName('bye');
+    const created = (await api.call('POST', '/v1/tenants', {
+      body: {
+        name,
+        storage: {
+          provider: 'aws_s3',
+          config: { access_key: 'AKIAEXAMPLEKEY', secret_key: 'very-secret-key-value', region: 'us-west-2', bucket: 'deeplens-bye' },
+        },
+      },
+    })).json();
+    await api.waitForJob(created.jobId);
+    const database = `${env.DEEPLENS_DB_PREFIX}tenant_${name.replace(/-/g, '_')}_metadata`;
+    expect(await databaseExists(database)).toBe(true);
+
+    const missing = await api.call('DELETE', `/v1/tenants/${created.tenantId}`);
+    expect(missing.statusCode).toBe(400);
+    const wrong = await api.call('DELETE', `/v1/tenants/${created.tenantId}?confirm=someone-else`);
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().error.code).toBe('validation_failed');
+
+    const removed = await api.call('DELETE', `/v1/tenants/${created.tenantId}?confirm=${name}`);
+    expect(removed.statusCode).toBe(202);
+    const job = await api.waitForJob(removed.json().jobId);
+    expect(job).toMatchObject({ type: 'tenant.deprovision', state: 'completed' });
+
+    const tenant = (await api.call('GET', `/v1/tenants/${created.tenantId}`)).json();
+    expect(tenant).toMatchObject({ status: 'deleted', databases: [], storage: null });
+    expect(await databaseExists(database)).toBe(false);
+    const names = platformNames(env.DEEPLENS_DB_PREFIX!);
+    const secretsLeft = await withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => {
+      const { rows } = await client.query('SELECT count(*)::int AS n FROM tenant_storage_configs WHERE tenant_id = $1', [
+        created.tenantId,
+      ]);
+      return rows[0].n;
+    });
+    expect(secretsLeft).toBe(0);
+
+    const reborn = await api.call('POST', '/v1/tenants', { body: { name } });
+    expect(reborn.statusCode).toBe(202);
+    await api.waitForJob(reborn.json().jobId);
+    expect((await api.call('GET', `/v1/tenants/${name}`)).json()).toMatchObject({ status: 'active', id: reborn.json().tenantId });
+  });
+});

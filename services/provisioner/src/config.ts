@@ -1,0 +1,11 @@
+import { baseEnvSchema, parseEnv } from '@deeplens/shared';
+import { z } from 'zod';
+
+export const provisionerEnvSchema = baseEnvSchema.extend({
+  /** How often to look for tenants whose job was lost, and how old such a tenant must be. */
+  DEEPLENS_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
+  DEEPLENS_RECONCILE_AFTER_SECONDS: z.coerce.number().int().positive().default(120),
+});
+
+export type ProvisionerEnv = z.infer<typeof provisionerEnvSchema>;
+export const loadProvisionerEnv = () => parseEnv(provisionerEnvSchema);

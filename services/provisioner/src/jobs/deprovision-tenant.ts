@@ -1,0 +1,59 @@
+import {
+  AppError,
+  sql,
+  storageConfigsRepository,
+  tenantDatabaseName,
+  writeAudit,
+  type JobContext,
+  type JobPayload,
+  type TenantsRepository,
+  type WorkerRuntime,
+} from '@deeplens/shared';
+import { z } from 'zod';
+import type { ProvisionerEnv } from '../config.js';
+import { dropTenantDatabase } from '../steps/tenant-database.steps.js';
+
+type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
+
+/**
+ * tenant.deprovision: drop every database of the tenant (the registered ones
+ * and the one its name would have, in case a clone was never registered),
+ * delete its stored credentials, and keep the row as `deleted` with its usage
+ * history. Every step is safe to repeat.
+ */
+export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
+  const { env, platformPool } = runtime;
+
+  return async ({ tenantId }: JobPayload<'tenant.deprovision'>, context: JobContext) => {
+    const tenant = await tenants.find(tenantId);
+    // The API enqueues before its transaction commits: a job may run a moment before the row is visible.
+    if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`, { retryable: true });
+    if (tenant.status === 'deleted') return { tenantId, status: 'deleted' };
+    if (tenant.status !== 'deprovisioning') {
+      throw new AppError('conflict', `tenant ${tenant.name} is ${tenant.status}, not deprovisioning`);
+    }
+
+    const registered = await platformPool.anyFirst(sql.type(z.object({ database_name: z.string() }))`
+      SELECT database_name FROM tenant_databases WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
+    const databases = new Set([...registered, tenantDatabaseName(env.DEEPLENS_DB_PREFIX, tenant.name)]);
+    await context.progress('drop', { databases: [...databases] });
+    for (const database of databases) await dropTenantDatabase(env, database);
+
+    await context.progress('forget');
+    await platformPool.transaction(async (trx) => {
+      await trx.query(sql.typeAlias('void')`
+        UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
+      await storageConfigsRepository.remove(trx, tenantId);
+      await tenants.transition(tenantId, ['deprovisioning'], 'deleted', null, trx);
+      await writeAudit(trx, {
+        actor: 'provisioner',
+        action: 'tenant.deprovisioned',
+        tenantId,
+        details: { name: tenant.name, databases: [...databases] },
+        dedupeKey: `tenant.deprovisioned:${tenantId}`,
+      });
+    });
+    context.log.info({ tenantId, databases: [...databases] }, 'tenant deprovisioned');
+    return { tenantId, status: 'deleted' };
+  };
+}

@@ -1,0 +1,109 @@
+import {
+  AppError,
+  failpoint,
+  keyringFromEnv,
+  loadMigrations,
+  migrateTenantDatabase,
+  sql,
+  storageConfigsRepository,
+  tenantDatabaseName,
+  writeAudit,
+  type JobContext,
+  type JobPayload,
+  type TenantsRepository,
+  type WorkerRuntime,
+} from '@deeplens/shared';
+import type { ProvisionerEnv } from '../config.js';
+import { assertRowLevelSecurity, cloneTenantDatabase, dropTenantDatabase } from '../steps/tenant-database.steps.js';
+
+type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
+
+/**
+ * tenant.provision: clone, secure, migrate, register, store storage, activate.
+ * Each step checks what is already done, so a retry after a crash at any
+ * point finishes the work; a final failure undoes it and marks the tenant
+ * failed with the reason.
+ */
+export function provisionTenantHandler({ runtime, tenants }: Deps) {
+  const { env, platformPool } = runtime;
+  const keyring = keyringFromEnv(env);
+  const templateMigrations = loadMigrations('template');
+  const templateVersion = templateMigrations.at(-1)?.version ?? null;
+
+  return async ({ tenantId }: JobPayload<'tenant.provision'>, context: JobContext) => {
+    const tenant = await tenants.find(tenantId);
+    // The API enqueues before its transaction commits: a job may run a moment before the row is visible.
+    if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`, { retryable: true });
+    // Already done, or overtaken by a deprovisioning: nothing left to do.
+    if (tenant.status === 'active' || tenant.status === 'suspended') return { tenantId, status: tenant.status };
+    if (tenant.status !== 'provisioning') {
+      throw new AppError('conflict', `tenant ${tenant.name} is ${tenant.status}, not provisioning`);
+    }
+    const database = tenantDatabaseName(env.DEEPLENS_DB_PREFIX, tenant.name);
+
+    try {
+      await context.progress('clone', { database });
+      const cloned = await cloneTenantDatabase(env, database);
+      failpoint('provision.after-clone');
+
+      await context.progress('secure', { database });
+      const applied = await migrateTenantDatabase(env, database, templateMigrations);
+      await assertRowLevelSecurity(env, database);
+
+      await context.progress('register', { database });
+      await platformPool.transaction(async (trx) => {
+        await trx.query(sql.typeAlias('void')`
+          INSERT INTO tenant_databases (tenant_id, db_type, database_name, template_version)
+          VALUES (${tenantId}, 'metadata', ${database}, ${templateVersion})
+          ON CONFLICT (tenant_id, db_type) WHERE dropped_at IS NULL DO NOTHING`);
+        if (env.DEEPLENS_DEFAULT_STORAGE) {
+          await storageConfigsRepository.save(
+            trx,
+            { tenantId, provider: 'minio', config: env.DEEPLENS_DEFAULT_STORAGE, isPlatformDefault: true },
+            keyring,
+            { onlyIfMissing: true },
+          );
+        }
+      });
+      failpoint('provision.after-register');
+
+      await context.progress('activate');
+      await platformPool.transaction(async (trx) => {
+        await tenants.transition(tenantId, ['provisioning'], 'active', null, trx);
+        await writeAudit(trx, {
+          actor: 'provisioner',
+          action: 'tenant.provisioned',
+          tenantId,
+          details: { name: tenant.name, database, cloned },
+          dedupeKey: `tenant.provisioned:${tenantId}`,
+        });
+      });
+      context.log.info({ tenantId, database, cloned, migrations: applied }, 'tenant provisioned');
+      return { tenantId, status: 'active', database };
+    } catch (error) {
+      const permanent = error instanceof AppError && !error.retryable;
+      if (permanent || context.isFinalAttempt) await undoProvisioning({ runtime, tenants }, tenantId, database, error);
+      throw error;
+    }
+  };
+}
+
+/** Leaves nothing half-made: no database, no registration, no stored secrets; the tenant failed, with the reason. */
+async function undoProvisioning({ runtime, tenants }: Deps, tenantId: string, database: string, cause: unknown) {
+  const reason = cause instanceof AppError ? cause.message : 'provisioning failed unexpectedly';
+  await dropTenantDatabase(runtime.env, database);
+  await runtime.platformPool.transaction(async (trx) => {
+    await trx.query(sql.typeAlias('void')`
+      UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
+    await storageConfigsRepository.remove(trx, tenantId);
+    await tenants.transition(tenantId, ['provisioning'], 'failed', reason, trx);
+    await writeAudit(trx, {
+      actor: 'provisioner',
+      action: 'tenant.provisioning_failed',
+      tenantId,
+      details: { reason },
+      dedupeKey: `tenant.provisioning_failed:${tenantId}`,
+    });
+  });
+  runtime.log.warn({ tenantId, reason }, 'provisioning failed; undone');
+}
