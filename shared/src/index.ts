@@ -25,3 +25,4 @@ export * from './repositories/storage-configs.repository.js';
 export * from './schemas/http/common.js';
 export * from './schemas/http/tenants.js';
 export * from './schemas/http/jobs.js';
+export * from './runtime/follow-parent.js';

@@ -30,6 +30,16 @@ export const redactedPaths = [
   '*.config.*',
   'encryptionKey',
   '*.encryptionKey',
+  // A storage config one level deeper (a request body's storage), and decrypted secrets by name.
+  '*.*.config.*',
+  'secrets',
+  '*.secrets',
+  // Slonik errors carry a query's bind values and a rejected row: keys and decrypted secrets travel there.
+  'err.values',
+  'err.row',
+  'err.cause.values',
+  '*.err.values',
+  '*.err.row',
 ];
 
 export function createLogger(options: { name: string; level: string; destination?: DestinationStream }): Logger {

@@ -1,4 +1,4 @@
-import { ConfigError } from '@deeplens/shared';
+import { ConfigError, followParentProcess } from '@deeplens/shared';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { loadApiEnv } from './config.js';
@@ -26,4 +26,5 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await close();
 });
 
+followParentProcess();
 await app.listen({ host: env.HOST, port: env.PORT });

@@ -87,6 +87,12 @@ export const baseEnvSchema = z.object({
     }),
   /** Fault injection for crash tests; ignored unless NODE_ENV=test. */
   DEEPLENS_FAILPOINTS: csv,
+  /**
+   * storage.verify's retry policy, set on each job by whoever enqueues it: attempts
+   * (the first included) and the base delay of its jittered exponential backoff.
+   */
+  DEEPLENS_STORAGE_VERIFY_ATTEMPTS: positiveInt(4),
+  DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: positiveInt(2_000),
 });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;

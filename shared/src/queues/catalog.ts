@@ -1,5 +1,6 @@
 import { v4 as uuidv4, v5 as uuidv5 } from 'uuid';
 import { z } from 'zod';
+import { baseEnvSchema } from '../config/env.js';
 
 /**
  * The one catalog of background work. For each job: its queue, the schema of
@@ -48,7 +49,8 @@ interface JobDefinition<P extends z.ZodTypeAny> {
   queue: QueueName;
   payload: P;
   attempts: number;
-  backoff: { type: 'exponential' | 'fixed'; delay: number };
+  /** `exponential-jitter` is served by the workers' custom backoff strategy (see worker.ts). */
+  backoff: { type: 'exponential' | 'fixed' | 'exponential-jitter'; delay: number };
   retention: typeof tenantJobRetention;
   jobId: (payload: z.infer<P>) => string;
   /** The tenant a job concerns, shown in the job record. */
@@ -56,6 +58,16 @@ interface JobDefinition<P extends z.ZodTypeAny> {
 }
 
 const defineJob = <P extends z.ZodTypeAny>(definition: JobDefinition<P>) => definition;
+
+/** storage.verify's retry policy from the environment, with the defaults of the one env schema. */
+function storageVerifyPolicy(env: NodeJS.ProcessEnv = process.env) {
+  const read = (schema: z.ZodTypeAny, value: string | undefined): number =>
+    (schema.safeParse(value === '' ? undefined : value).data ?? schema.parse(undefined)) as number;
+  return {
+    attempts: read(baseEnvSchema.shape.DEEPLENS_STORAGE_VERIFY_ATTEMPTS, env.DEEPLENS_STORAGE_VERIFY_ATTEMPTS),
+    backoffMs: read(baseEnvSchema.shape.DEEPLENS_STORAGE_VERIFY_BACKOFF_MS, env.DEEPLENS_STORAGE_VERIFY_BACKOFF_MS),
+  };
+}
 
 export const jobCatalog = {
   'tenant.provision': defineJob({
@@ -87,8 +99,15 @@ export const jobCatalog = {
       requestId: uuid,
       reason: z.enum(['provisioned', 'changed', 'on_demand']).optional(),
     }),
-    attempts: 4,
-    backoff: { type: 'exponential', delay: 1_000 },
+    // Read when each job is enqueued, so the job carries the policy of the process that made
+    // it (DEEPLENS_STORAGE_VERIFY_*; parseEnv validated them at boot). Only network-level
+    // failures are retried: the verifier fails configuration errors at once.
+    get attempts() {
+      return storageVerifyPolicy().attempts;
+    },
+    get backoff() {
+      return { type: 'exponential-jitter' as const, delay: storageVerifyPolicy().backoffMs };
+    },
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('storage.verify', payload.tenantId, payload.requestId),
     tenantOf: (payload) => payload.tenantId,

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type BackoffStrategy, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError, toErrorBody } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -33,6 +33,25 @@ export interface WorkerDeps {
   lockDuration: number;
   stalledInterval: number;
 }
+
+/** The longest a retry waits, whatever the attempt. */
+const MAX_BACKOFF_MS = 10 * 60_000;
+
+/**
+ * Exponential backoff with "equal jitter": retry n waits a random time between
+ * half and all of delay·2^(n-1), so jobs that failed together (every tenant on
+ * one storage outage) do not all retry in the same instant.
+ */
+export function jitteredExponentialDelay(attemptsMade: number, delay: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(MAX_BACKOFF_MS, delay * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/** BullMQ calls this for the catalog's backoff types it does not know itself; -1 means no retry. */
+export const catalogBackoffStrategy: BackoffStrategy = (attemptsMade, type, _error, job) => {
+  const delay = (job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 1_000;
+  return type === 'exponential-jitter' ? jitteredExponentialDelay(attemptsMade, delay) : -1;
+};
 
 /**
  * Starts a BullMQ worker for one queue of the catalog. It refuses to start
@@ -93,6 +112,7 @@ export function startQueueWorker<Q extends QueueName>(
       stalledInterval: deps.stalledInterval,
       maxStalledCount: 3,
       autorun: true,
+      settings: { backoffStrategy: catalogBackoffStrategy },
     },
   );
 

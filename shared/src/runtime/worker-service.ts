@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { baseEnvSchema, ConfigError, parseEnv, type BaseEnv } from '../config/env.js';
 import { openPlatformPool, type DatabasePool } from '../db/pool.js';
 import { armFailpoints } from '../failpoints.js';
+import { followParentProcess } from './follow-parent.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, startMetricsServer, type Metrics } from '../metrics.js';
 import type { QueueName } from '../queues/catalog.js';
@@ -116,5 +117,6 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
     }
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  followParentProcess();
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }

@@ -44,7 +44,7 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
     try {
       await context.progress('clone', { database });
       const cloned = await cloneTenantDatabase(env, database);
-      failpoint('provision.after-clone');
+      await failpoint('provision.after-clone');
 
       await context.progress('secure', { database });
       const applied = await migrateTenantDatabase(env, database, templateMigrations);
@@ -65,7 +65,7 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
           );
         }
       });
-      failpoint('provision.after-register');
+      await failpoint('provision.after-register');
 
       await context.progress('activate');
       await platformPool.transaction(async (trx) => {

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// `npm start`: migrate, then run the API and every worker as one process
+// group. Each service is its own process (as in production, where each scales
+// on its own); this parent forwards SIGTERM/SIGINT, waits for all of them to
+// drain, and stops everything if one dies, so a broken service is never
+// silently missing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { baseEnvSchema, ConfigError, parseEnv } from '../config/env.js';
+import { migratePlatform } from '../db/bootstrap.js';
+import { createLogger } from '../logger.js';
+
+const servicesDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../services');
+
+let env;
+try {
+  env = parseEnv(baseEnvSchema);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`deeplens: ${error.message}\n`);
+    process.exit(78);
+  }
+  throw error;
+}
+const log = createLogger({ name: 'platform', level: env.LOG_LEVEL });
+
+try {
+  const result = await migratePlatform(env, log);
+  if (result.fleet.failed.length) {
+    log.warn({ failed: result.fleet.failed }, 'some tenant databases were not migrated; `npm run migrate` resumes');
+  }
+} catch (error) {
+  log.fatal({ err: error }, 'migration failed; not starting the services');
+  process.exit(1);
+}
+
+const services = readdirSync(servicesDir)
+  .filter((name) => existsSync(join(servicesDir, name, 'dist/main.js')))
+  .sort((a, b) => (a === 'api' ? 1 : b === 'api' ? -1 : a.localeCompare(b))); // workers first, the API last
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function stopAll(signal: NodeJS.Signals) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping every service');
+  for (const child of children.values()) child.kill(signal);
+}
+
+for (const service of services) {
+  // Own process group: a terminal's Ctrl-C reaches the service once, through stopAll, not twice.
+  const child = spawn(process.execPath, [join(servicesDir, service, 'dist/main.js')], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: process.env,
+    detached: true,
+  });
+  children.set(service, child);
+  child.once('exit', (code, signal) => {
+    children.delete(service);
+    if (!stopping) {
+      log.error({ service, code, signal }, 'a service stopped unexpectedly; stopping the others');
+      process.exitCode = 1;
+      stopAll('SIGTERM');
+    }
+    if (children.size === 0) {
+      log.info('all services stopped');
+      process.exit(process.exitCode ?? 0);
+    }
+  });
+}
+log.info({ services }, 'DeepLens control plane starting');
+
+process.on('SIGTERM', () => stopAll('SIGTERM'));
+process.on('SIGINT', () => stopAll('SIGINT'));
