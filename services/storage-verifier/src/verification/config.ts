@@ -1,0 +1,22 @@
+import { baseEnvSchema, positiveInt, type BaseEnv } from '@deeplens/shared';
+
+/**
+ * The verifier's own variables. Attempts and backoff (DEEPLENS_STORAGE_VERIFY_*)
+ * are in the shared base: they travel on each job, set by whoever enqueues it.
+ */
+export const verifierEnvSchema = baseEnvSchema.extend({
+  /** The longest one probe step (write, read, list or delete) may take; never more than the total. */
+  DEEPLENS_STORAGE_STEP_TIMEOUT_MS: positiveInt(10_000),
+  /** The longest a whole probe may take, its four steps together. */
+  DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS: positiveInt(30_000),
+});
+
+export type VerifierEnv = BaseEnv & {
+  DEEPLENS_STORAGE_STEP_TIMEOUT_MS: number;
+  DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS: number;
+};
+
+export function probeTimeouts(env: VerifierEnv) {
+  const totalTimeoutMs = env.DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS;
+  return { stepTimeoutMs: Math.min(env.DEEPLENS_STORAGE_STEP_TIMEOUT_MS, totalTimeoutMs), totalTimeoutMs };
+}

@@ -1,0 +1,91 @@
+import { sql, type DatabasePool } from '@deeplens/shared';
+import type { ProbeFailure, ProbeStep } from '../probes/index.js';
+
+/**
+ * What the verifier writes: the config's status (only while the config is
+ * still the version that was tested: a newer config has its own job) and one
+ * history row per job, which its retries update. Nothing here ever holds a
+ * secret: messages come from the probe, which scrubs them.
+ */
+
+type Queryable = Pick<DatabasePool, 'query'>;
+
+export interface AttemptStart {
+  jobId: string;
+  tenantId: string;
+  configVersion: number;
+  provider: string;
+  reason: string | null;
+  attempt: number;
+  maxAttempts: number;
+}
+
+export interface AttemptOutcome {
+  jobId: string;
+  tenantId: string;
+  configVersion: number;
+  steps: ProbeStep[];
+  totalMs: number;
+  error: Pick<ProbeFailure, 'code' | 'message'> | null;
+}
+
+const stepsJson = (steps: ProbeStep[]) => sql.jsonb(steps.map(({ step, ms, ok }) => ({ step, ms, ok })));
+const errorJson = (error: AttemptOutcome['error']) => (error ? sql.jsonb({ code: error.code, message: error.message }) : null);
+
+export const verificationsRepository = {
+  /** Marks the config `verifying` and opens (or, on a retry, reopens) the job's history row. */
+  async startAttempt(db: Queryable, start: AttemptStart): Promise<void> {
+    await db.query(sql.typeAlias('void')`
+      UPDATE tenant_storage_configs SET status = 'verifying'
+       WHERE tenant_id = ${start.tenantId} AND version = ${start.configVersion}`);
+    await db.query(sql.typeAlias('void')`
+      INSERT INTO storage_verifications (tenant_id, job_id, config_version, provider, reason, status, attempts, max_attempts)
+      VALUES (${start.tenantId}, ${start.jobId}, ${start.configVersion}, ${start.provider}, ${start.reason},
+              'verifying', ${start.attempt}, ${start.maxAttempts})
+      ON CONFLICT (job_id) DO UPDATE SET status = 'verifying', attempts = excluded.attempts,
+        max_attempts = excluded.max_attempts, finished_at = NULL`);
+  },
+
+  /** A failed attempt that will be retried: the history shows why; the config stays `verifying`. */
+  async recordRetry(db: Queryable, outcome: AttemptOutcome): Promise<void> {
+    await db.query(sql.typeAlias('void')`
+      UPDATE storage_verifications
+         SET error_code = ${outcome.error?.code ?? null}, error_message = ${outcome.error?.message ?? null},
+             steps = ${stepsJson(outcome.steps)}, total_ms = ${outcome.totalMs}
+       WHERE job_id = ${outcome.jobId}`);
+  },
+
+  /**
+   * The final word of a job: `verified`, or `failed` with the error. The config
+   * takes it only if it is still the version tested; returns whether it did.
+   */
+  async finish(db: Queryable, outcome: AttemptOutcome): Promise<boolean> {
+    const status = outcome.error ? 'failed' : 'verified';
+    await db.query(sql.typeAlias('void')`
+      UPDATE storage_verifications
+         SET status = ${status}, error_code = ${outcome.error?.code ?? null},
+             error_message = ${outcome.error?.message ?? null}, steps = ${stepsJson(outcome.steps)},
+             total_ms = ${outcome.totalMs}, finished_at = now()
+       WHERE job_id = ${outcome.jobId}`);
+    const updated = await db.query(sql.typeAlias('void')`
+      UPDATE tenant_storage_configs
+         SET status = ${status}, last_tested_at = now(), last_error = ${errorJson(outcome.error)}
+       WHERE tenant_id = ${outcome.tenantId} AND version = ${outcome.configVersion}`);
+    return updated.rowCount > 0;
+  },
+
+  /**
+   * The job could not run the probe at all (an operator's problem, such as a
+   * key missing from the keyring): the config is not known to be good or bad.
+   */
+  async abandon(db: Queryable, jobId: string, tenantId: string, configVersion: number): Promise<void> {
+    await db.query(sql.typeAlias('void')`
+      UPDATE storage_verifications
+         SET status = 'failed', error_code = 'internal_error',
+             error_message = 'the verification could not run; the operators have the details', finished_at = now()
+       WHERE job_id = ${jobId} AND status = 'verifying'`);
+    await db.query(sql.typeAlias('void')`
+      UPDATE tenant_storage_configs SET status = 'unverified'
+       WHERE tenant_id = ${tenantId} AND version = ${configVersion} AND status = 'verifying'`);
+  },
+};
