@@ -21,7 +21,9 @@ import { createIdempotencyRepository } from './repositories/idempotency.reposito
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { statusRoutes } from './routes/status.routes.js';
+import { storageRoutes } from './routes/storage.routes.js';
 import { tenantsRoutes } from './routes/tenants.routes.js';
+import { createStorageService } from './services/storage.service.js';
 import { createTenantsService } from './services/tenants.service.js';
 
 export interface ApiDeps {
@@ -80,6 +82,9 @@ export async function buildApp(deps: ApiDeps) {
   });
   await app.register(healthRoutes, { pool: deps.pool, redis: deps.redis, metrics: deps.metrics });
   await app.register(tenantsRoutes, { tenants });
+  await app.register(storageRoutes, {
+    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, producer: deps.producer, keyring: deps.keyring }),
+  });
   await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
   await app.register(statusRoutes, { pool: deps.pool, tenants: tenantsRepository, producer: deps.producer });
   return app;

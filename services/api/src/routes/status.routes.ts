@@ -1,6 +1,16 @@
 import { errorSchema, platformStatusSchema, sql, type DatabasePool, type JobProducer, type TenantsRepository } from '@deeplens/shared';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { z } from 'zod';
+
+/** The shared status schema, with the count of live tenants flagged for failed storage. */
+const statusSchema = Type.Object({
+  ...platformStatusSchema.properties,
+  storage: Type.Object({
+    byProvider: platformStatusSchema.properties.storage.properties.byProvider,
+    flaggedTenants: Type.Integer({ description: 'tenants not deleted whose storage verification failed' }),
+  }),
+});
 
 /** The platform at a glance, as Show-DeepLensStatus gave it. */
 export const statusRoutes: FastifyPluginAsyncTypebox<{
@@ -10,7 +20,7 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{
 }> = async (app, { pool, tenants, producer }) => {
   app.get(
     '/v1/status',
-    { config: { access: 'admin' }, schema: { tags: ['platform'], response: { 200: platformStatusSchema, 401: errorSchema, 403: errorSchema } } },
+    { config: { access: 'admin' }, schema: { tags: ['platform'], response: { 200: statusSchema, 401: errorSchema, 403: errorSchema } } },
     async () => {
       const [tenantCounts, queues, storage, apiCalls] = await Promise.all([
         tenants.countsBy(),
@@ -43,7 +53,10 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{
       return {
         tenants: { byPlan: tenantCounts.byPlan, byStatus: tenantCounts.byStatus },
         queues: queueCounts,
-        storage: { byProvider: storageByProvider },
+        storage: {
+          byProvider: storageByProvider,
+          flaggedTenants: storage.reduce((sum, row) => sum + (row.status === 'failed' ? row.n : 0), 0),
+        },
         usage: { month: new Date().toISOString().slice(0, 7), apiCalls },
       };
     },

@@ -1,5 +1,6 @@
 import {
   AppError,
+  deterministicJobId,
   failpoint,
   keyringFromEnv,
   loadMigrations,
@@ -77,6 +78,17 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
           details: { name: tenant.name, database, cloned },
           dedupeKey: `tenant.provisioned:${tenantId}`,
         });
+        // Its storage is verified now; enqueued before the commit (one job per tenant, whatever
+        // the retries), so a failed enqueue retries the activation rather than skip the verification.
+        const storage = await storageConfigsRepository.findView(trx, tenantId);
+        if (storage) {
+          await runtime.producer.enqueue('storage.verify', {
+            tenantId,
+            configVersion: storage.version,
+            requestId: deterministicJobId('storage.verify.provisioned', tenantId),
+            reason: 'provisioned',
+          });
+        }
       });
       context.log.info({ tenantId, database, cloned, migrations: applied }, 'tenant provisioned');
       return { tenantId, status: 'active', database };

@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AppError,
+  conflict,
+  notFound,
+  sql,
+  storageConfigsRepository,
+  unavailable,
+  writeAudit,
+  type AnyStorageConfig,
+  type DatabasePool,
+  type JobProducer,
+  type Keyring,
+  type TenantRow,
+  type TenantsRepository,
+} from '@deeplens/shared';
+import { z } from 'zod';
+
+/**
+ * A tenant's storage (BYOS): replace it, test it, show it. Every change and
+ * every test is a storage.verify job carrying only ids and the config version;
+ * the verifier decrypts the config itself. Answers mask every secret field.
+ */
+
+type Queryable = Pick<DatabasePool, 'query' | 'maybeOneFirst' | 'any'>;
+
+const HISTORY_LIMIT = 10;
+
+const verificationRow = z.object({
+  job_id: z.string(),
+  config_version: z.number(),
+  reason: z.string().nullable(),
+  status: z.string(),
+  attempts: z.number(),
+  max_attempts: z.number(),
+  error_code: z.string().nullable(),
+  error_message: z.string().nullable(),
+  steps: z.array(z.object({ step: z.string(), ms: z.number(), ok: z.boolean() })),
+  total_ms: z.number().nullable(),
+  started_at: z.number(),
+  finished_at: z.number().nullable(),
+});
+
+/** The verification history the storage-verifier writes (infra/migrations/platform/0003). */
+const verificationsRepository = {
+  async recent(db: Queryable, tenantId: string, limit = HISTORY_LIMIT) {
+    return db.any(sql.type(verificationRow)`
+      SELECT job_id, config_version, reason, status, attempts, max_attempts, error_code, error_message,
+             steps, total_ms, started_at, finished_at
+        FROM storage_verifications
+       WHERE tenant_id = ${tenantId}
+       ORDER BY started_at DESC, id DESC
+       LIMIT ${limit}`);
+  },
+};
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function toHistoryEntry(row: z.infer<typeof verificationRow>) {
+  return {
+    jobId: row.job_id,
+    configVersion: row.config_version,
+    reason: row.reason,
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    steps: row.steps,
+    totalMs: row.total_ms,
+    startedAt: iso(row.started_at)!,
+    finishedAt: iso(row.finished_at),
+  };
+}
+
+/** Tenants whose storage can no longer change: being removed, removed, or never provisioned. */
+const CLOSED_STATUSES = new Set(['deprovisioning', 'deleted', 'failed']);
+
+function assertOpen(tenant: { name: string; status: string }) {
+  if (CLOSED_STATUSES.has(tenant.status)) {
+    throw conflict(`tenant ${tenant.name} is ${tenant.status}; its storage cannot be changed or tested`);
+  }
+}
+
+/** Errors from Redis while enqueueing mean the queue is unavailable, not that the request was wrong. */
+async function enqueueOrUnavailable<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
+  }
+}
+
+export interface StorageServiceDeps {
+  pool: DatabasePool;
+  tenants: TenantsRepository;
+  producer: JobProducer;
+  keyring: Keyring;
+}
+
+export function createStorageService({ pool, tenants, producer, keyring }: StorageServiceDeps) {
+  async function load(idOrName: string) {
+    const tenant = await tenants.find(idOrName);
+    if (!tenant) throw notFound(`no tenant "${idOrName}"`);
+    return tenant;
+  }
+
+  /** Locks the tenant row for the transaction, so a deletion cannot slip in between check and write. */
+  async function lockOpenTenant(trx: Queryable, tenant: TenantRow) {
+    const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
+      SELECT status FROM tenants WHERE id = ${tenant.id} FOR UPDATE`);
+    assertOpen({ name: tenant.name, status: status ?? 'deleted' });
+  }
+
+  return {
+    /**
+     * Replaces the tenant's storage config (encrypted, version bumped), marks it
+     * `verifying` and enqueues its verification, in one transaction: the job is
+     * added before the commit, so a failed enqueue leaves the old config in place.
+     */
+    async put(idOrName: string, input: AnyStorageConfig, actor: string) {
+      const tenant = await load(idOrName);
+      assertOpen(tenant);
+      const jobId = await pool.transaction(async (trx) => {
+        await lockOpenTenant(trx, tenant);
+        const configVersion = await storageConfigsRepository.save(
+          trx,
+          { tenantId: tenant.id, provider: input.provider, config: input.config as Record<string, unknown> },
+          keyring,
+        );
+        if (configVersion === null) throw new AppError('internal_error', 'the storage config was not saved');
+        await trx.query(sql.typeAlias('void')`
+          UPDATE tenant_storage_configs SET status = 'verifying' WHERE tenant_id = ${tenant.id}`);
+        await writeAudit(trx, {
+          actor,
+          action: 'tenant.storage.update',
+          tenantId: tenant.id,
+          // Field names only: the values may be secrets.
+          details: { provider: input.provider, configVersion, fields: Object.keys(input.config).sort() },
+        });
+        return enqueueOrUnavailable(() =>
+          producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' }),
+        );
+      });
+      return { jobId };
+    },
+
+    /** Verifies the stored config again, on demand. */
+    async test(idOrName: string, actor: string) {
+      const tenant = await load(idOrName);
+      assertOpen(tenant);
+      const jobId = await pool.transaction(async (trx) => {
+        await lockOpenTenant(trx, tenant);
+        const configVersion = await trx.maybeOneFirst(sql.type(z.object({ version: z.number() }))`
+          UPDATE tenant_storage_configs SET status = 'verifying' WHERE tenant_id = ${tenant.id} RETURNING version`);
+        if (configVersion === null) throw notFound(`tenant ${tenant.name} has no storage configured`);
+        await writeAudit(trx, { actor, action: 'tenant.storage.test', tenantId: tenant.id, details: { configVersion } });
+        return enqueueOrUnavailable(() =>
+          producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' }),
+        );
+      });
+      return { jobId };
+    },
+
+    /** The config with secrets masked, its verification status, and the recent verifications with step timings. */
+    async get(idOrName: string) {
+      const tenant = await load(idOrName);
+      const view = await storageConfigsRepository.findView(pool, tenant.id);
+      if (!view) throw notFound(`tenant ${tenant.name} has no storage configured`);
+      const history = (await verificationsRepository.recent(pool, tenant.id)).map(toHistoryEntry);
+      const lastFinished = history.find((entry) => entry.configVersion === view.version && entry.finishedAt !== null);
+      return { ...view, steps: lastFinished?.steps ?? [], history };
+    },
+  };
+}
+
+export type StorageService = ReturnType<typeof createStorageService>;
