@@ -38,7 +38,8 @@ export const usageEventSchema = z.object({
   endpoint: z.string().min(1).max(512),
   method: z.string().min(1).max(16),
   statusCode: z.number().int().min(100).max(599),
-  durationMs: z.number().int().min(0),
+  // PostgreSQL's integer: a larger value would fail the whole batch's insert on every retry.
+  durationMs: z.number().int().min(0).max(2_147_483_647),
   requestBytes: z.number().int().min(0).optional(),
   responseBytes: z.number().int().min(0).optional(),
   occurredAt: z.string().datetime({ offset: true }),

@@ -1,0 +1,50 @@
+/**
+ * Usage is counted per UTC calendar month. A period is named "YYYY-MM" in the
+ * API and in Redis keys, and stored as the date of its first day.
+ */
+
+const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
+
+export const isMonth = (value: string) => MONTH.test(value);
+
+/** The UTC month an instant falls in: 23:59:59.999Z on the last day is still that month. */
+export function monthOf(instant: Date | string | number): string {
+  return new Date(instant).toISOString().slice(0, 7);
+}
+
+/** The first instant of the month, UTC. */
+export function monthStart(month: string): Date {
+  const match = MONTH.exec(month);
+  if (!match) throw new Error(`not a month: ${month}`);
+  return new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, 1));
+}
+
+/** The first instant of the month after: when that month's API-call quota resets. */
+export function monthEnd(month: string): Date {
+  const start = monthStart(month);
+  return new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
+}
+
+/** "YYYY-MM" → "YYYY-MM-01", the `period` column. */
+export const periodDate = (month: string) => `${month}-01`;
+
+const ISO_INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-](\d{2}):(\d{2}))$/i;
+
+/**
+ * An ISO-8601 instant with a zone that names a real moment: `Date` would turn
+ * 2026-02-30 into March 2nd, and PostgreSQL would refuse it and fail a whole
+ * batch, so calendar and clock fields are checked here.
+ */
+export function isRealInstant(value: string): boolean {
+  const match = ISO_INSTANT.exec(value);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (year < 1970 || month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return false;
+  if (day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return false;
+  if (match[8]!.toUpperCase() !== 'Z' && (Number(match[9]) > 23 || Number(match[10]) > 59)) return false;
+  return Number.isFinite(Date.parse(value));
+}
+
+/** An event's instant at millisecond precision, as stored: PostgreSQL would round sub-microsecond digits into the next month. */
+export const normaliseInstant = (value: string) => new Date(value).toISOString();
