@@ -33,3 +33,4 @@ export * from './usage/metering-redis.js';
 export * from './usage/quota-state.js';
 export * from './usage/tenant-changes.js';
 export * from './schemas/http/usage.js';
+export * from './crypto/rotate-keys.js';

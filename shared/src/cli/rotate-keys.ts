@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Re-encrypts every tenant storage config under the first key of
+// DEEPLENS_ENCRYPTION_KEY (`new:key,old:key`), while the services run. Prints
+// the counts as JSON; exits 1 while anything is left under another key, so it
+// can simply be run again. Once it exits 0, the old keys may be removed from
+// the keyring.
+import { baseEnvSchema, ConfigError, keyringFromEnv, parseEnv } from '../config/env.js';
+import { rotateStorageKeys } from '../crypto/rotate-keys.js';
+import { openPlatformPool } from '../db/pool.js';
+import { createLogger } from '../logger.js';
+
+let env;
+try {
+  env = parseEnv(baseEnvSchema);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`keys:rotate: ${error.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  throw error;
+}
+const log = createLogger({ name: 'keys-rotate', level: env.LOG_LEVEL });
+const keyring = keyringFromEnv(env);
+const pool = await openPlatformPool(env);
+const stop = new AbortController();
+// Ctrl-C stops between rows: everything done so far stays done.
+process.once('SIGINT', () => stop.abort());
+process.once('SIGTERM', () => stop.abort());
+try {
+  const report = await rotateStorageKeys(pool, keyring, { log, signal: stop.signal });
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (report.remaining > 0) {
+    log.warn({ remaining: report.remaining, failed: report.failed.length }, 'some configs are not under the current key yet; run again');
+    process.exitCode = 1;
+  } else {
+    log.info({ rotated: report.rotated, currentKeyId: report.currentKeyId }, 'every storage config is under the current key');
+  }
+} catch (error) {
+  log.fatal({ errorName: (error as Error).name, code: (error as { code?: string }).code }, 'key rotation failed');
+  process.exitCode = 1;
+} finally {
+  await pool.end();
+}
