@@ -54,6 +54,12 @@ interface JobDefinition<P extends z.ZodTypeAny> {
   backoff: { type: 'exponential' | 'fixed' | 'exponential-jitter'; delay: number };
   retention: typeof tenantJobRetention;
   jobId: (payload: z.infer<P>) => string;
+  /**
+   * The id names the work itself (one provisioning per tenant): asking again
+   * while the job is queued or running finds it; asking again after it failed
+   * runs it again.
+   */
+  rerunsFailed?: boolean;
   /** The tenant a job concerns, shown in the job record. */
   tenantOf: (payload: z.infer<P>) => string | null;
 }
@@ -79,6 +85,7 @@ export const jobCatalog = {
     retention: tenantJobRetention,
     // One provisioning per tenant, however many times the request arrives.
     jobId: (payload) => deterministicJobId('tenant.provision', payload.tenantId),
+    rerunsFailed: true,
     tenantOf: (payload) => payload.tenantId,
   }),
   'tenant.deprovision': defineJob({
@@ -88,6 +95,7 @@ export const jobCatalog = {
     backoff: { type: 'exponential', delay: 1_000 },
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('tenant.deprovision', payload.tenantId),
+    rerunsFailed: true,
     tenantOf: (payload) => payload.tenantId,
   }),
   'storage.verify': defineJob({
