@@ -27,12 +27,19 @@ export class JobProducer {
     const parsed = definition.payload.safeParse(payload);
     if (!parsed.success) throw validationFailed(`invalid ${name} payload: ${parsed.error.issues[0]?.message}`);
     const jobId = options.jobId ?? definition.jobId(parsed.data as never);
-    const job = await this.queues[definition.queue].add(name, parsed.data, {
+    const queue = this.queues[definition.queue];
+    const job = await queue.add(name, parsed.data, {
       jobId,
       attempts: definition.attempts,
       backoff: definition.backoff,
       ...definition.retention,
     });
+    if ('rerunsFailed' in definition && definition.rerunsFailed) {
+      const existing = await Job.fromId(queue, jobId);
+      if (existing && (await existing.getState()) === 'failed') {
+        await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      }
+    }
     return job.id ?? jobId;
   }
 

@@ -30,7 +30,8 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
     if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`, { retryable: true });
     if (tenant.status === 'deleted') return { tenantId, status: 'deleted' };
     if (tenant.status !== 'deprovisioning') {
-      throw new AppError('conflict', `tenant ${tenant.name} is ${tenant.status}, not deprovisioning`);
+      // Enqueued inside the API's transaction: the status may not be committed yet. Retried with backoff.
+      throw new AppError('conflict', `tenant ${tenant.name} is ${tenant.status}, not deprovisioning`, { retryable: true });
     }
 
     const registered = await platformPool.anyFirst(sql.type(z.object({ database_name: z.string() }))`
