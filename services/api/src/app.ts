@@ -21,7 +21,10 @@ import { createIdempotencyRepository } from './repositories/idempotency.reposito
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { statusRoutes } from './routes/status.routes.js';
+import { eventsRoutes } from './routes/events.routes.js';
 import { storageRoutes } from './routes/storage.routes.js';
+import { usageRoutes } from './routes/usage.routes.js';
+import { createUsageService } from './services/usage.service.js';
 import { tenantsRoutes } from './routes/tenants.routes.js';
 import { createStorageService } from './services/storage.service.js';
 import { createTenantsService } from './services/tenants.service.js';
@@ -87,5 +90,9 @@ export async function buildApp(deps: ApiDeps) {
   });
   await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
   await app.register(statusRoutes, { pool: deps.pool, tenants: tenantsRepository, producer: deps.producer });
+  // Usage metering: intake of API-call events, usage by month, the quota check (Redis keys under the queue prefix).
+  const metering = { redis: deps.redis, prefix: deps.producer.queue('usage').opts.prefix ?? 'bull' };
+  await app.register(eventsRoutes, { pool: deps.pool, redis: deps.redis, producer: deps.producer });
+  await app.register(usageRoutes, { usage: createUsageService({ pool: deps.pool, tenants: tenantsRepository, metering }) });
   return app;
 }

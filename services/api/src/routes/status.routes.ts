@@ -31,8 +31,8 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{
            WHERE t.status <> 'deleted'
            GROUP BY s.provider, s.status`),
         pool.oneFirst(sql.type(z.object({ n: z.number() }))`
-          SELECT count(*)::bigint AS n FROM api_usage_logs
-           WHERE occurred_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`),
+          SELECT coalesce(sum(api_calls), 0)::bigint AS n FROM usage_counters
+           WHERE period = date_trunc('month', now() AT TIME ZONE 'UTC')::date`),
       ]);
       const storageByProvider: Record<string, Record<string, number>> = {};
       for (const row of storage) {

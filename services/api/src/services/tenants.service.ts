@@ -4,6 +4,8 @@ import {
   conflict,
   isUuid,
   notFound,
+  publishTenantQuotaState,
+  refreshTenantQuotaState,
   storageConfigsRepository,
   toTenantView,
   unavailable,
@@ -85,6 +87,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
         });
         return enqueueOrUnavailable(() => producer.enqueue('tenant.provision', { tenantId }));
       });
+      await refreshTenantQuotaState(pool, producer, tenantId);
       return { tenantId, jobId, status: 'provisioning' as const };
     },
 
@@ -125,7 +128,10 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
         );
         await writeAudit(trx, { actor, action: 'tenant.update', tenantId: tenant.id, details: { changes: patch } });
       });
-      return toTenantView((await tenants.find(tenant.id))!);
+      const view = toTenantView((await tenants.find(tenant.id))!);
+      // The quota check reads Redis: a plan change or suspension takes effect at the next check.
+      await publishTenantQuotaState(producer, view);
+      return view;
     },
 
     /** Asks for deprovisioning; the confirm parameter must repeat the tenant's name. */
@@ -150,6 +156,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
         await writeAudit(trx, { actor, action: 'tenant.delete', tenantId: tenant.id, details: { name: tenant.name } });
         return enqueueOrUnavailable(() => producer.enqueue('tenant.deprovision', { tenantId: tenant.id }));
       });
+      await refreshTenantQuotaState(pool, producer, tenant.id);
       return { jobId };
     },
   };

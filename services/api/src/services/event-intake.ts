@@ -1,0 +1,202 @@
+import {
+  AppError,
+  apiCallEventSchema,
+  MAX_EVENTS_PER_REQUEST,
+  sql,
+  unavailable,
+  usageEventSchema,
+  validationFailed,
+  type DatabasePool,
+  type JobProducer,
+  type UsageEvent,
+} from '@deeplens/shared';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { z } from 'zod';
+
+const checkEvent = TypeCompiler.Compile(apiCallEventSchema);
+
+export interface IntakeSettings {
+  /** How long a single event waits for others to share its job. */
+  coalesceMs: number;
+  /** A shared job holds at most this many events; reaching it flushes at once. */
+  coalesceMaxEvents: number;
+  /** How long a tenant seen live is trusted without asking PostgreSQL again. */
+  tenantCacheTtlMs: number;
+}
+
+function badEvent(index: number, batched: boolean, path: string, message: string): AppError {
+  const field = `body${batched ? `.events.${index}` : ''}${path.replace(/\//g, '.')}`;
+  return validationFailed(`event ${index} is invalid: ${field} ${message}`, [{ index, field, message }]);
+}
+
+/**
+ * The body as events, all valid or none: one event, or {"events": [...]} of
+ * 1 to 1,000. Each event is checked against the contract's schema and then
+ * the queue catalog's, so nothing accepted here can fail in the worker.
+ */
+export function parseEventsBody(body: unknown): { events: UsageEvent[]; batched: boolean } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw validationFailed('send one event or {"events": [...]} as a JSON object', [{ field: 'body', message: 'must be an object' }]);
+  }
+  const batched = Object.hasOwn(body, 'events');
+  let items: unknown[];
+  if (batched) {
+    const extra = Object.keys(body).find((key) => key !== 'events');
+    if (extra) throw validationFailed(`body.${extra} is not a known field`, [{ field: `body.${extra}`, message: 'is not a known field' }]);
+    const list = (body as { events: unknown }).events;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_EVENTS_PER_REQUEST) {
+      throw validationFailed(`body.events must be an array of 1 to ${MAX_EVENTS_PER_REQUEST} events`, [
+        { field: 'body.events', message: `must hold 1 to ${MAX_EVENTS_PER_REQUEST} events` },
+      ]);
+    }
+    items = list;
+  } else {
+    items = [body];
+  }
+  const events: UsageEvent[] = [];
+  for (const [index, item] of items.entries()) {
+    const error = checkEvent.Errors(item).First();
+    if (error) throw badEvent(index, batched, error.path, error.message);
+    const parsed = usageEventSchema.safeParse(item);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw badEvent(index, batched, issue.path.map((part) => `/${part}`).join(''), issue.message);
+    }
+    events.push(parsed.data);
+  }
+  return { events, batched };
+}
+
+/** States in which a tenant is trusted for a while; others (transitions) are asked for again each time. */
+const STABLE_LIVE = new Set(['active', 'suspended']);
+
+/**
+ * Which tenant ids belong to live tenants (any status but deleted), with a
+ * small in-process cache of tenants seen active or suspended. A miss costs
+ * one query for all of a request's unknown ids, never one per event. Entries
+ * expire after the TTL, and are dropped at once when Redis announces a change.
+ */
+export class LiveTenants {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly pool: DatabasePool,
+    private readonly ttlMs: number,
+    private readonly maxEntries = 50_000,
+  ) {}
+
+  /** The ids among `ids` that name no live tenant. */
+  async unknownAmong(ids: readonly string[]): Promise<Set<string>> {
+    const now = Date.now();
+    const misses = ids.filter((id) => !((this.seen.get(id) ?? 0) > now));
+    if (misses.length === 0) return new Set();
+    const rows = await this.pool.any(sql.type(z.object({ id: z.string(), status: z.string() }))`
+      SELECT id, status FROM tenants WHERE id = ANY(${sql.array(misses, 'uuid')})`);
+    const live = new Set<string>();
+    for (const row of rows) {
+      if (row.status === 'deleted') continue;
+      live.add(row.id);
+      if (STABLE_LIVE.has(row.status)) this.remember(row.id, now + this.ttlMs);
+    }
+    return new Set(misses.filter((id) => !live.has(id)));
+  }
+
+  forget(tenantId: string): void {
+    this.seen.delete(tenantId);
+  }
+
+  clear(): void {
+    this.seen.clear();
+  }
+
+  private remember(tenantId: string, until: number): void {
+    this.seen.delete(tenantId);
+    this.seen.set(tenantId, until);
+    if (this.seen.size > this.maxEntries) this.seen.delete(this.seen.keys().next().value!);
+  }
+}
+
+/** Redis errors while enqueueing mean the queue is unavailable, not that the request was wrong. */
+const asUnavailable = (error: unknown) =>
+  error instanceof AppError ? error : unavailable('the usage queue is unavailable; nothing was accepted, try again shortly');
+
+/**
+ * Single-event requests arriving within a few milliseconds of each other
+ * share one usage.ingest job, so a busy fleet does not add a job per API call.
+ * Every waiting request learns the outcome of that one add: all get its job
+ * id, or all get 503.
+ */
+export class Coalescer {
+  private buffer: UsageEvent[] = [];
+  private waiting: Array<{ resolve: (jobId: string) => void; reject: (error: unknown) => void }> = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly enqueue: (events: UsageEvent[]) => Promise<string>,
+    private readonly windowMs: number,
+    private readonly maxEvents: number,
+  ) {}
+
+  add(event: UsageEvent): Promise<string> {
+    const answer = new Promise<string>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    this.buffer.push(event);
+    if (this.buffer.length >= this.maxEvents) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+    return answer;
+  }
+
+  /** Sends what is buffered and waits for every add in flight. */
+  async close(): Promise<void> {
+    this.flush();
+    await Promise.all([...this.inFlight]);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.buffer.length === 0) return;
+    const events = this.buffer;
+    const waiting = this.waiting;
+    this.buffer = [];
+    this.waiting = [];
+    const done = this.enqueue(events).then(
+      (jobId) => waiting.forEach((waiter) => waiter.resolve(jobId)),
+      (error) => waiting.forEach((waiter) => waiter.reject(error)),
+    );
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+  }
+}
+
+export interface EventIntakeDeps {
+  pool: DatabasePool;
+  producer: JobProducer;
+  settings: IntakeSettings;
+}
+
+/** POST /v1/events/api-calls: validate all, check tenants, then one job per request (or per coalesced group). */
+export function createEventIntake({ pool, producer, settings }: EventIntakeDeps) {
+  const tenants = new LiveTenants(pool, settings.tenantCacheTtlMs);
+  const enqueue = (events: UsageEvent[]) => producer.enqueue('usage.ingest', { events }).catch((error) => {
+    throw asUnavailable(error);
+  });
+  const coalescer = new Coalescer(enqueue, settings.coalesceMs, settings.coalesceMaxEvents);
+
+  return {
+    tenants,
+    async accept(body: unknown): Promise<{ accepted: number; jobId: string }> {
+      const { events, batched } = parseEventsBody(body);
+      const unknown = await tenants.unknownAmong([...new Set(events.map((event) => event.tenantId))]);
+      if (unknown.size) {
+        const index = events.findIndex((event) => unknown.has(event.tenantId));
+        throw badEvent(index, batched, '/tenantId', `names no tenant, or a deleted one (${events[index]!.tenantId})`);
+      }
+      const jobId = batched ? await enqueue(events) : await coalescer.add(events[0]!);
+      return { accepted: events.length, jobId };
+    },
+    close: () => coalescer.close(),
+  };
+}
+
+export type EventIntake = ReturnType<typeof createEventIntake>;

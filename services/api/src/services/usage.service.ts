@@ -1,0 +1,94 @@
+import {
+  isMonth,
+  isUuid,
+  loadTenantQuotaStates,
+  monthOf,
+  notFound,
+  periodDate,
+  publishTenantQuotaStates,
+  quotaAnswer,
+  readQuotaSnapshot,
+  sql,
+  toTenantView,
+  TRANSITIONAL_STATUSES,
+  validationFailed,
+  type DatabasePool,
+  type MeteringRedis,
+  type QuotaAnswer,
+  type TenantsRepository,
+  type UsageView,
+} from '@deeplens/shared';
+import { z } from 'zod';
+
+export interface UsageServiceDeps {
+  pool: DatabasePool;
+  tenants: TenantsRepository;
+  metering: MeteringRedis;
+}
+
+const usageRow = z.object({
+  api_calls: z.number(),
+  storage_bytes: z.number().nullable(),
+  collection_count: z.number().nullable(),
+});
+
+export function createUsageService({ pool, tenants, metering }: UsageServiceDeps) {
+  return {
+    /**
+     * A month's usage from PostgreSQL, the truth. Storage and collections are
+     * levels: the latest measurement taken in or before that month.
+     */
+    async usage(idOrName: string, month: string | undefined, now = new Date()): Promise<UsageView> {
+      const wanted = month ?? monthOf(now);
+      if (!isMonth(wanted)) throw validationFailed('month must be YYYY-MM', [{ field: 'querystring.month', message: 'must be YYYY-MM' }]);
+      const row = await tenants.find(idOrName);
+      if (!row) throw notFound(`no tenant "${idOrName}"`);
+      const tenant = toTenantView(row);
+      const period = periodDate(wanted);
+      const usage = await pool.one(sql.type(usageRow)`
+        SELECT coalesce((SELECT api_calls FROM usage_counters
+                          WHERE tenant_id = ${tenant.id} AND period = ${period}::date), 0)::bigint AS api_calls,
+               r.storage_bytes, r.collection_count
+          FROM (SELECT 1) AS one
+          LEFT JOIN LATERAL (
+            SELECT storage_bytes, collection_count FROM usage_counters
+             WHERE tenant_id = ${tenant.id} AND period <= ${period}::date AND resources_measured_at IS NOT NULL
+             ORDER BY period DESC LIMIT 1) r ON true`);
+      const limit = tenant.limits.apiCallsPerMonth;
+      return {
+        tenantId: tenant.id,
+        month: wanted,
+        plan: tenant.plan,
+        apiCalls: { used: usage.api_calls, limit, remaining: Math.max(0, limit - usage.api_calls) },
+        storage: { usedBytes: usage.storage_bytes ?? 0, limitBytes: tenant.limits.storageBytes },
+        collections: { used: usage.collection_count ?? 0, limit: tenant.limits.maxCollections },
+      };
+    },
+
+    /**
+     * The hot path: one Redis round trip (tenant state and this month's
+     * counter), no PostgreSQL. Only a tenant Redis does not know yet, or one
+     * in a transition the provisioner finishes without telling Redis, is read
+     * from PostgreSQL, and published so the next check is fast again.
+     */
+    async quota(idOrName: string, now = new Date()): Promise<QuotaAnswer> {
+      let tenantId = idOrName;
+      if (!isUuid(idOrName)) {
+        const row = await tenants.find(idOrName);
+        if (!row) throw notFound(`no tenant "${idOrName}"`);
+        tenantId = row.id;
+      }
+      const snapshot = await readQuotaSnapshot(metering, tenantId, now);
+      let state = snapshot.state;
+      if (!state || TRANSITIONAL_STATUSES.has(state.status)) {
+        const [fresh] = await loadTenantQuotaStates(pool, { ids: [tenantId] });
+        if (!fresh) throw notFound(`no tenant "${idOrName}"`);
+        await publishTenantQuotaStates(metering, [fresh]);
+        state = fresh;
+      }
+      return quotaAnswer(state, snapshot.used, now);
+    },
+  };
+}
+
+export type UsageService = ReturnType<typeof createUsageService>;

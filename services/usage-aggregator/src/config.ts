@@ -1,0 +1,24 @@
+import { baseEnvSchema, DEFAULT_STREAM_MAX_LENGTH, parseEnv, positiveInt } from '@deeplens/shared';
+import { z } from 'zod';
+
+export const aggregatorEnvSchema = baseEnvSchema.extend({
+  /** Counter and tenant-state reconciliation Redis ⇄ PostgreSQL, and the sweep of unpublished quota events. */
+  DEEPLENS_USAGE_RECONCILE_INTERVAL_MS: positiveInt(60_000),
+  /** Storage and collection measurement in every tenant database. */
+  DEEPLENS_USAGE_RESOURCES_INTERVAL_MS: positiveInt(300_000),
+  /** Partition maintenance of api_usage_logs and pruning of the event-key ledger. */
+  DEEPLENS_USAGE_MAINTENANCE_INTERVAL_MS: positiveInt(3_600_000),
+  /** How long an eventId stays an idempotency key; the contract promises at least 35 days. */
+  DEEPLENS_USAGE_DEDUPE_RETENTION_DAYS: z.coerce.number().int().min(35).default(35),
+  /** Months of api_usage_logs kept before the current one; older partitions are dropped. */
+  DEEPLENS_USAGE_LOG_RETENTION_MONTHS: z.coerce.number().int().min(1).max(120).default(13),
+  /** Monthly partitions created ahead of the current month. */
+  DEEPLENS_USAGE_PARTITIONS_AHEAD: z.coerce.number().int().min(0).max(24).default(2),
+  /** Approximate cap of the domain-events stream. */
+  DEEPLENS_EVENTS_STREAM_MAX_LENGTH: positiveInt(DEFAULT_STREAM_MAX_LENGTH),
+  /** A quota event not published this long after its commit is published by the sweep (a worker died in between). */
+  DEEPLENS_USAGE_OUTBOX_GRACE_MS: positiveInt(30_000),
+});
+
+export type AggregatorEnv = z.infer<typeof aggregatorEnvSchema>;
+export const loadAggregatorEnv = () => parseEnv(aggregatorEnvSchema);

@@ -1,0 +1,79 @@
+import { createProducerConnection, runWorkerService, TenantPools, type MeteringRedis } from '@deeplens/shared';
+import { aggregatorEnvSchema } from './config.js';
+import { ingestUsageHandler } from './jobs/ingest-usage.js';
+import { runPeriodically } from './periodic.js';
+import { maintainLogPartitions, pruneEventKeys } from './steps/maintenance.js';
+import { publishQuotaEvents, publishStrandedQuotaEvents } from './steps/quota-events.js';
+import { reconcileCounters } from './steps/reconcile-counters.js';
+import { reconcileResources } from './steps/reconcile-resources.js';
+import { createUsageMetrics } from './usage-metrics.js';
+
+await runWorkerService({
+  name: 'usage-aggregator',
+  envSchema: aggregatorEnvSchema,
+  async start(runtime) {
+    const { env, log, platformPool: pool } = runtime;
+    // Mirror writes fail within a second when Redis is away (the job is retried) rather than hanging the job.
+    const redis = createProducerConnection(env.REDIS_URL, { enableOfflineQueue: true });
+    redis.on('error', () => undefined);
+    runtime.onClose(async () => void redis.disconnect());
+    const target: MeteringRedis = { redis, prefix: env.DEEPLENS_QUEUE_PREFIX };
+    const tenantPools = new TenantPools({
+      connectionUri: env.DATABASE_URL,
+      maxConnections: env.DEEPLENS_TENANT_POOL_MAX_CONNECTIONS,
+      idleMs: env.DEEPLENS_TENANT_POOL_IDLE_MS,
+    });
+    runtime.onClose(() => tenantPools.close());
+    const metrics = createUsageMetrics(runtime.metrics);
+    const publishing = { pool, target, streamMaxLength: env.DEEPLENS_EVENTS_STREAM_MAX_LENGTH };
+
+    runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ ...publishing, metrics }) });
+
+    // One installation's replicas share its queue prefix; the lock keys follow it.
+    const installation = `${env.DEEPLENS_DB_PREFIX}/${env.DEEPLENS_QUEUE_PREFIX}`;
+    const tasks = [
+      runPeriodically(
+        { name: 'usage counter reconciliation', intervalMs: env.DEEPLENS_USAGE_RECONCILE_INTERVAL_MS, pool, log, lockKey: `usage.reconcile/${installation}` },
+        async () => {
+          const outcome = await reconcileCounters(pool, target);
+          metrics.countersRepaired.inc(outcome.repaired);
+          metrics.counterDriftRepaired.inc(outcome.drift);
+          const level = outcome.repaired || outcome.statesRepublished ? 'warn' : 'debug';
+          log[level]({ ...outcome }, `usage reconciliation: repaired ${outcome.repaired} Redis counters (drift ${outcome.drift} calls), republished ${outcome.statesRepublished} tenant states`);
+          const swept = await publishStrandedQuotaEvents(publishing, env.DEEPLENS_USAGE_OUTBOX_GRACE_MS);
+          if (swept) log.warn({ swept }, 'published quota events a crashed worker had left');
+        },
+      ),
+      runPeriodically(
+        { name: 'usage resource reconciliation', intervalMs: env.DEEPLENS_USAGE_RESOURCES_INTERVAL_MS, pool, log, lockKey: `usage.resources/${installation}` },
+        async () => {
+          const outcome = await reconcileResources({ pool, tenantPools, log, concurrency: 4 });
+          metrics.resourceMeasurementFailures.inc(outcome.failed.length);
+          if (outcome.failed.length) log.warn({ failed: outcome.failed }, 'some tenant databases could not be measured');
+          try {
+            await publishQuotaEvents(publishing, outcome.quotaEvents);
+          } catch (error) {
+            log.warn({ err: error }, 'quota events not published yet; the sweep will');
+          }
+          for (const row of outcome.quotaEvents) metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
+          log.debug({ month: outcome.month, measured: outcome.measured, failed: outcome.failed.length }, 'tenant resources measured');
+        },
+      ),
+      runPeriodically(
+        { name: 'usage maintenance', intervalMs: env.DEEPLENS_USAGE_MAINTENANCE_INTERVAL_MS, pool, log },
+        async () => {
+          const partitions = await maintainLogPartitions(pool, {
+            monthsAhead: env.DEEPLENS_USAGE_PARTITIONS_AHEAD,
+            retentionMonths: env.DEEPLENS_USAGE_LOG_RETENTION_MONTHS,
+          });
+          if (partitions.length) log.info({ partitions }, 'api_usage_logs partitions maintained');
+          const pruned = await pruneEventKeys(pool, env.DEEPLENS_USAGE_DEDUPE_RETENTION_DAYS);
+          if (pruned) log.info({ pruned }, 'event keys past retention pruned');
+        },
+      ),
+    ];
+    runtime.onClose(async () => {
+      await Promise.all(tasks.map((task) => task.stop()));
+    });
+  },
+});

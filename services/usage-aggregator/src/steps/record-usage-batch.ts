@@ -1,0 +1,97 @@
+import { failpoint, normaliseInstant, sql, type CounterValue, type DatabasePool, type UsageEvent } from '@deeplens/shared';
+import { z } from 'zod';
+import { recordThresholdCrossings, type QuotaEventRow } from './quota-events.js';
+
+export interface RecordedBatch {
+  /** Events counted by this call: not seen before, in this batch or any earlier one. */
+  counted: number;
+  /** The current counter of every (tenant, month) the batch touched, new events or not. */
+  counters: CounterValue[];
+  /** Thresholds crossed for the first time by this batch. */
+  quotaEvents: QuotaEventRow[];
+}
+
+const counterRow = z.object({ tenant_id: z.string(), month: z.string(), api_calls: z.number(), added: z.number() });
+
+/** One occurrence per eventId (the first), in eventId order so concurrent batches lock keys in the same order. */
+export function uniqueEvents(events: readonly UsageEvent[]): UsageEvent[] {
+  const seen = new Map<string, UsageEvent>();
+  for (const event of events) if (!seen.has(event.eventId)) seen.set(event.eventId, event);
+  return [...seen.values()].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+}
+
+/**
+ * Counts a batch exactly once, in one transaction and one statement: the
+ * eventIds not yet in the ledger are claimed, only those events are written
+ * to api_usage_logs, and only they are added to the monthly counters. The
+ * claim commits with the write or not at all, so a crash anywhere leaves
+ * either everything or nothing, and a redelivered batch counts nothing twice.
+ * The thresholds crossed are recorded in the same transaction.
+ */
+export async function recordUsageBatch(pool: DatabasePool, events: readonly UsageEvent[]): Promise<RecordedBatch> {
+  const batch = uniqueEvents(events);
+  if (batch.length === 0) return { counted: 0, counters: [], quotaEvents: [] };
+  const tuples = batch.map((event) => [
+    event.eventId,
+    event.tenantId,
+    event.endpoint,
+    event.method,
+    event.statusCode,
+    event.durationMs,
+    event.requestBytes ?? 0,
+    event.responseBytes ?? 0,
+    normaliseInstant(event.occurredAt),
+  ]);
+
+  return pool.transaction(async (trx) => {
+    const rows = await trx.any(sql.type(counterRow)`
+      WITH input AS (
+        SELECT * FROM ${sql.unnest(tuples, ['uuid', 'uuid', 'text', 'text', 'int4', 'int4', 'int8', 'int8', 'timestamptz'])}
+          AS i(event_id, tenant_id, endpoint, method, status_code, duration_ms, request_bytes, response_bytes, occurred_at)
+      ),
+      claimed AS (
+        INSERT INTO usage_event_keys (event_id, tenant_id, occurred_at)
+        SELECT event_id, tenant_id, occurred_at FROM input ORDER BY event_id
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+      ),
+      logged AS (
+        INSERT INTO api_usage_logs (event_id, tenant_id, endpoint, method, status_code, duration_ms,
+                                    request_bytes, response_bytes, occurred_at)
+        SELECT i.event_id, i.tenant_id, i.endpoint, i.method, i.status_code, i.duration_ms,
+               i.request_bytes, i.response_bytes, i.occurred_at
+          FROM input i JOIN claimed c USING (event_id)
+        RETURNING tenant_id, occurred_at
+      ),
+      fresh AS (
+        SELECT tenant_id, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS period, count(*) AS n
+          FROM logged GROUP BY 1, 2
+      ),
+      touched AS (
+        SELECT DISTINCT tenant_id, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS period FROM input
+      ),
+      counted AS (
+        INSERT INTO usage_counters (tenant_id, period, api_calls)
+        SELECT t.tenant_id, t.period, coalesce(f.n, 0)
+          FROM touched t LEFT JOIN fresh f USING (tenant_id, period)
+         ORDER BY t.tenant_id, t.period
+        ON CONFLICT (tenant_id, period)
+          DO UPDATE SET api_calls = usage_counters.api_calls + excluded.api_calls, updated_at = now()
+        RETURNING tenant_id, period, api_calls
+      )
+      SELECT c.tenant_id, to_char(c.period, 'YYYY-MM') AS month, c.api_calls, coalesce(f.n, 0)::bigint AS added
+        FROM counted c LEFT JOIN fresh f USING (tenant_id, period)`);
+
+    const crossed = await recordThresholdCrossings(
+      trx,
+      'api_calls',
+      rows.filter((row) => row.added > 0).map((row) => ({ tenantId: row.tenant_id, month: row.month, used: row.api_calls })),
+    );
+    failpoint('usage.before-commit');
+    return {
+      counted: rows.reduce((sum, row) => sum + row.added, 0),
+      counters: rows.map((row) => ({ tenantId: row.tenant_id, month: row.month, apiCalls: row.api_calls })),
+      quotaEvents: crossed,
+    };
+  });
+}
