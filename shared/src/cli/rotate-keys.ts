@@ -19,7 +19,8 @@ try {
   }
   throw error;
 }
-const log = createLogger({ name: 'keys-rotate', level: env.LOG_LEVEL });
+// Logs to stderr: stdout carries only the JSON report, for scripts.
+const log = createLogger({ name: 'keys-rotate', level: env.LOG_LEVEL, destination: process.stderr });
 const keyring = keyringFromEnv(env);
 const pool = await openPlatformPool(env);
 const stop = new AbortController();

@@ -1,0 +1,164 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  baseEnvSchema,
+  createLogger,
+  migratePlatform,
+  openPlatformPool,
+  parseEnv,
+  parseKeyring,
+  platformNames,
+  rotateStorageKeys,
+  storageConfigsRepository,
+  withClient,
+  withDatabase,
+  type DatabasePool,
+  type StorageProvider,
+} from '@deeplens/shared';
+import { testEnv, uniqueName } from '@deeplens/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Key rotation round trip, on a platform database of its own (a nested prefix
+ * of this run's, dropped with it): rotating re-encrypts every config of the
+ * database, which must not touch the configs other test files are using.
+ */
+
+const OLD = 'old:old-key-0123456789abcdef';
+const NEW = 'new:new-key-fedcba9876543210';
+const NEWER = 'newer:newer-key-00112233445566';
+const base = testEnv();
+const env = { ...base, DEEPLENS_DB_PREFIX: `${base.DEEPLENS_DB_PREFIX}rk_` };
+const platformUrl = withDatabase(env.DATABASE_URL, platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase);
+let pool: DatabasePool;
+
+const configs: Array<{ provider: StorageProvider; config: Record<string, unknown> }> = [
+  { provider: 'aws_s3', config: { access_key: 'AKIAROTATE0000000001', secret_key: 'rotate-s3-secret-1', region: 'us-west-2', bucket: 'rotate-b' } },
+  { provider: 'smb', config: { share_path: '//srv/share', username: 'u', password: 'rotate-smb-password-1' } },
+  { provider: 'nfs', config: { mount_path: '/mnt/rotate' } },
+];
+
+async function insertTenant(): Promise<string> {
+  const id = randomUUID();
+  await withClient(platformUrl, (client) =>
+    client.query(`INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')`, [id, uniqueName('rotate')]),
+  );
+  return id;
+}
+
+const keyIds = async () =>
+  withClient(platformUrl, async (client) =>
+    Object.fromEntries(
+      (await client.query<{ tenant_id: string; key_id: string }>('SELECT tenant_id, key_id FROM tenant_storage_configs')).rows.map((row) => [
+        row.tenant_id,
+        row.key_id,
+      ]),
+    ),
+  );
+
+const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** `npm run keys:rotate` without the build step: the CLI from its sources. */
+function runCli(encryptionKey: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', resolve(repositoryRoot, 'shared/src/cli/rotate-keys.ts')], {
+      cwd: repositoryRoot,
+      env: { PATH: process.env.PATH ?? '', ...env, DEEPLENS_ENCRYPTION_KEY: encryptionKey, LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  await migratePlatform(
+    { DATABASE_URL: env.DATABASE_URL, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX, DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined, DEEPLENS_TENANT_SERVICE_PASSWORD: undefined },
+    createLogger({ name: 'rotate-test', level: 'warn' }),
+  );
+  pool = await openPlatformPool(parseEnv(baseEnvSchema, env));
+});
+
+afterAll(async () => {
+  await pool?.end();
+});
+
+describe('key rotation', () => {
+  const tenants: string[] = [];
+
+  it('round trip: old key still reads before rotation; after it, the old key can leave the keyring', async () => {
+    const oldOnly = parseKeyring(OLD);
+    for (const { provider, config } of configs) {
+      const tenantId = await insertTenant();
+      tenants.push(tenantId);
+      await storageConfigsRepository.save(pool, { tenantId, provider, config }, oldOnly);
+    }
+    // The new key is first (encrypts); the old one stays for reading.
+    const both = parseKeyring(`${NEW},${OLD}`);
+    for (const [index, tenantId] of tenants.entries()) {
+      expect((await storageConfigsRepository.readDecrypted(pool, tenantId, both))?.config).toEqual(configs[index]!.config);
+    }
+    const newOnly = parseKeyring(NEW);
+    await expect(storageConfigsRepository.readDecrypted(pool, tenants[0]!, newOnly)).rejects.toThrow(/key "old".*not in the keyring/);
+
+    // One written after the switch is already under the new key.
+    const fresh = await insertTenant();
+    await storageConfigsRepository.save(pool, { tenantId: fresh, provider: 'smb', config: configs[1]!.config }, both);
+
+    const report = await rotateStorageKeys(pool, both);
+    expect(report).toMatchObject({ currentKeyId: 'new', rotated: 3, alreadyCurrent: 1, failed: [], remaining: 0, byKeyId: { new: 4 } });
+    const ids = await keyIds();
+    for (const tenantId of [...tenants, fresh]) expect(ids[tenantId]).toBe('new');
+
+    for (const [index, tenantId] of tenants.entries()) {
+      const stored = await storageConfigsRepository.readDecrypted(pool, tenantId, newOnly);
+      expect(stored?.config).toEqual(configs[index]!.config);
+      expect(stored?.version).toBe(1); // same content: verifications in flight stay valid
+    }
+    await expect(storageConfigsRepository.readDecrypted(pool, tenants[0]!, oldOnly)).rejects.toThrow(/not in the keyring|cannot be decrypted/);
+
+    // Idempotent: nothing left to do.
+    expect(await rotateStorageKeys(pool, both)).toMatchObject({ rotated: 0, remaining: 0, alreadyCurrent: 4 });
+  });
+
+  it('skips a row a writer holds, reports it as remaining, and finishes it when run again', async () => {
+    const keyring = parseKeyring(`${NEWER},${NEW}`);
+    const held = tenants[1]!;
+    await withClient(platformUrl, async (client) => {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM tenant_storage_configs WHERE tenant_id = $1 FOR UPDATE', [held]);
+      try {
+        const report = await rotateStorageKeys(pool, keyring);
+        expect(report).toMatchObject({ rotated: 3, remaining: 1, failed: [], byKeyId: { newer: 3, new: 1 } });
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    });
+    const resumed = await rotateStorageKeys(pool, keyring);
+    expect(resumed).toMatchObject({ rotated: 1, remaining: 0, byKeyId: { newer: 4 } });
+    expect((await storageConfigsRepository.readDecrypted(pool, held, parseKeyring(NEWER)))?.config).toEqual(configs[1]!.config);
+  });
+
+  it('npm run keys:rotate: counts as JSON, exit 0 when done, exit 1 while a config is under a key it lacks; no key in its output', async () => {
+    const NEWEST = 'newest:newest-key-99887766554433';
+    const done = await runCli(`${NEWEST},${NEWER}`);
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ currentKeyId: 'newest', rotated: 4, remaining: 0, failed: [] });
+
+    // A config under a key nobody has any more: reported, never silently skipped.
+    const orphan = await insertTenant();
+    await storageConfigsRepository.save(pool, { tenantId: orphan, provider: 'nfs', config: { mount_path: '/mnt/o' } }, parseKeyring('lost:lost-key-000000000000000'));
+    const stuck = await runCli(NEWEST);
+    expect(stuck.code).toBe(1);
+    const report = JSON.parse(stuck.stdout);
+    expect(report).toMatchObject({ rotated: 0, remaining: 1, failed: [{ tenantId: orphan, keyId: 'lost' }] });
+    for (const output of [done.stdout, done.stderr, stuck.stdout, stuck.stderr]) {
+      for (const key of ['newest-key-99887766554433', 'newer-key-00112233445566', 'lost-key-000000000000000']) expect(output).not.toContain(key);
+    }
+  });
+});
