@@ -1,0 +1,109 @@
+import { mkdir, open, opendir, readFile, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StorageConfigOf } from '@deeplens/shared';
+import { errorCodes, failure, PROBE_PREFIX, ProbeFailureError, providerFailure, runProbe, type ProbeOperations, type StepName } from './probe-runner.js';
+import type { ProbeFailure, ProbeOptions, ProbeResult } from './types.js';
+
+/**
+ * Probes an NFS export through the path where it is mounted on the worker
+ * (`mount_path`), with plain file-system calls. The probe never creates the
+ * mount path itself: a missing path means the share is not mounted.
+ */
+export function probeNfs(config: StorageConfigOf<'nfs'>, options: ProbeOptions): Promise<ProbeResult> {
+  const root = config.mount_path.replace(/\/+$/, '') || '/';
+  const directory = join(root, PROBE_PREFIX);
+  return runProbe(
+    {
+      target: `the path ${root}`,
+      secrets: [],
+      open: async () => {
+        const info = await stat(root).catch((error: unknown) => {
+          throw new ProbeFailureError(classifyNfsError(error, 'write', root, true));
+        });
+        if (!info.isDirectory()) throw new ProbeFailureError(failure('not_writable', `the path ${root} is not a directory: set mount_path to the folder where the share is mounted`));
+        return nfsOperations(root, directory);
+      },
+      classify: (error, step) => classifyNfsError(error, step, root, false),
+    },
+    options,
+  );
+}
+
+function nfsOperations(root: string, directory: string): ProbeOperations {
+  return {
+    async write(key, body, signal) {
+      await mkdir(directory, { mode: 0o755 }).catch((error: { code?: string }) => {
+        if (error?.code !== 'EEXIST') throw error;
+      });
+      // 'wx': never overwrite; sync: on NFS, write errors (quota, full disk) surface at fsync/close.
+      const file = await open(join(root, key), 'wx', 0o644);
+      try {
+        await file.writeFile(body, { signal });
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    },
+    async read(key, signal) {
+      return readFile(join(root, key), { signal });
+    },
+    async list() {
+      // One entry of the probe folder, never the whole mount: the folder holds only probe files,
+      // and the one just written is there, so a readable listing returns at least one entry.
+      const dir = await opendir(directory, { bufferSize: 1 });
+      try {
+        return (await dir.read()) !== null;
+      } finally {
+        await dir.close().catch(() => undefined);
+      }
+    },
+    async remove(key) {
+      await unlink(join(root, key));
+    },
+  };
+}
+
+const NFS_ACTION: Record<StepName, string> = {
+  write: 'create files in',
+  read: 'read files in',
+  list: 'list',
+  delete: 'delete files in',
+};
+
+export function classifyNfsError(error: unknown, step: StepName, root: string, checkingRoot: boolean): ProbeFailure {
+  if (error instanceof ProbeFailureError) return error.failure;
+  const codes = errorCodes(error);
+  const code = codes.find((value) => /^E[A-Z]+$/.test(value)) ?? codes[0] ?? 'UNKNOWN';
+  const probeDir = join(root, PROBE_PREFIX);
+  switch (code) {
+    case 'ENOENT':
+      return checkingRoot
+        ? failure('not_writable', `the path ${root} does not exist on the DeepLens worker: mount the share there or correct mount_path`)
+        : providerFailure(`the probe file in ${probeDir} disappeared during the ${step} step (ENOENT)`);
+    case 'ENOTDIR':
+      return failure('not_writable', `the path ${root} (or the probe folder ${probeDir}) is not a directory: part of the path is a regular file`);
+    case 'EACCES':
+    case 'EPERM':
+      return failure('not_writable', `DeepLens may not ${NFS_ACTION[step]} ${checkingRoot ? root : probeDir} (permission denied, ${code}): give the worker's user read/write access to the mounted share`);
+    case 'EROFS':
+      return failure('not_writable', `the path ${root} is on a read-only file system: mount the share read-write`);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return failure('not_writable', `the share mounted at ${root} is full (${code === 'EDQUOT' ? 'quota exceeded' : 'no space left'})`);
+    case 'ELOOP':
+    case 'ENAMETOOLONG':
+      return failure('not_writable', `the path ${root} cannot be used (${code})`);
+    case 'ESTALE':
+      return failure('endpoint_unreachable', `the NFS mount at ${root} is stale: remount the share on the worker`, false);
+    case 'EIO':
+    case 'ETIMEDOUT':
+    case 'EHOSTDOWN':
+    case 'EHOSTUNREACH':
+      return failure('endpoint_unreachable', `the NFS server behind ${root} did not answer (${code})`);
+    case 'AbortError':
+    case 'ABORT_ERR':
+      return failure('timeout', `the ${step} step on ${root} did not finish in time`);
+    default:
+      return providerFailure(`the ${step} step on ${root} failed (${code})`);
+  }
+}
