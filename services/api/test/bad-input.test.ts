@@ -1,5 +1,6 @@
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { TEST_SERVICE_TOKEN, testEnv, uniqueName } from '@deeplens/shared/testing';
+import { createHash } from 'node:crypto';
+import { TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
 
@@ -7,23 +8,28 @@ import { startTestApi, type TestApi } from './helpers.js';
  * Bad input of every kind gets a 4xx in the contract's error shape, never a
  * 500, and writes nothing. No worker runs here: accepted requests just queue.
  */
-const env = testEnv();
+// A token of this file's own, so "nothing was written" counts only this file's writes (others run alongside).
+const token = `bad-input-${uniqueName('token')}-0123456789`;
+const actor = `admin:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
+const env = testEnv({ DEEPLENS_ADMIN_TOKENS: `${TEST_ADMIN_TOKEN},${token}` });
 const names = platformNames(env.DEEPLENS_DB_PREFIX!);
 let api: TestApi;
 
 beforeAll(async () => {
-  api = await startTestApi(env);
+  api = await startTestApi(env, token);
 });
 afterAll(async () => {
   await api?.close();
 });
 
+/** Every write of a request (tenant, storage config) commits with its audit entry, so this file's actor counts them. */
 const rowCounts = () =>
   withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => {
     const { rows } = await client.query(
-      `SELECT (SELECT count(*) FROM tenants)::int AS tenants,
-              (SELECT count(*) FROM tenant_storage_configs)::int AS storage,
-              (SELECT count(*) FROM audit_log)::int AS audit`,
+      `SELECT (SELECT count(*) FROM audit_log WHERE actor = $1)::int AS audit,
+              (SELECT count(*) FROM tenants WHERE id IN (SELECT tenant_id FROM audit_log WHERE actor = $1))::int AS tenants,
+              (SELECT count(*) FROM tenants WHERE name IN ('valid-name', 'big-tenant', 'sneaky-one'))::int AS named`,
+      [actor],
     );
     return rows[0];
   });

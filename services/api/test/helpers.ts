@@ -7,7 +7,7 @@ import { openApiDeps } from '../src/deps.js';
 export type TestApi = Awaited<ReturnType<typeof startTestApi>>;
 
 /** The API in-process (no port), against this run's databases and a queue prefix of its own. */
-export async function startTestApi(env: Record<string, string> = testEnv()) {
+export async function startTestApi(env: Record<string, string> = testEnv(), adminToken = TEST_ADMIN_TOKEN) {
   const apiEnv = loadApiEnv(env);
   const { deps, close } = await openApiDeps(apiEnv);
   const app = await buildApp(deps);
@@ -19,7 +19,7 @@ export async function startTestApi(env: Record<string, string> = testEnv()) {
     options: { body?: unknown; token?: string | null; headers?: Record<string, string>; rawBody?: string } = {},
   ): Promise<LightMyRequestResponse> => {
     const headers: Record<string, string> = { ...options.headers };
-    const token = options.token === undefined ? TEST_ADMIN_TOKEN : options.token;
+    const token = options.token === undefined ? adminToken : options.token;
     if (token) headers.authorization = `Bearer ${token}`;
     if (options.body !== undefined) headers['content-type'] ??= 'application/json';
     return app.inject({

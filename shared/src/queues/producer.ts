@@ -65,9 +65,11 @@ export class JobProducer {
   /** The live view of a job, from whichever queue holds it; null when Redis no longer has it. */
   async find(jobId: string): Promise<JobView | null> {
     for (const name of queueNames) {
-      const job = await Job.fromId(this.queues[name], jobId);
+      let job = await Job.fromId(this.queues[name], jobId);
       if (!job) continue;
       const state = await job.getState();
+      // The job may have finished between the two reads: read it again so its fields match its state.
+      if ((state === 'completed' || state === 'failed') && !job.finishedOn) job = (await Job.fromId(this.queues[name], jobId)) ?? job;
       const definition = jobCatalog[job.name as JobName];
       if (!definition) throw new AppError('internal_error', `job ${jobId} has an unknown name`);
       return jobViewFromBull(job, state, definition.tenantOf as (data: never) => string | null);
