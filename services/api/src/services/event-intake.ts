@@ -73,11 +73,13 @@ const STABLE_LIVE = new Set(['active', 'suspended']);
 /**
  * Which tenant ids belong to live tenants (any status but deleted), with a
  * small in-process cache of tenants seen active or suspended. A miss costs
- * one query for all of a request's unknown ids, never one per event. Entries
+ * one query for all of a request's unknown ids, never one per event, and
+ * concurrent requests naming the same unknown id share that query. Entries
  * expire after the TTL, and are dropped at once when Redis announces a change.
  */
 export class LiveTenants {
   private readonly seen = new Map<string, number>();
+  private readonly pending = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly pool: DatabasePool,
@@ -90,15 +92,33 @@ export class LiveTenants {
     const now = Date.now();
     const misses = ids.filter((id) => !((this.seen.get(id) ?? 0) > now));
     if (misses.length === 0) return new Set();
+    const toFetch = misses.filter((id) => !this.pending.has(id));
+    if (toFetch.length) {
+      const lookup = this.lookup(toFetch);
+      for (const id of toFetch) {
+        const answer = lookup.then((live) => live.has(id));
+        this.pending.set(id, answer);
+        answer.then(
+          () => this.pending.delete(id),
+          () => this.pending.delete(id),
+        );
+      }
+    }
+    const live = await Promise.all(misses.map((id) => this.pending.get(id) ?? Promise.resolve(false)));
+    return new Set(misses.filter((_, index) => !live[index]));
+  }
+
+  private async lookup(ids: string[]): Promise<Set<string>> {
     const rows = await this.pool.any(sql.type(z.object({ id: z.string(), status: z.string() }))`
-      SELECT id, status FROM tenants WHERE id = ANY(${sql.array(misses, 'uuid')})`);
+      SELECT id, status FROM tenants WHERE id = ANY(${sql.array(ids, 'uuid')})`);
     const live = new Set<string>();
+    const until = Date.now() + this.ttlMs;
     for (const row of rows) {
       if (row.status === 'deleted') continue;
       live.add(row.id);
-      if (STABLE_LIVE.has(row.status)) this.remember(row.id, now + this.ttlMs);
+      if (STABLE_LIVE.has(row.status)) this.remember(row.id, until);
     }
-    return new Set(misses.filter((id) => !live.has(id)));
+    return live;
   }
 
   forget(tenantId: string): void {
