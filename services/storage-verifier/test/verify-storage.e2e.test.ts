@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { createProducerConnection, deterministicJobId, JobProducer } from '@deeplens/shared';
+import { createProducerConnection, deterministicJobId, JobProducer, platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type MotoServer } from '../src/test-support/moto.js';
@@ -27,6 +27,7 @@ beforeAll(async () => {
       DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: '400',
       DEEPLENS_STORAGE_STEP_TIMEOUT_MS: '5000',
       DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS: '15000',
+      DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS: '300',
     }),
     startMoto(),
   ]);
@@ -60,6 +61,8 @@ async function putStorage(tenantId: string, provider: string, config: Record<str
   expect(response.status, response.text).toBe(202);
   return response.json().jobId;
 }
+
+const platformUrl = () => withDatabase(platform.env.DATABASE_URL!, platformNames(platform.env.DEEPLENS_DB_PREFIX!).platformDatabase);
 
 const storageOf = async (tenantId: string) => (await platform.call('GET', `/v1/tenants/${tenantId}/storage`)).json();
 
@@ -172,6 +175,32 @@ describe('storage.verify against live endpoints', () => {
       const storage = await storageOf(tenantId);
       expect(storage).toMatchObject({ status: 'verified', version: 2 });
       expect(storage.history.map((entry: { jobId: string }) => entry.jobId)).not.toContain(staleJobId);
+    } finally {
+      await folder.remove();
+    }
+  });
+
+  it('a config left verifying without a job (Redis lost it) is verified again by the reconciler', async () => {
+    const tenantId = await createTenant();
+    const folder = await makeTempDir('e2e-reconcile');
+    try {
+      const first = await platform.waitForJob(await putStorage(tenantId, 'nfs', { mount_path: folder.path }));
+      expect(first.state).toBe('completed');
+      // As if the API had committed a change whose job Redis then lost, long ago.
+      await withClient(platformUrl(), (client) =>
+        client.query(
+          `UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() - interval '1 hour' WHERE tenant_id = $1`,
+          [tenantId],
+        ),
+      );
+      const storage = await waitFor(
+        async () => {
+          const view = await storageOf(tenantId);
+          return view.status === 'verified' && view.history.length === 2 ? view : undefined;
+        },
+        { what: 'the reconciled verification' },
+      );
+      expect(storage.history[0]).toMatchObject({ configVersion: 1, status: 'verified', reason: 'on_demand' });
     } finally {
       await folder.remove();
     }

@@ -130,7 +130,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
         );
         if (configVersion === null) throw new AppError('internal_error', 'the storage config was not saved');
         await trx.query(sql.typeAlias('void')`
-          UPDATE tenant_storage_configs SET status = 'verifying' WHERE tenant_id = ${tenant.id}`);
+          UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() WHERE tenant_id = ${tenant.id}`);
         await writeAudit(trx, {
           actor,
           action: 'tenant.storage.update',
@@ -152,7 +152,8 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
       const jobId = await pool.transaction(async (trx) => {
         await lockOpenTenant(trx, tenant);
         const configVersion = await trx.maybeOneFirst(sql.type(z.object({ version: z.number() }))`
-          UPDATE tenant_storage_configs SET status = 'verifying' WHERE tenant_id = ${tenant.id} RETURNING version`);
+          UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now()
+           WHERE tenant_id = ${tenant.id} RETURNING version`);
         if (configVersion === null) throw notFound(`tenant ${tenant.name} has no storage configured`);
         await writeAudit(trx, { actor, action: 'tenant.storage.test', tenantId: tenant.id, details: { configVersion } });
         return enqueueOrUnavailable(() =>

@@ -9,11 +9,16 @@ export const verifierEnvSchema = baseEnvSchema.extend({
   DEEPLENS_STORAGE_STEP_TIMEOUT_MS: positiveInt(10_000),
   /** The longest a whole probe may take, its four steps together. */
   DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS: positiveInt(30_000),
+  /** How often to look for configs stuck in `verifying`, and how long one must have been so. */
+  DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS: positiveInt(60_000),
+  DEEPLENS_STORAGE_RECONCILE_AFTER_SECONDS: positiveInt(900),
 });
 
 export type VerifierEnv = BaseEnv & {
   DEEPLENS_STORAGE_STEP_TIMEOUT_MS: number;
   DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS: number;
+  DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS: number;
+  DEEPLENS_STORAGE_RECONCILE_AFTER_SECONDS: number;
 };
 
 export function probeTimeouts(env: VerifierEnv) {

@@ -36,7 +36,7 @@ export const verificationsRepository = {
   /** Marks the config `verifying` and opens (or, on a retry, reopens) the job's history row. */
   async startAttempt(db: Queryable, start: AttemptStart): Promise<void> {
     await db.query(sql.typeAlias('void')`
-      UPDATE tenant_storage_configs SET status = 'verifying'
+      UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now()
        WHERE tenant_id = ${start.tenantId} AND version = ${start.configVersion}`);
     await db.query(sql.typeAlias('void')`
       INSERT INTO storage_verifications (tenant_id, job_id, config_version, provider, reason, status, attempts, max_attempts)
@@ -69,7 +69,7 @@ export const verificationsRepository = {
        WHERE job_id = ${outcome.jobId}`);
     const updated = await db.query(sql.typeAlias('void')`
       UPDATE tenant_storage_configs
-         SET status = ${status}, last_tested_at = now(), last_error = ${errorJson(outcome.error)}
+         SET status = ${status}, last_tested_at = now(), last_error = ${errorJson(outcome.error)}, updated_at = now()
        WHERE tenant_id = ${outcome.tenantId} AND version = ${outcome.configVersion}`);
     return updated.rowCount > 0;
   },
@@ -85,7 +85,7 @@ export const verificationsRepository = {
              error_message = 'the verification could not run; the operators have the details', finished_at = now()
        WHERE job_id = ${jobId} AND status = 'verifying'`);
     await db.query(sql.typeAlias('void')`
-      UPDATE tenant_storage_configs SET status = 'unverified'
+      UPDATE tenant_storage_configs SET status = 'unverified', updated_at = now()
        WHERE tenant_id = ${tenantId} AND version = ${configVersion} AND status = 'verifying'`);
   },
 };
