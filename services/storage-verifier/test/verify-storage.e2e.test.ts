@@ -206,6 +206,24 @@ describe('storage.verify against live endpoints', () => {
     }
   });
 
+  it('a config the verifier cannot decrypt fails the job as internal_error and is left unverified, not verifying', async () => {
+    const tenantId = await createTenant();
+    const folder = await makeTempDir('e2e-keyring');
+    try {
+      await platform.waitForJob(await putStorage(tenantId, 'nfs', { mount_path: folder.path }));
+      await withClient(platformUrl(), (client) =>
+        client.query(`UPDATE tenant_storage_configs SET key_id = 'retired' WHERE tenant_id = $1`, [tenantId]),
+      );
+      const test = await platform.call('POST', `/v1/tenants/${tenantId}/storage/test`);
+      const job = await platform.waitForJob(test.json().jobId);
+      expect(job).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'internal_error' } });
+      expect(job.error.message).toContain('"retired"');
+      expect(await storageOf(tenantId)).toMatchObject({ status: 'unverified' });
+    } finally {
+      await folder.remove();
+    }
+  });
+
   it('no secret value is in any platform table, Redis key or log line', async () => {
     expect(secretsUsed.size).toBeGreaterThanOrEqual(3);
     const [database, redis] = await Promise.all([dumpPlatformDatabase(platform.env), dumpRedis(platform.env)]);

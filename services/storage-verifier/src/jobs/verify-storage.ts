@@ -66,7 +66,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
     }
   }
 
-  return async (payload: JobPayload<'storage.verify'>, context: JobContext) => {
+  async function verify(payload: JobPayload<'storage.verify'>, context: JobContext) {
     const { tenantId, configVersion } = payload;
     const jobId = context.job.id!;
     const stored = await loadConfig(tenantId, configVersion);
@@ -94,36 +94,40 @@ export function verifyStorageHandler({ runtime }: Deps) {
       throw new AppError('internal_error', `storage provider "${stored.provider}" is not supported`);
     }
 
-    let started = false;
-    try {
-      await verifications.startAttempt(pool, {
-        jobId,
-        tenantId,
-        configVersion,
-        provider: stored.provider,
-        reason: payload.reason ?? null,
-        attempt: context.attempt,
-        maxAttempts: context.job.opts.attempts ?? 1,
-      });
-      started = true;
-      await context.progress('probe', { provider: stored.provider, configVersion });
-      const result = await probe(stored, context);
-      const outcome = { jobId, tenantId, configVersion, steps: result.steps, totalMs: result.totalMs };
-      outcomes.inc({ provider: stored.provider, outcome: result.error?.code ?? 'verified' });
+    await verifications.startAttempt(pool, {
+      jobId,
+      tenantId,
+      configVersion,
+      provider: stored.provider,
+      reason: payload.reason ?? null,
+      attempt: context.attempt,
+      maxAttempts: context.job.opts.attempts ?? 1,
+    });
+    await context.progress('probe', { provider: stored.provider, configVersion });
+    const result = await probe(stored, context);
+    const outcome = { jobId, tenantId, configVersion, steps: result.steps, totalMs: result.totalMs };
+    outcomes.inc({ provider: stored.provider, outcome: result.error?.code ?? 'verified' });
 
-      if (!result.error) {
-        const current = await verifications.finish(pool, { ...outcome, error: null });
-        context.log.info({ tenantId, configVersion, provider: stored.provider, totalMs: result.totalMs }, 'storage verified');
-        return { tenantId, configVersion, status: 'verified', steps: result.steps, totalMs: result.totalMs, superseded: !current };
-      }
-      const { code, message, retryable } = result.error;
-      if (retryable && !context.isFinalAttempt) await verifications.recordRetry(pool, { ...outcome, error: { code, message } });
-      else await verifications.finish(pool, { ...outcome, error: { code, message } });
-      throw new ProbeFailedError(code, message, { retryable });
+    if (!result.error) {
+      const current = await verifications.finish(pool, { ...outcome, error: null });
+      context.log.info({ tenantId, configVersion, provider: stored.provider, totalMs: result.totalMs }, 'storage verified');
+      return { tenantId, configVersion, status: 'verified', steps: result.steps, totalMs: result.totalMs, superseded: !current };
+    }
+    const { code, message, retryable } = result.error;
+    if (retryable && !context.isFinalAttempt) await verifications.recordRetry(pool, { ...outcome, error: { code, message } });
+    else await verifications.finish(pool, { ...outcome, error: { code, message } });
+    throw new ProbeFailedError(code, message, { retryable });
+  }
+
+  return async (payload: JobPayload<'storage.verify'>, context: JobContext) => {
+    try {
+      return await verify(payload, context);
     } catch (error) {
-      const willRetry = error instanceof AppError ? error.retryable : true;
-      if (!(error instanceof ProbeFailedError) && started && (context.isFinalAttempt || !willRetry)) {
-        await verifications.abandon(pool, jobId, tenantId, configVersion).catch((cause: Error) =>
+      // Not the probe's verdict (a key missing from the keyring, the database away) and no retry
+      // follows: the config is neither verified nor known to be bad, so it must not stay `verifying`.
+      const willRetry = (error instanceof AppError ? error.retryable : true) && !context.isFinalAttempt;
+      if (!(error instanceof ProbeFailedError) && !willRetry) {
+        await verifications.abandon(pool, context.job.id!, payload.tenantId, payload.configVersion).catch((cause: Error) =>
           context.log.warn({ errorName: cause.name }, 'could not mark the abandoned verification'),
         );
       }
