@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { startService, TEST_SERVICE_TOKEN, testEnv, type ServiceProcess } from '@deeplens/shared/testing';
+import { startService, TEST_SERVICE_TOKEN, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
 import { apiCallEvent, openPlatform, postEvents, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
@@ -107,6 +107,25 @@ describe('POST /v1/events/api-calls', () => {
     const ids = refused.flatMap((event) => (typeof (event as { eventId?: unknown })?.eventId === 'string' ? [(event as { eventId: string }).eventId] : []));
     expect(await platform.count('SELECT count(*) AS n FROM usage_event_keys WHERE event_id::text = ANY($1)', [ids])).toBe(0);
     expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [[tenantId, deletedId]])).toBe(1);
+  });
+
+  it('refuses events of a tenant deleted after it was cached as live, without waiting for the cache to expire', async () => {
+    const [tenantId] = await platform.insertTenants(1);
+    expect((await api.call('POST', '/v1/events/api-calls', { body: apiCallEvent(tenantId!) })).statusCode).toBe(202);
+    const { rows } = await platform.client.query('SELECT name FROM tenants WHERE id = $1', [tenantId]);
+    // Deleting through the API announces the change on Redis; every replica's cache drops the tenant.
+    expect((await api.call('DELETE', `/v1/tenants/${tenantId}?confirm=${rows[0].name}`)).statusCode).toBe(202);
+    // No provisioner runs in this file: finish the deprovisioning by hand.
+    await platform.client.query(`UPDATE tenants SET status = 'deleted', deleted_at = now() WHERE id = $1`, [tenantId]);
+    // The announcement travels asynchronously; well within the cache's 60 s, the tenant is refused.
+    const refused = await waitFor(
+      async () => {
+        const response = await api.call('POST', '/v1/events/api-calls', { body: apiCallEvent(tenantId!) });
+        return response.statusCode === 400 ? response : undefined;
+      },
+      { timeoutMs: 5_000, what: 'events of the deleted tenant refused' },
+    );
+    expect(refused.json().error.details[0]).toMatchObject({ index: 0, field: 'body.tenantId' });
   });
 
   it('lets a service token post events and read quotas, and nothing else', async () => {
