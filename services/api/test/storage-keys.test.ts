@@ -30,8 +30,8 @@ const OLD = 'old:old-key-0123456789abcdef';
 const NEW = 'new:new-key-fedcba9876543210';
 const NEWER = 'newer:newer-key-00112233445566';
 const base = testEnv();
-const env = { ...base, DEEPLENS_DB_PREFIX: `${base.DEEPLENS_DB_PREFIX}rk_` };
-const platformUrl = withDatabase(env.DATABASE_URL, platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase);
+const env: Record<string, string> = { ...base, DEEPLENS_DB_PREFIX: `${base.DEEPLENS_DB_PREFIX}rk_` };
+const platformUrl = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
 let pool: DatabasePool;
 
 const configs: Array<{ provider: StorageProvider; config: Record<string, unknown> }> = [
@@ -78,7 +78,7 @@ function runCli(encryptionKey: string): Promise<{ code: number | null; stdout: s
 
 beforeAll(async () => {
   await migratePlatform(
-    { DATABASE_URL: env.DATABASE_URL, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX, DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined, DEEPLENS_TENANT_SERVICE_PASSWORD: undefined },
+    { DATABASE_URL: env.DATABASE_URL!, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!, DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined, DEEPLENS_TENANT_SERVICE_PASSWORD: undefined },
     createLogger({ name: 'rotate-test', level: 'warn' }),
   );
   pool = await openPlatformPool(parseEnv(baseEnvSchema, env));
