@@ -1,4 +1,5 @@
 import {
+  meteringRedisOf,
   createJobRecordsRepository,
   createTenantsRepository,
   jobSchema,
@@ -13,6 +14,7 @@ import {
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { ApiEnv } from './config.js';
 import authPlugin from './plugins/auth.js';
 import errorPlugin from './plugins/errors.js';
 import idempotencyPlugin from './plugins/idempotency.js';
@@ -30,6 +32,7 @@ import { createStorageService } from './services/storage.service.js';
 import { createTenantsService } from './services/tenants.service.js';
 
 export interface ApiDeps {
+  env: ApiEnv;
   log: Logger;
   pool: DatabasePool;
   redis: Redis;
@@ -91,8 +94,17 @@ export async function buildApp(deps: ApiDeps) {
   await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
   await app.register(statusRoutes, { pool: deps.pool, tenants: tenantsRepository, producer: deps.producer });
   // Usage metering: intake of API-call events, usage by month, the quota check (Redis keys under the queue prefix).
-  const metering = { redis: deps.redis, prefix: deps.producer.queue('usage').opts.prefix ?? 'bull' };
-  await app.register(eventsRoutes, { pool: deps.pool, redis: deps.redis, producer: deps.producer });
+  const metering = meteringRedisOf(deps.producer);
+  await app.register(eventsRoutes, {
+    pool: deps.pool,
+    redis: deps.redis,
+    producer: deps.producer,
+    settings: {
+      coalesceMs: deps.env.DEEPLENS_USAGE_COALESCE_MS,
+      coalesceMaxEvents: deps.env.DEEPLENS_USAGE_COALESCE_MAX_EVENTS,
+      tenantCacheTtlMs: deps.env.DEEPLENS_USAGE_TENANT_CACHE_TTL_MS,
+    },
+  });
   await app.register(usageRoutes, { usage: createUsageService({ pool: deps.pool, tenants: tenantsRepository, metering }) });
   return app;
 }

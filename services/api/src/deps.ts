@@ -20,6 +20,7 @@ export async function openApiDeps(env: ApiEnv, log: Logger = createLogger({ name
   const pool = await openPlatformPool(env);
   const redis = createProducerConnection(env.REDIS_URL);
   const deps: ApiDeps = {
+    env,
     log,
     pool,
     redis,

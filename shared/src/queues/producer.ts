@@ -1,8 +1,17 @@
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AppError, validationFailed } from '../errors.js';
+import { AppError, unavailable, validationFailed } from '../errors.js';
 import { jobCatalog, queueNames, type JobName, type JobPayload, type QueueName } from './catalog.js';
 import { jobViewFromBull, type JobView } from './job-view.js';
+
+async function queueUnavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
+  }
+}
 
 /**
  * Enqueues catalog jobs. The payload is validated against the catalog before
@@ -12,7 +21,10 @@ import { jobViewFromBull, type JobView } from './job-view.js';
 export class JobProducer {
   private readonly queues: Record<QueueName, Queue>;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(
+    readonly connection: Redis,
+    readonly prefix: string,
+  ) {
     this.queues = Object.fromEntries(
       queueNames.map((name) => [name, new Queue(name, { connection, prefix })]),
     ) as Record<QueueName, Queue>;
@@ -22,13 +34,26 @@ export class JobProducer {
     return this.queues[name];
   }
 
+  /**
+   * Adds a job. A Redis that does not answer becomes `unavailable` (503), so a
+   * caller enqueueing inside a transaction rolls back and tells its client to retry.
+   */
   async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, options: { jobId?: string } = {}): Promise<string> {
     const definition = jobCatalog[name];
     const parsed = definition.payload.safeParse(payload);
     if (!parsed.success) throw validationFailed(`invalid ${name} payload: ${parsed.error.issues[0]?.message}`);
     const jobId = options.jobId ?? definition.jobId(parsed.data as never);
+    return queueUnavailableOnFailure(() => this.add(name, definition, parsed.data, jobId));
+  }
+
+  private async add<N extends JobName>(
+    name: N,
+    definition: (typeof jobCatalog)[N],
+    data: unknown,
+    jobId: string,
+  ): Promise<string> {
     const queue = this.queues[definition.queue];
-    const job = await queue.add(name, parsed.data, {
+    const job = await queue.add(name, data, {
       jobId,
       attempts: definition.attempts,
       backoff: definition.backoff,
@@ -58,7 +83,7 @@ export class JobProducer {
         },
       };
     });
-    const added = await this.queues[definition.queue].addBulk(jobs);
+    const added = await queueUnavailableOnFailure(() => this.queues[definition.queue].addBulk(jobs));
     return added.map((job) => job.id!);
   }
 

@@ -24,14 +24,8 @@ export const meteringKeys = (prefix: string) => ({
 });
 
 /** The Redis connection and prefix a JobProducer already uses, for code that only holds the producer. */
-export async function meteringRedisOf(producer: JobProducer): Promise<MeteringRedis> {
-  const queue = producer.queue('usage');
-  const prefix = queue.opts.prefix ?? 'bull';
-  // The producer's own connection when it was given one (it fails fast); BullMQ's client otherwise,
-  // which waits until Redis has answered once.
-  const given = queue.opts.connection as Partial<Redis>;
-  if (typeof given.defineCommand === 'function') return { redis: given as Redis, prefix };
-  return { redis: (await queue.client) as unknown as Redis, prefix };
+export function meteringRedisOf(producer: JobProducer): MeteringRedis {
+  return { redis: producer.connection, prefix: producer.prefix };
 }
 
 /** A counter key outlives its month by a day, for readers whose clocks run a little behind. */

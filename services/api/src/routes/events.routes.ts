@@ -1,7 +1,5 @@
 import {
   apiCallsBody,
-  baseEnvSchema,
-  ConfigError,
   errorSchema,
   eventsAcceptedSchema,
   followTenantChanges,
@@ -12,36 +10,18 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { createEventIntake, type IntakeSettings } from '../services/event-intake.js';
 
-/** The intake's settings from the environment (shared's base schema holds their defaults). */
-export function intakeSettingsFromEnv(source: NodeJS.ProcessEnv = process.env): IntakeSettings {
-  const schema = baseEnvSchema.pick({
-    DEEPLENS_USAGE_COALESCE_MS: true,
-    DEEPLENS_USAGE_COALESCE_MAX_EVENTS: true,
-    DEEPLENS_USAGE_TENANT_CACHE_TTL_MS: true,
-  });
-  const parsed = schema.safeParse(Object.fromEntries(Object.entries(source).filter(([, value]) => value !== '')));
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
-  }
-  return {
-    coalesceMs: parsed.data.DEEPLENS_USAGE_COALESCE_MS,
-    coalesceMaxEvents: parsed.data.DEEPLENS_USAGE_COALESCE_MAX_EVENTS,
-    tenantCacheTtlMs: parsed.data.DEEPLENS_USAGE_TENANT_CACHE_TTL_MS,
-  };
-}
-
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 413: errorSchema, 503: errorSchema };
 
 export const eventsRoutes: FastifyPluginAsyncTypebox<{
   pool: DatabasePool;
   redis: Redis;
   producer: JobProducer;
-  settings?: IntakeSettings;
-}> = async (app, { pool, redis, producer, settings = intakeSettingsFromEnv() }) => {
+  settings: IntakeSettings;
+}> = async (app, { pool, redis, producer, settings }) => {
   const intake = createEventIntake({ pool, producer, settings });
   // A connection of its own for the subscription; it waits for Redis rather than failing fast.
   const subscriber = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
-  const follower = followTenantChanges(subscriber, producer.queue('usage').opts.prefix ?? 'bull', {
+  const follower = followTenantChanges(subscriber, producer.prefix, {
     onChange: (tenantId) => intake.tenants.forget(tenantId),
     onResync: () => intake.tenants.clear(),
   });

@@ -3,7 +3,6 @@ import {
   apiCallEventSchema,
   MAX_EVENTS_PER_REQUEST,
   sql,
-  unavailable,
   usageEventSchema,
   validationFailed,
   type DatabasePool,
@@ -136,10 +135,6 @@ export class LiveTenants {
   }
 }
 
-/** Redis errors while enqueueing mean the queue is unavailable, not that the request was wrong. */
-const asUnavailable = (error: unknown) =>
-  error instanceof AppError ? error : unavailable('the usage queue is unavailable; nothing was accepted, try again shortly');
-
 /**
  * Single-event requests arriving within a few milliseconds of each other
  * share one usage.ingest job, so a busy fleet does not add a job per API call.
@@ -198,9 +193,8 @@ export interface EventIntakeDeps {
 /** POST /v1/events/api-calls: validate all, check tenants, then one job per request (or per coalesced group). */
 export function createEventIntake({ pool, producer, settings }: EventIntakeDeps) {
   const tenants = new LiveTenants(pool, settings.tenantCacheTtlMs);
-  const enqueue = (events: UsageEvent[]) => producer.enqueue('usage.ingest', { events }).catch((error) => {
-    throw asUnavailable(error);
-  });
+  // The producer turns a Redis failure into `unavailable` (503).
+  const enqueue = (events: UsageEvent[]) => producer.enqueue('usage.ingest', { events });
   const coalescer = new Coalescer(enqueue, settings.coalesceMs, settings.coalesceMaxEvents);
 
   return {

@@ -5,7 +5,6 @@ import {
   notFound,
   sql,
   storageConfigsRepository,
-  unavailable,
   writeAudit,
   type AnyStorageConfig,
   type DatabasePool,
@@ -81,16 +80,6 @@ function assertOpen(tenant: { name: string; status: string }) {
   }
 }
 
-/** Errors from Redis while enqueueing mean the queue is unavailable, not that the request was wrong. */
-async function enqueueOrUnavailable<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
-  }
-}
-
 export interface StorageServiceDeps {
   pool: DatabasePool;
   tenants: TenantsRepository;
@@ -138,9 +127,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
           // Field names only: the values may be secrets.
           details: { provider: input.provider, configVersion, fields: Object.keys(input.config).sort() },
         });
-        return enqueueOrUnavailable(() =>
-          producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' }),
-        );
+        return producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' });
       });
       return { jobId };
     },
@@ -156,9 +143,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
            WHERE tenant_id = ${tenant.id} RETURNING version`);
         if (configVersion === null) throw notFound(`tenant ${tenant.name} has no storage configured`);
         await writeAudit(trx, { actor, action: 'tenant.storage.test', tenantId: tenant.id, details: { configVersion } });
-        return enqueueOrUnavailable(() =>
-          producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' }),
-        );
+        return producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' });
       });
       return { jobId };
     },

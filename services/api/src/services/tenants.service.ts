@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AppError,
   conflict,
   isUuid,
   notFound,
@@ -8,7 +7,6 @@ import {
   refreshTenantQuotaState,
   storageConfigsRepository,
   toTenantView,
-  unavailable,
   validationFailed,
   writeAudit,
   type CreateTenantBody,
@@ -28,16 +26,6 @@ function decodeCursor(cursor: string): string {
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
   if (decoded.startsWith('t:') && isUuid(decoded.slice(2))) return decoded.slice(2);
   throw validationFailed('cursor is not one this API handed out', [{ field: 'querystring.cursor', message: 'is invalid' }]);
-}
-
-/** Errors from Redis while enqueueing mean the queue is unavailable, not that the request was wrong. */
-async function enqueueOrUnavailable<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
-  }
 }
 
 export interface TenantsServiceDeps {
@@ -85,7 +73,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
           tenantId,
           details: { name: body.name, plan, domain: body.domain ?? null, storageProvider: body.storage?.provider ?? null },
         });
-        return enqueueOrUnavailable(() => producer.enqueue('tenant.provision', { tenantId }));
+        return producer.enqueue('tenant.provision', { tenantId });
       });
       await refreshTenantQuotaState(pool, producer, tenantId);
       return { tenantId, jobId, status: 'provisioning' as const };
@@ -154,7 +142,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
       const jobId = await pool.transaction(async (trx) => {
         await tenants.transition(tenant.id, ['active', 'failed', 'suspended', 'deprovisioning'], 'deprovisioning', null, trx);
         await writeAudit(trx, { actor, action: 'tenant.delete', tenantId: tenant.id, details: { name: tenant.name } });
-        return enqueueOrUnavailable(() => producer.enqueue('tenant.deprovision', { tenantId: tenant.id }));
+        return producer.enqueue('tenant.deprovision', { tenantId: tenant.id });
       });
       await refreshTenantQuotaState(pool, producer, tenant.id);
       return { jobId };
