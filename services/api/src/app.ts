@@ -1,5 +1,6 @@
 import {
   meteringRedisOf,
+  registerPlatformGauges,
   createJobRecordsRepository,
   createTenantsRepository,
   jobSchema,
@@ -18,6 +19,9 @@ import type { ApiEnv } from './config.js';
 import authPlugin from './plugins/auth.js';
 import errorPlugin from './plugins/errors.js';
 import idempotencyPlugin from './plugins/idempotency.js';
+import openApiPlugin from './plugins/openapi.js';
+import queueBoardPlugin from './plugins/queue-board.js';
+import rateLimitPlugin from './plugins/rate-limit.js';
 import validationPlugin from './plugins/validation.js';
 import { createIdempotencyRepository } from './repositories/idempotency.repository.js';
 import { healthRoutes } from './routes/health.routes.js';

@@ -1,0 +1,46 @@
+import rateLimit from '@fastify/rate-limit';
+import { AppError } from '@deeplens/shared';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+
+export interface RateLimitOptions {
+  /** Requests one token may make per second. */
+  perSecond: number;
+  /** The API's Redis connection: every replica counts in the same keys. */
+  redis: Redis;
+  /** Keys live under the installation's prefix, outside BullMQ's `<prefix>:<queue>:` namespaces. */
+  keyPrefix: string;
+}
+
+/**
+ * Per-token rate limiting, shared by every API replica through Redis.
+ *
+ * It runs after the auth hook (route-level `onRequest` hooks follow the app's),
+ * so the key is the principal's fingerprint (`admin:<12 hex of sha256>`), never
+ * the token itself; a request without a valid token was already refused.
+ * Public routes (health, readiness, metrics, docs) are never limited, so a
+ * probe keeps working during a flood. A Redis that does not answer lets the
+ * request through (`skipOnError`): the limiter protects the API, it must not
+ * be the reason it fails; routes that need Redis answer 503 themselves.
+ */
+async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions) {
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    max: options.perSecond,
+    timeWindow: 1_000,
+    redis: options.redis,
+    nameSpace: `${options.keyPrefix}:ratelimit:`,
+    skipOnError: true,
+    keyGenerator: (request) => request.principal?.id ?? 'anonymous',
+    allowList: (request) => (request.routeOptions.config as { access?: string }).access === 'public',
+    // The draft-spec headers on every answer would only add noise; Retry-After on a 429 is what clients need.
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+    addHeaders: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true, 'retry-after': true },
+    errorResponseBuilder: (_request, context) =>
+      new AppError('rate_limited', `this token made more than ${context.max} requests in a second; retry in ${context.after}`),
+  });
+}
+
+export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['auth'] });
