@@ -1,0 +1,80 @@
+// Runs one autocannon load in this process and prints its figures as one JSON
+// line. Started by load.mjs as a child process, so the load generator never
+// shares an event loop (or a core's scheduling slot) with the bench driver.
+import { randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+
+const spec = JSON.parse(process.argv[2]);
+
+function event(tenantId) {
+  return {
+    eventId: randomUUID(),
+    tenantId,
+    endpoint: '/v1/search',
+    method: 'GET',
+    statusCode: 200,
+    durationMs: 12,
+    requestBytes: 512,
+    responseBytes: 2048,
+    occurredAt: new Date().toISOString(),
+  };
+}
+
+let turn = 0;
+const next = (list) => list[turn++ % list.length];
+
+function setupRequest(request) {
+  const body = spec.body;
+  if (!body) return request;
+  if (body.kind === 'paths') return { ...request, path: next(body.paths) };
+  if (body.kind === 'event') {
+    const payload = body.batch
+      ? { events: Array.from({ length: body.batch }, () => event(next(body.tenantIds))) }
+      : event(next(body.tenantIds));
+    return { ...request, body: JSON.stringify(payload) };
+  }
+  return request;
+}
+
+const instance = autocannon(
+  {
+    url: spec.url,
+    method: spec.method ?? 'GET',
+    connections: spec.connections,
+    ...(spec.amount ? { amount: spec.amount } : { duration: spec.duration }),
+    ...(spec.warmup ? { warmup: { connections: spec.connections, duration: spec.warmup } } : {}),
+    headers: { ...(spec.body?.kind === 'event' ? { 'content-type': 'application/json' } : {}), ...spec.headers },
+    requests: [{ setupRequest }],
+    timeout: 10,
+  },
+  (error, result) => {
+    if (error) {
+      process.stdout.write(`${JSON.stringify({ error: error.message })}\n`);
+      process.exit(1);
+    }
+    const out = {
+      requests: result.requests.total,
+      requestsPerSecond: result.requests.average,
+      durationSeconds: result.duration,
+      latencyMs: {
+        p50: result.latency.p50,
+        p90: result.latency.p90,
+        p97_5: result.latency.p97_5,
+        p99: result.latency.p99,
+        max: result.latency.max,
+        mean: result.latency.mean,
+      },
+      ok: result['2xx'],
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      statusCodes: result.statusCodeStats,
+      start: result.start,
+      finish: result.finish,
+    };
+    // Computed from the total when the run was by amount, where autocannon's per-second average is coarse.
+    if (spec.amount) out.requestsPerSecond = result.requests.total / ((new Date(result.finish) - new Date(result.start)) / 1000);
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  },
+);
+process.once('SIGTERM', () => instance.stop());
