@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AppError,
   deterministicJobId,
@@ -20,6 +21,21 @@ import { assertRowLevelSecurity, cloneTenantDatabase, dropTenantDatabase } from 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
 
 /**
+ * The API enqueues before its transaction commits, so a job may start a moment
+ * before the tenant row is visible. Waiting for it here (a few milliseconds in
+ * practice) instead of failing into the job's 1 s backoff took the median
+ * provisioning from about 1.3 s to the clone's own time in the benchmark.
+ */
+async function findOnceCommitted(tenants: TenantsRepository, tenantId: string, waitMs = 2_000) {
+  const deadline = Date.now() + waitMs;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    const tenant = await tenants.find(tenantId);
+    if (tenant || Date.now() > deadline) return tenant;
+    await sleep(pause);
+  }
+}
+
+/**
  * tenant.provision: clone, secure, migrate, register, store storage, activate.
  * Each step checks what is already done, so a retry after a crash at any
  * point finishes the work; a final failure undoes it and marks the tenant
@@ -32,8 +48,8 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
   const templateVersion = templateMigrations.at(-1)?.version ?? null;
 
   return async ({ tenantId }: JobPayload<'tenant.provision'>, context: JobContext) => {
-    const tenant = await tenants.find(tenantId);
-    // The API enqueues before its transaction commits: a job may run a moment before the row is visible.
+    const tenant = await findOnceCommitted(tenants, tenantId);
+    // Not visible after the wait: the API's transaction rolled back, or is slower than usual; retried with backoff.
     if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`, { retryable: true });
     // Already done, or overtaken by a deprovisioning: nothing left to do.
     if (tenant.status === 'active' || tenant.status === 'suspended') return { tenantId, status: tenant.status };
