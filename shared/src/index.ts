@@ -34,3 +34,7 @@ export * from './usage/quota-state.js';
 export * from './usage/tenant-changes.js';
 export * from './schemas/http/usage.js';
 export * from './crypto/rotate-keys.js';
+export * from './storage/pg-tools.js';
+export * from './storage/digest-stream.js';
+export * from './events/outbox.js';
+export * from './events/webhooks.js';

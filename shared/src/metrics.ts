@@ -1,5 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DatabasePool } from 'slonik';
+import { z } from 'zod';
+import { sql } from './db/sql.js';
+import type { JobProducer } from './queues/producer.js';
 
 /**
  * One registry per process. Metric names are shared so dashboards can be
@@ -72,4 +76,140 @@ export async function startMetricsServer(
   });
   const address = server.address();
   return { server, port: typeof address === 'object' && address ? address.port : port };
+}
+
+/** Where the platform gauges read from: the platform database and the queues. */
+export interface PlatformGaugeSources {
+  pool: DatabasePool;
+  producer: Pick<JobProducer, 'counts'>;
+}
+
+const platformSnapshotRows = {
+  tenants: z.object({ plan: z.string(), status: z.string(), n: z.number() }),
+  storage: z.object({ provider: z.string(), status: z.string(), n: z.number() }),
+  quota: z.object({ limit_name: z.string(), level: z.string(), n: z.number() }),
+  byPlan: z.object({ plan: z.string(), api_calls: z.number(), storage_bytes: z.number(), storage_limit_bytes: z.number() }),
+};
+
+/**
+ * The platform's state as gauges, read when Prometheus scrapes (prom-client
+ * `collect` callbacks), not on a timer: four small GROUP BY queries over the
+ * registry tables and this month's counters (one row per tenant), plus the
+ * queue counts, shared by all the gauges of one scrape. A scrape that finds
+ * the database away reports what it can and leaves the rest empty.
+ */
+export function registerPlatformGauges(metrics: Metrics, sources: PlatformGaugeSources): void {
+  const { pool, producer } = sources;
+  const readDatabase = async () => {
+    const [tenants, storage, quota, byPlan] = await Promise.all([
+      pool.any(sql.type(platformSnapshotRows.tenants)`
+        SELECT plan, status, count(*)::int AS n FROM tenants GROUP BY plan, status`),
+      pool.any(sql.type(platformSnapshotRows.storage)`
+        SELECT s.provider, s.status, count(*)::int AS n
+          FROM tenant_storage_configs s JOIN tenants t ON t.id = s.tenant_id
+         WHERE t.status <> 'deleted'
+         GROUP BY s.provider, s.status`),
+      // Tenants at 80 % or more of a limit this month: "near" below 100 %, "over" at or above it.
+      pool.any(sql.type(platformSnapshotRows.quota)`
+        WITH usage AS (
+          SELECT c.api_calls::numeric AS api_calls, coalesce(c.storage_bytes, 0)::numeric AS storage_bytes,
+                 coalesce(c.collection_count, 0)::numeric AS collections,
+                 coalesce(t.api_calls_limit, p.api_calls_per_month)::numeric AS api_calls_limit,
+                 coalesce(t.storage_bytes_limit, p.storage_bytes)::numeric AS storage_limit,
+                 coalesce(t.max_collections_limit, p.max_collections)::numeric AS collections_limit
+            FROM usage_counters c
+            JOIN tenants t ON t.id = c.tenant_id AND t.status <> 'deleted'
+            JOIN plans p ON p.id = t.plan
+           WHERE c.period = date_trunc('month', now() AT TIME ZONE 'UTC')::date
+        ), ratios AS (
+          SELECT 'apiCalls' AS limit_name, api_calls / nullif(api_calls_limit, 0) AS ratio FROM usage
+          UNION ALL SELECT 'storageBytes', storage_bytes / nullif(storage_limit, 0) FROM usage
+          UNION ALL SELECT 'collections', collections / nullif(collections_limit, 0) FROM usage
+        )
+        SELECT limit_name, CASE WHEN ratio >= 1 THEN 'over' ELSE 'near' END AS level, count(*)::int AS n
+          FROM ratios WHERE ratio >= 0.8
+         GROUP BY 1, 2`),
+      pool.any(sql.type(platformSnapshotRows.byPlan)`
+        SELECT t.plan,
+               coalesce(sum(c.api_calls), 0)::float8 AS api_calls,
+               coalesce(sum(c.storage_bytes), 0)::float8 AS storage_bytes,
+               sum(coalesce(t.storage_bytes_limit, p.storage_bytes))::float8 AS storage_limit_bytes
+          FROM tenants t
+          JOIN plans p ON p.id = t.plan
+          LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period = date_trunc('month', now() AT TIME ZONE 'UTC')::date
+         WHERE t.status <> 'deleted'
+         GROUP BY t.plan`),
+    ]);
+    return { tenants, storage, quota, byPlan };
+  };
+
+  // One read per scrape, however many gauges ask.
+  let pending: { at: number; snapshot: Promise<Awaited<ReturnType<typeof readDatabase>> | null> } | null = null;
+  const snapshot = () => {
+    if (!pending || Date.now() - pending.at > 1_000) {
+      pending = { at: Date.now(), snapshot: readDatabase().catch(() => null) };
+    }
+    return pending.snapshot;
+  };
+  const fromDatabase = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (gauge: Gauge, data: NonNullable<Awaited<ReturnType<typeof readDatabase>>>) => void,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [metrics.registry],
+      async collect() {
+        this.reset();
+        const data = await snapshot();
+        if (data) fill(this, data);
+      },
+    });
+
+  fromDatabase('deeplens_tenants', 'Tenants by plan and status', ['plan', 'status'], (gauge, data) => {
+    for (const row of data.tenants) gauge.set({ plan: row.plan, status: row.status }, row.n);
+  });
+  fromDatabase('deeplens_storage_configs', 'Storage configs of tenants not deleted, by provider and verification status', ['provider', 'status'], (gauge, data) => {
+    for (const row of data.storage) gauge.set({ provider: row.provider, status: row.status }, row.n);
+  });
+  fromDatabase(
+    'deeplens_tenants_quota',
+    'Tenants at 80 % or more of a limit this month: level "near" (80-99 %) or "over" (100 % and more), by limit',
+    ['limit', 'level'],
+    (gauge, data) => {
+      for (const limit of ['apiCalls', 'storageBytes', 'collections']) {
+        for (const level of ['near', 'over']) gauge.set({ limit, level }, 0);
+      }
+      for (const row of data.quota) gauge.set({ limit: row.limit_name, level: row.level }, row.n);
+    },
+  );
+  fromDatabase('deeplens_usage_api_calls_month', 'API calls counted this UTC month, by plan', ['plan'], (gauge, data) => {
+    for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.api_calls);
+  });
+  fromDatabase('deeplens_storage_used_bytes', 'Bytes of images tenants store (last measurement this month), by plan', ['plan'], (gauge, data) => {
+    for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.storage_bytes);
+  });
+  fromDatabase('deeplens_storage_limit_bytes', 'Sum of the storage limits of tenants not deleted, by plan', ['plan'], (gauge, data) => {
+    for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.storage_limit_bytes);
+  });
+
+  new Gauge({
+    name: 'deeplens_queue_jobs',
+    help: 'Jobs in each queue by state (waiting includes prioritized), read from Redis on scrape',
+    labelNames: ['queue', 'state'],
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      const counts = await producer.counts().catch(() => null);
+      if (!counts) return;
+      for (const [queue, byState] of Object.entries(counts)) {
+        const waiting = (byState.waiting ?? 0) + (byState.prioritized ?? 0);
+        this.set({ queue, state: 'waiting' }, waiting);
+        for (const state of ['active', 'delayed', 'failed', 'completed']) this.set({ queue, state }, byState[state] ?? 0);
+      }
+    },
+  });
 }

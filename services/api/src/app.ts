@@ -34,6 +34,10 @@ import { createUsageService } from './services/usage.service.js';
 import { tenantsRoutes } from './routes/tenants.routes.js';
 import { createStorageService } from './services/storage.service.js';
 import { createTenantsService } from './services/tenants.service.js';
+import { backupsRoutes } from './routes/backups.routes.js';
+import { webhooksRoutes } from './routes/webhooks.routes.js';
+import { createBackupsService } from './services/backups.service.js';
+import { createWebhooksService } from './services/webhooks.service.js';
 
 export interface ApiDeps {
   env: ApiEnv;
@@ -78,6 +82,10 @@ export async function buildApp(deps: ApiDeps) {
   app.addSchema(errorSchema);
   app.addSchema(tenantSchema);
   app.addSchema(jobSchema);
+  // Before auth and the routes: OpenAPI collects the routes as they are added; both declare their own routes' access.
+  await app.register(openApiPlugin);
+  await app.register(queueBoardPlugin, { producer: deps.producer, adminTokens: deps.adminTokens });
+  registerPlatformGauges(deps.metrics, { pool: deps.pool, producer: deps.producer });
   await app.register(errorPlugin);
   await app.register(validationPlugin);
   await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens });

@@ -1,8 +1,11 @@
 import { createTenantsRepository, runWorkerService } from '@deeplens/shared';
 import { provisionerEnvSchema } from './config.js';
+import { backupPlatformHandler } from './jobs/backup-platform.js';
+import { backupTenantHandler } from './jobs/backup-tenant.js';
 import { deprovisionTenantHandler } from './jobs/deprovision-tenant.js';
 import { provisionTenantHandler } from './jobs/provision-tenant.js';
 import { reconcileStuckTenants } from './jobs/reconcile-stuck-tenants.js';
+import { restoreTenantHandler } from './jobs/restore-tenant.js';
 
 await runWorkerService({
   name: 'provisioner',
@@ -12,6 +15,9 @@ await runWorkerService({
     runtime.startWorker('provisioning', {
       'tenant.provision': provisionTenantHandler({ runtime, tenants }),
       'tenant.deprovision': deprovisionTenantHandler({ runtime, tenants }),
+      'tenant.backup': backupTenantHandler({ runtime }),
+      'tenant.restore': restoreTenantHandler({ runtime }),
+      'platform.backup': backupPlatformHandler({ runtime }),
     });
     const timer = setInterval(() => {
       reconcileStuckTenants(runtime, tenants).catch((error) =>

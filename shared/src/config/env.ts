@@ -98,6 +98,12 @@ export const baseEnvSchema = z.object({
   DEEPLENS_USAGE_COALESCE_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000).default(500),
   /** How long the API trusts its in-process record that a tenant is live (changes announced on Redis end it sooner). */
   DEEPLENS_USAGE_TENANT_CACHE_TTL_MS: positiveInt(60_000),
+  /** Where pg_dump and pg_restore live; unset searches /usr/lib/postgresql/<newest>/bin, then PATH. */
+  DEEPLENS_PG_BIN_DIR: z.string().optional(),
+  /** webhook.deliver: attempts (the first included), base delay of the jittered exponential backoff, and each request's timeout. */
+  DEEPLENS_WEBHOOK_ATTEMPTS: positiveInt(8),
+  DEEPLENS_WEBHOOK_BACKOFF_MS: positiveInt(2_000),
+  DEEPLENS_WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
 });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;

@@ -39,11 +39,32 @@ const envelope = <T extends string, D extends z.ZodTypeAny>(type: T, data: D) =>
     data,
   });
 
+const errorData = z.object({ code: z.string(), message: z.string() });
+
+export const tenantProvisionedData = z.object({ name: z.string(), plan: z.string(), database: z.string() });
+export const tenantProvisioningFailedData = z.object({ name: z.string(), error: errorData });
+export const tenantDeprovisionedData = z.object({ name: z.string(), databases: z.array(z.string()) });
+export const storageVerifiedData = z.object({
+  provider: z.string(),
+  configVersion: z.number().int().positive(),
+  /** The storage.verify job, as in GET /v1/jobs/:id. */
+  jobId: z.string(),
+  totalMs: z.number().int().nonnegative(),
+});
+export const storageVerificationFailedData = storageVerifiedData.omit({ totalMs: true }).extend({ error: errorData });
+
 /** Every domain event the platform publishes, by type. */
 export const domainEventSchemas = {
   'quota.warning': envelope('quota.warning', quotaEventData),
   'quota.exceeded': envelope('quota.exceeded', quotaEventData),
+  'tenant.provisioned': envelope('tenant.provisioned', tenantProvisionedData),
+  'tenant.provisioning_failed': envelope('tenant.provisioning_failed', tenantProvisioningFailedData),
+  'tenant.deprovisioned': envelope('tenant.deprovisioned', tenantDeprovisionedData),
+  'storage.verified': envelope('storage.verified', storageVerifiedData),
+  'storage.verification_failed': envelope('storage.verification_failed', storageVerificationFailedData),
 } as const;
+
+export const domainEventTypes = Object.keys(domainEventSchemas) as Array<keyof typeof domainEventSchemas>;
 
 export type DomainEventType = keyof typeof domainEventSchemas;
 export type DomainEvent<T extends DomainEventType = DomainEventType> = z.infer<(typeof domainEventSchemas)[T]>;

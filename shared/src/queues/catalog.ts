@@ -11,7 +11,7 @@ import { baseEnvSchema } from '../config/env.js';
  * after a deploy.
  */
 
-export const queueNames = ['provisioning', 'storage', 'usage'] as const;
+export const queueNames = ['provisioning', 'storage', 'usage', 'webhooks'] as const;
 export type QueueName = (typeof queueNames)[number];
 
 /** Namespace of the deterministic (v5) job ids. */
@@ -65,6 +65,16 @@ interface JobDefinition<P extends z.ZodTypeAny> {
 }
 
 const defineJob = <P extends z.ZodTypeAny>(definition: JobDefinition<P>) => definition;
+
+/** webhook.deliver's retry policy from the environment (DEEPLENS_WEBHOOK_*), read like storage.verify's. */
+function webhookDeliveryPolicy(env: NodeJS.ProcessEnv = process.env) {
+  const read = (schema: z.ZodTypeAny, value: string | undefined): number =>
+    (schema.safeParse(value === '' ? undefined : value).data ?? schema.parse(undefined)) as number;
+  return {
+    attempts: read(baseEnvSchema.shape.DEEPLENS_WEBHOOK_ATTEMPTS, env.DEEPLENS_WEBHOOK_ATTEMPTS),
+    backoffMs: read(baseEnvSchema.shape.DEEPLENS_WEBHOOK_BACKOFF_MS, env.DEEPLENS_WEBHOOK_BACKOFF_MS),
+  };
+}
 
 /** storage.verify's retry policy from the environment, with the defaults of the one env schema. */
 function storageVerifyPolicy(env: NodeJS.ProcessEnv = process.env) {
@@ -132,6 +142,48 @@ export const jobCatalog = {
       const first = payload.events[0]?.tenantId ?? null;
       return payload.events.every((event: UsageEvent) => event.tenantId === first) ? first : null;
     },
+  }),
+  'tenant.backup': defineJob({
+    queue: 'provisioning',
+    // The backup row (made by the API with its storage key) holds the rest.
+    payload: z.object({ tenantId: uuid, backupId: uuid }),
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 5_000 },
+    retention: tenantJobRetention,
+    jobId: (payload) => deterministicJobId('tenant.backup', payload.backupId),
+    tenantOf: (payload) => payload.tenantId,
+  }),
+  'tenant.restore': defineJob({
+    queue: 'provisioning',
+    payload: z.object({ tenantId: uuid, backupId: uuid, restoreId: uuid, swap: z.boolean().optional() }),
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 5_000 },
+    retention: tenantJobRetention,
+    jobId: (payload) => deterministicJobId('tenant.restore', payload.restoreId),
+    tenantOf: (payload) => payload.tenantId,
+  }),
+  'platform.backup': defineJob({
+    queue: 'provisioning',
+    payload: z.object({ backupId: uuid }),
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 5_000 },
+    retention: tenantJobRetention,
+    jobId: (payload) => deterministicJobId('platform.backup', payload.backupId),
+    tenantOf: () => null,
+  }),
+  'webhook.deliver': defineJob({
+    queue: 'webhooks',
+    // One job per subscriber and event: the event's body is read from webhook_events.
+    payload: z.object({ subscriberId: uuid, eventId: uuid }),
+    get attempts() {
+      return webhookDeliveryPolicy().attempts;
+    },
+    get backoff() {
+      return { type: 'exponential-jitter' as const, delay: webhookDeliveryPolicy().backoffMs };
+    },
+    retention: highVolumeRetention,
+    jobId: (payload) => deterministicJobId('webhook.deliver', payload.subscriberId, payload.eventId),
+    tenantOf: () => null,
   }),
 } as const;
 

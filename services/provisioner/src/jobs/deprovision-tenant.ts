@@ -1,5 +1,7 @@
 import {
   AppError,
+  factEvent,
+  recordDomainEvent,
   sql,
   storageConfigsRepository,
   tenantDatabaseName,
@@ -12,6 +14,7 @@ import {
 import { z } from 'zod';
 import type { ProvisionerEnv } from '../config.js';
 import { dropTenantDatabase } from '../steps/tenant-database.steps.js';
+import { publishAfterCommit } from './provision-tenant.js';
 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
 
@@ -41,6 +44,7 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
     for (const database of databases) await dropTenantDatabase(env, database);
 
     await context.progress('forget');
+    const deprovisioned = factEvent('tenant.deprovisioned', [tenantId], tenantId, { name: tenant.name, databases: [...databases] });
     await platformPool.transaction(async (trx) => {
       await trx.query(sql.typeAlias('void')`
         UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
@@ -53,7 +57,9 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
         details: { name: tenant.name, databases: [...databases] },
         dedupeKey: `tenant.deprovisioned:${tenantId}`,
       });
+      await recordDomainEvent(trx, deprovisioned);
     });
+    await publishAfterCommit(runtime, [deprovisioned.id]);
     context.log.info({ tenantId, databases: [...databases] }, 'tenant deprovisioned');
     return { tenantId, status: 'deleted' };
   };

@@ -2,10 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AppError,
   deterministicJobId,
+  factEvent,
   failpoint,
   keyringFromEnv,
   loadMigrations,
   migrateTenantDatabase,
+  publishRecordedEvents,
+  recordDomainEvent,
   sql,
   storageConfigsRepository,
   tenantDatabaseName,
@@ -85,6 +88,7 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
       await failpoint('provision.after-register');
 
       await context.progress('activate');
+      const provisioned = factEvent('tenant.provisioned', [tenantId], tenantId, { name: tenant.name, plan: tenant.plan, database });
       await platformPool.transaction(async (trx) => {
         await tenants.transition(tenantId, ['provisioning'], 'active', null, trx);
         await writeAudit(trx, {
@@ -94,6 +98,7 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
           details: { name: tenant.name, database, cloned },
           dedupeKey: `tenant.provisioned:${tenantId}`,
         });
+        await recordDomainEvent(trx, provisioned);
         // Its storage is verified now; enqueued before the commit (one job per tenant, whatever
         // the retries), so a failed enqueue retries the activation rather than skip the verification.
         const storage = await storageConfigsRepository.findView(trx, tenantId);
@@ -106,6 +111,7 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
           });
         }
       });
+      await publishAfterCommit(runtime, [provisioned.id]);
       context.log.info({ tenantId, database, cloned, migrations: applied }, 'tenant provisioned');
       return { tenantId, status: 'active', database };
     } catch (error) {
@@ -119,6 +125,11 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
 /** Leaves nothing half-made: no database, no registration, no stored secrets; the tenant failed, with the reason. */
 async function undoProvisioning({ runtime, tenants }: Deps, tenantId: string, database: string, cause: unknown) {
   const reason = cause instanceof AppError ? cause.message : 'provisioning failed unexpectedly';
+  const tenant = await tenants.find(tenantId);
+  const failed = factEvent('tenant.provisioning_failed', [tenantId], tenantId, {
+    name: tenant?.name ?? database,
+    error: { code: cause instanceof AppError ? cause.code : 'internal_error', message: reason },
+  });
   await dropTenantDatabase(runtime.env, database);
   await runtime.platformPool.transaction(async (trx) => {
     await trx.query(sql.typeAlias('void')`
@@ -132,6 +143,19 @@ async function undoProvisioning({ runtime, tenants }: Deps, tenantId: string, da
       details: { reason },
       dedupeKey: `tenant.provisioning_failed:${tenantId}`,
     });
+    await recordDomainEvent(trx, failed);
   });
+  await publishAfterCommit(runtime, [failed.id]);
   runtime.log.warn({ tenantId, reason }, 'provisioning failed; undone');
+}
+
+/**
+ * Puts committed events on the stream. A failure here is logged, not thrown:
+ * the fact is committed, and the event dispatcher publishes outbox rows left
+ * unpublished after a grace period.
+ */
+export async function publishAfterCommit(runtime: WorkerRuntime<ProvisionerEnv>, ids: string[]): Promise<void> {
+  await publishRecordedEvents(runtime.platformPool, { redis: runtime.producer.connection, queuePrefix: runtime.env.DEEPLENS_QUEUE_PREFIX }, ids).catch(
+    (error: unknown) => runtime.log.warn({ err: error, events: ids }, 'events committed but not yet published; the dispatcher will publish them'),
+  );
 }

@@ -1,9 +1,13 @@
 import {
   AppError,
   createTenantsRepository,
+  factEvent,
   keyringFromEnv,
+  publishRecordedEvents,
+  recordDomainEvent,
   storageConfigsRepository,
   storageProviders,
+  type DomainEvent,
   type JobContext,
   type JobPayload,
   type StorageProvider,
@@ -66,6 +70,19 @@ export function verifyStorageHandler({ runtime }: Deps) {
     }
   }
 
+  /** The verdict and its domain event commit together; the event goes to the stream after the commit. */
+  async function finishWithEvent(outcome: Parameters<typeof verifications.finish>[1], event: DomainEvent, context: JobContext) {
+    const current = await pool.transaction(async (trx) => {
+      const updated = await verifications.finish(trx, outcome);
+      await recordDomainEvent(trx, event);
+      return updated;
+    });
+    await publishRecordedEvents(pool, { redis: runtime.producer.connection, queuePrefix: runtime.env.DEEPLENS_QUEUE_PREFIX }, [event.id]).catch(
+      (error: unknown) => context.log.warn({ err: error, eventId: event.id }, 'event committed but not yet published; the dispatcher will publish it'),
+    );
+    return current;
+  }
+
   async function verify(payload: JobPayload<'storage.verify'>, context: JobContext) {
     const { tenantId, configVersion } = payload;
     const jobId = context.job.id!;
@@ -109,13 +126,17 @@ export function verifyStorageHandler({ runtime }: Deps) {
     outcomes.inc({ provider: stored.provider, outcome: result.error?.code ?? 'verified' });
 
     if (!result.error) {
-      const current = await verifications.finish(pool, { ...outcome, error: null });
+      const event = factEvent('storage.verified', [jobId], tenantId, { provider: stored.provider, configVersion, jobId, totalMs: Math.round(result.totalMs) });
+      const current = await finishWithEvent({ ...outcome, error: null }, event, context);
       context.log.info({ tenantId, configVersion, provider: stored.provider, totalMs: result.totalMs }, 'storage verified');
       return { tenantId, configVersion, status: 'verified', steps: result.steps, totalMs: result.totalMs, superseded: !current };
     }
     const { code, message, retryable } = result.error;
     if (retryable && !context.isFinalAttempt) await verifications.recordRetry(pool, { ...outcome, error: { code, message } });
-    else await verifications.finish(pool, { ...outcome, error: { code, message } });
+    else {
+      const event = factEvent('storage.verification_failed', [jobId], tenantId, { provider: stored.provider, configVersion, jobId, error: { code, message } });
+      await finishWithEvent({ ...outcome, error: { code, message } }, event, context);
+    }
     throw new ProbeFailedError(code, message, { retryable });
   }
 

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import {
+  conflict,
+  notFound,
+  platformNames,
+  sql,
+  storageConfigsRepository,
+  writeAudit,
+  type DatabasePool,
+  type JobProducer,
+  type TenantsRepository,
+} from '@deeplens/shared';
+import type { CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+
+/**
+ * Backups and restores: each request is a row (the backup with the storage
+ * key it will have, or the restore) and a job, in one transaction. The
+ * provisioner does the work; these answer 202 with the job.
+ */
+
+const backupRow = z.object({
+  id: z.string(),
+  created_at: z.number(),
+  size_bytes: z.number().nullable(),
+  sha256: z.string().nullable(),
+  storage_key: z.string(),
+  status: z.string(),
+});
+
+/** Tenants whose database can be dumped or replaced. */
+const LIVE = new Set(['active', 'suspended']);
+
+/** `20240131T235959Z`: sorts by time in any listing of the bucket. */
+const compactTimestamp = (date: Date) => date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+
+export const backupStorageKey = (prefix: string, backupId: string, at = new Date()) => `${prefix}/${compactTimestamp(at)}-${backupId}.dump`;
+
+export interface BackupsServiceDeps {
+  pool: DatabasePool;
+  tenants: TenantsRepository;
+  producer: JobProducer;
+  /** The platform's default storage is configured (platform backups go there). */
+  platformStorage: boolean;
+  dbPrefix: string;
+}
+
+export function createBackupsService({ pool, tenants, producer, platformStorage, dbPrefix }: BackupsServiceDeps) {
+  async function loadLive(idOrName: string) {
+    const tenant = await tenants.find(idOrName);
+    if (!tenant) throw notFound(`no tenant "${idOrName}"`);
+    if (!LIVE.has(tenant.status)) throw conflict(`tenant ${tenant.name} is ${tenant.status}; only an active or suspended tenant can be backed up or restored`);
+    return tenant;
+  }
+
+  async function registeredDatabase(db: CommonQueryMethods, tenantId: string, name: string) {
+    const database = await db.maybeOneFirst(sql.type(z.object({ database_name: z.string() }))`
+      SELECT database_name FROM tenant_databases WHERE tenant_id = ${tenantId} AND db_type = 'metadata' AND dropped_at IS NULL`);
+    if (!database) throw conflict(`tenant ${name} has no database`);
+    return database;
+  }
+
+  return {
+    async backup(idOrName: string, actor: string) {
+      const tenant = await loadLive(idOrName);
+      const storage = await storageConfigsRepository.findView(pool, tenant.id);
+      if (!storage) throw conflict(`tenant ${tenant.name} has no storage configured; backups go to the tenant's own storage`);
+      if (storage.provider === 'smb') {
+        throw conflict('backups to smb storage are not supported yet; configure S3, MinIO, Azure Blob, GCS or NFS storage');
+      }
+      const backupId = randomUUID();
+      const jobId = await pool.transaction(async (trx) => {
+        const database = await registeredDatabase(trx, tenant.id, tenant.name);
+        await trx.query(sql.typeAlias('void')`
+          INSERT INTO backups (id, kind, tenant_id, database_name, provider, storage_key, status, requested_by)
+          VALUES (${backupId}, 'tenant', ${tenant.id}, ${database}, ${storage.provider}, ${backupStorageKey('backups', backupId)},
+                  'pending', ${actor})`);
+        await writeAudit(trx, { actor, action: 'tenant.backup.request', tenantId: tenant.id, details: { backupId } });
+        return producer.enqueue('tenant.backup', { tenantId: tenant.id, backupId });
+      });
+      return { jobId, backupId };
+    },
+
+    async list(idOrName: string) {
+      const tenant = await tenants.find(idOrName);
+      if (!tenant) throw notFound(`no tenant "${idOrName}"`);
+      const rows = await pool.any(sql.type(backupRow)`
+        SELECT id, created_at, size_bytes, sha256, storage_key, status FROM backups
+         WHERE tenant_id = ${tenant.id} ORDER BY created_at DESC, id LIMIT 1000`);
+      return {
+        items: rows.map((row) => ({
+          id: row.id,
+          createdAt: new Date(row.created_at).toISOString(),
+          sizeBytes: row.size_bytes,
+          sha256: row.sha256,
+          storageKey: row.storage_key,
+          status: row.status,
+        })),
+      };
+    },
+
+    async restore(idOrName: string, input: { backupId: string; swap?: boolean }, actor: string) {
+      const tenant = await loadLive(idOrName);
+      const restoreId = randomUUID();
+      const jobId = await pool.transaction(async (trx) => {
+        const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
+          SELECT status FROM backups WHERE id = ${input.backupId} AND tenant_id = ${tenant.id}`);
+        if (status === null) throw notFound(`tenant ${tenant.name} has no backup ${input.backupId}`);
+        if (status !== 'completed') throw conflict(`backup ${input.backupId} is ${status}; only a completed backup can be restored`);
+        await trx.query(sql.typeAlias('void')`
+          INSERT INTO backup_restores (id, backup_id, tenant_id, swap, status)
+          VALUES (${restoreId}, ${input.backupId}, ${tenant.id}, ${input.swap ?? false}, 'pending')`);
+        await writeAudit(trx, {
+          actor,
+          action: 'tenant.restore.request',
+          tenantId: tenant.id,
+          details: { backupId: input.backupId, restoreId, swap: input.swap ?? false },
+        });
+        return producer.enqueue('tenant.restore', { tenantId: tenant.id, backupId: input.backupId, restoreId, swap: input.swap ?? false });
+      });
+      return { jobId, restoreId };
+    },
+
+    async backupPlatform(actor: string) {
+      if (!platformStorage) throw conflict('the platform has no default storage (DEEPLENS_DEFAULT_STORAGE); use `npm run backup:platform -- --out <file>`');
+      const backupId = randomUUID();
+      const jobId = await pool.transaction(async (trx) => {
+        await trx.query(sql.typeAlias('void')`
+          INSERT INTO backups (id, kind, database_name, provider, storage_key, status, requested_by)
+          VALUES (${backupId}, 'platform', ${platformNames(dbPrefix).platformDatabase}, 'minio',
+                  ${backupStorageKey('platform-backups', backupId)}, 'pending', ${actor})`);
+        await writeAudit(trx, { actor, action: 'platform.backup.request', details: { backupId } });
+        return producer.enqueue('platform.backup', { backupId });
+      });
+      return { jobId, backupId };
+    },
+  };
+}
+
+export type BackupsService = ReturnType<typeof createBackupsService>;

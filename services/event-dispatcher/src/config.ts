@@ -1,0 +1,13 @@
+import { baseEnvSchema, parseEnv, positiveInt } from '@deeplens/shared';
+import type { z } from 'zod';
+
+export const dispatcherEnvSchema = baseEnvSchema.extend({
+  /** Outbox rows unpublished this long are published by the dispatcher (their publisher died after the commit). */
+  DEEPLENS_OUTBOX_GRACE_MS: positiveInt(10_000),
+  DEEPLENS_OUTBOX_INTERVAL_MS: positiveInt(5_000),
+  /** Stream entries another dispatcher took and left unacknowledged this long are claimed. */
+  DEEPLENS_EVENTS_CLAIM_IDLE_MS: positiveInt(60_000),
+});
+
+export type DispatcherEnv = z.infer<typeof dispatcherEnvSchema>;
+export const loadDispatcherEnv = () => parseEnv(dispatcherEnvSchema);
