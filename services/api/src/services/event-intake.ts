@@ -54,7 +54,8 @@ export function parseEventsBody(body: unknown): { events: UsageEvent[]; batched:
   }
   const events: UsageEvent[] = [];
   for (const [index, item] of items.entries()) {
-    const error = checkEvent.Errors(item).First();
+    // Check() is compiled code; the error iterator (several times slower in the profile) runs only for a bad event.
+    const error = checkEvent.Check(item) ? undefined : checkEvent.Errors(item).First();
     if (error) throw badEvent(index, batched, error.path, error.message);
     const parsed = usageEventSchema.safeParse(item);
     if (!parsed.success) {
