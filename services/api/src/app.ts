@@ -17,7 +17,7 @@ import Fastify, { LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { ApiEnv } from './config.js';
 import authPlugin from './plugins/auth.js';
-import errorPlugin from './plugins/errors.js';
+import errorPlugin, { frameworkErrors } from './plugins/errors.js';
 import idempotencyPlugin from './plugins/idempotency.js';
 import openApiPlugin from './plugins/openapi.js';
 import queueBoardPlugin from './plugins/queue-board.js';
@@ -64,6 +64,8 @@ export async function buildApp(deps: ApiDeps) {
     // Ids come from the caller's X-Request-Id when given, so a request can be followed across services.
     requestIdHeader: 'x-request-id',
     ajv: { customOptions: { removeAdditional: false } },
+    // Router-level refusals (bad URL, over-long path parameter) in the contract's error shape too.
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const httpDuration = deps.metrics.histogram(
@@ -89,6 +91,11 @@ export async function buildApp(deps: ApiDeps) {
   await app.register(errorPlugin);
   await app.register(validationPlugin);
   await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens });
+  await app.register(rateLimitPlugin, {
+    perSecond: deps.env.DEEPLENS_RATE_LIMIT_PER_SECOND,
+    redis: deps.redis,
+    keyPrefix: deps.env.DEEPLENS_QUEUE_PREFIX,
+  });
   await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool) });
 
   const tenantsRepository = createTenantsRepository(deps.pool);

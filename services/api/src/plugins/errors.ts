@@ -1,5 +1,5 @@
 import { AppError, httpStatusByCode, type ErrorBody } from '@deeplens/shared';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
@@ -48,6 +48,34 @@ export function isDependencyUnavailable(error: unknown): boolean {
   );
 }
 
+/**
+ * PostgreSQL refused a value the client sent: SQLSTATE class 22, "data exception"
+ * (a NUL byte in a string, text that is not valid UTF-8, a number or date out of
+ * range). Input like that is the client's to fix: 400, not a 500 and a page to an operator.
+ */
+export function isInvalidInputValue(error: unknown): boolean {
+  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 4; depth++) {
+    if (typeof current.code === 'string' && /^22[0-9A-Z]{3}$/.test(current.code)) return true;
+    current = current.cause as typeof current;
+  }
+  return false;
+}
+
+/**
+ * Errors the router raises before any route or hook runs (a malformed URL, a path
+ * parameter longer than `maxParamLength`): Fastify answers them itself in its own
+ * shape unless given this as its `frameworkErrors` option.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  const message =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? 'a path segment is too long to name anything'
+      : error.code === 'FST_ERR_BAD_URL'
+        ? 'the URL is malformed'
+        : 'the request could not be routed';
+  return reply.code(400).send({ error: { code: 'validation_failed', message } });
+}
+
 function errorPlugin(app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     let status: number;
@@ -64,6 +92,9 @@ function errorPlugin(app: FastifyInstance) {
       } else {
         body = { code: known.code, message: known.message ?? error.message };
       }
+    } else if (isInvalidInputValue(error)) {
+      status = 400;
+      body = { code: 'validation_failed', message: 'a value in the request cannot be stored or compared (for example a NUL byte or a number out of range)' };
     } else if (isDependencyUnavailable(error)) {
       status = 503;
       body = { code: 'unavailable', message: 'a backing service is unavailable; try again shortly' };
