@@ -99,7 +99,7 @@ export function registerPlatformCommands(program: Command, common: (command: Com
       const rows = (Array.isArray(body) ? body : ((body as { items?: unknown[] })?.items ?? [])) as Array<Record<string, unknown>>;
       out.result(body, () =>
         rows.length
-          ? table(rows, ['id', 'status', 'sizeBytes', 'checksum', 'createdAt'].map((key) => ({ header: key, value: (row: Record<string, unknown>) => row[key] })))
+          ? table(rows, ['id', 'status', 'sizeBytes', 'sha256', 'createdAt'].map((key) => ({ header: key, value: (row: Record<string, unknown>) => row[key] })))
           : 'no backups',
       );
       return;
