@@ -1,6 +1,7 @@
 import {
   AppError,
   createTenantsRepository,
+  failpoint,
   factEvent,
   keyringFromEnv,
   publishRecordedEvents,
@@ -122,6 +123,8 @@ export function verifyStorageHandler({ runtime }: Deps) {
     });
     await context.progress('probe', { provider: stored.provider, configVersion });
     const result = await probe(stored, context);
+    // Crash tests: the probe ran, its verdict is not recorded yet.
+    await failpoint('verify.after-probe');
     const outcome = { jobId, tenantId, configVersion, steps: result.steps, totalMs: result.totalMs };
     outcomes.inc({ provider: stored.provider, outcome: result.error?.code ?? 'verified' });
 
