@@ -81,6 +81,18 @@ export async function buildApp(deps: ApiDeps) {
     );
   });
 
+  // A request still in flight when the server starts closing answers with `Connection: close`:
+  // otherwise its keep-alive socket turns idle only after Node's one sweep of idle sockets and
+  // holds the shutdown open until the keep-alive timeout (past close-with-grace's delay: exit 1).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
   app.addSchema(errorSchema);
   app.addSchema(tenantSchema);
   app.addSchema(jobSchema);
