@@ -70,7 +70,7 @@ beforeAll(async () => {
   const scrape = await api.call('GET', '/metrics', { token: null });
   exportedNames(scrape.body).forEach((name) => exported.add(name));
   for (const worker of workers) {
-    const service = await startService(worker as 'provisioner', env);
+    const service = await startService(worker, env);
     processes.push(service);
     const port = service.output.map((line) => /"metricsPort":(\d+)/.exec(line)?.[1]).find(Boolean);
     expect(port, `${worker} logs its metrics port`).toBeTruthy();

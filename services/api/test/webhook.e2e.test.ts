@@ -71,7 +71,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
   api = await startTestApi(env);
   redis = createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true });
-  services = await Promise.all([startService('provisioner', env), startService('event-dispatcher' as 'provisioner', env)]);
+  services = await Promise.all([startService('provisioner', env), startService('event-dispatcher', env)]);
 });
 
 afterAll(async () => {

@@ -75,7 +75,8 @@ export interface ServiceProcess {
  * says it has started. Crash tests kill it with SIGKILL.
  */
 export async function startService(
-  service: 'api' | 'provisioner' | 'storage-verifier' | 'usage-aggregator',
+  /** A folder under services/ with a src/main.ts. */
+  service: string,
   env: Record<string, string>,
   { readyPattern = /started|Server listening/, timeoutMs = 30_000 } = {},
 ): Promise<ServiceProcess> {
