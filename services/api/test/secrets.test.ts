@@ -1,0 +1,183 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../shared/src/testing/private-services.js';
+import { dumpPlatformDatabase, dumpRedis } from '../../storage-verifier/test/support.js';
+
+/**
+ * Secrets never leave: a realistic flow with the API, provisioner and
+ * verifier as processes at trace level (tenants created with each provider's
+ * secrets, storage replaced, verified, keys rotated with the CLI, services
+ * restarted on the new keyring, tenants deleted), then every log line, every
+ * response, every job record, every platform table and every Redis key under
+ * this run's prefix is searched for every secret used. None may appear.
+ */
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const marker = (label: string) => `${label}${randomBytes(8).toString('hex')}`;
+const keyOne = `sec-k1:${marker('ENCKEYONE')}`;
+const keyTwo = `sec-k2:${marker('ENCKEYTWO')}`;
+const secrets: string[] = [keyOne.split(':')[1]!, keyTwo.split(':')[1]!, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN];
+const secret = (label: string) => {
+  const value = marker(label);
+  secrets.push(value);
+  return value;
+};
+
+let env: Record<string, string>;
+let base: string;
+const services: ServiceProcess[] = [];
+const outputs: string[][] = [];
+const responses: string[] = [];
+
+async function start(keyring: string) {
+  for (const name of ['api', 'provisioner', 'storage-verifier'] as const) {
+    const service = await startService(name, { ...env, DEEPLENS_ENCRYPTION_KEY: keyring });
+    services.push(service);
+    outputs.push(service.output);
+  }
+}
+const stopAll = async () => {
+  await Promise.all(services.splice(0).map((service) => service.stop()));
+};
+
+async function call(method: string, path: string, body?: unknown) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  responses.push(`${method} ${path} → ${response.status} ${JSON.stringify([...response.headers])} ${text}`);
+  return { status: response.status, json: () => JSON.parse(text) };
+}
+const finished = (jobId: string) =>
+  waitFor(async () => {
+    const job = (await call('GET', `/v1/jobs/${jobId}`)).json();
+    return job.state === 'completed' || job.state === 'failed' ? job : undefined;
+  }, { timeoutMs: 90_000, what: `job ${jobId}` });
+
+beforeAll(async () => {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  env = testEnv({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'trace', DEEPLENS_STORAGE_VERIFY_ATTEMPTS: '2', DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: '100' });
+  await start(keyOne);
+});
+afterAll(async () => {
+  await stopAll();
+});
+
+/** Storage of every provider that has secrets, pointed at a closed port so verification fails fast (its messages are scanned too). */
+async function storageConfigs() {
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const privateKey = `-----BEGIN PRIVATE KEY-----\n${secret('GCSPRIVATEKEY')}\n-----END PRIVATE KEY-----\n`;
+  return [
+    { provider: 'aws_s3', config: { access_key: secret('AKIAS3'), secret_key: secret('S3SECRET'), region: 'us-east-1', bucket: 'deeplens-secrets', endpoint: closed, force_path_style: true } },
+    { provider: 'minio', config: { endpoint: closed, access_key: secret('MINIOACCESS'), secret_key: secret('MINIOSECRET'), bucket: 'deeplens-secrets' } },
+    {
+      provider: 'azure_blob',
+      config: {
+        connection_string: `DefaultEndpointsProtocol=http;AccountName=deeplens;AccountKey=${Buffer.from(secret('AZUREKEY')).toString('base64')};BlobEndpoint=${closed}/deeplens;`,
+        container: 'deeplens-secrets',
+      },
+    },
+    {
+      provider: 'gcs',
+      config: {
+        service_account_key: JSON.stringify({ type: 'service_account', project_id: 'deeplens', private_key_id: secret('GCSKEYID'), private_key: privateKey, client_email: 'probe@deeplens.iam.gserviceaccount.com', token_uri: `${closed}/token` }),
+        bucket: 'deeplens-secrets',
+        project_id: 'deeplens',
+        api_endpoint: closed,
+      },
+    },
+    { provider: 'smb', config: { share_path: '//127.0.0.1/deeplens', username: 'deeplens', password: secret('SMBPASSWORD'), port: Number(new URL(closed).port) } },
+  ];
+}
+
+describe('no secret anywhere', () => {
+  it('leaves no storage secret, key or token in logs, answers, job records, platform tables or Redis', async () => {
+    const tenants: Array<{ id: string; name: string }> = [];
+    for (const storage of await storageConfigs()) {
+      // Azure's key is given base64-encoded: search for the encoded form as well.
+      const azure = /AccountKey=([^;]+)/.exec(JSON.stringify(storage))?.[1];
+      if (azure) secrets.push(azure);
+      const name = uniqueName(`sec-${storage.provider.replace('_', '')}`);
+      const created = await call('POST', '/v1/tenants', { name, storage });
+      expect(created.status).toBe(202);
+      tenants.push({ id: created.json().tenantId, name });
+      expect((await finished(created.json().jobId)).state).toBe('completed');
+    }
+    // The provisioned verification of each, then a replacement config (new secrets) and an on-demand test.
+    const replacements = await storageConfigs();
+    for (const [index, tenant] of tenants.entries()) {
+      await waitFor(async () => (['failed', 'verified'].includes((await call('GET', `/v1/tenants/${tenant.id}/storage`)).json().status) ? true : undefined), {
+        timeoutMs: 60_000,
+        what: `the first verification of ${tenant.name}`,
+      });
+      const put = await call('PUT', `/v1/tenants/${tenant.id}/storage`, replacements[index]);
+      expect(put.status).toBe(202);
+      await finished(put.json().jobId);
+      const tested = await call('POST', `/v1/tenants/${tenant.id}/storage/test`);
+      await finished(tested.json().jobId);
+      await call('GET', `/v1/tenants/${tenant.id}`);
+      await call('GET', `/v1/tenants/${tenant.id}/storage`);
+    }
+    await call('GET', '/v1/tenants?limit=100');
+    await call('GET', '/v1/status');
+
+    // Rotate to a new key with the CLI while the services run, then roll them onto the new keyring.
+    const rotation = await new Promise<{ code: number | null; output: string; report: string }>((done) => {
+      const child = spawn(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', resolve(root, 'shared/src/cli/rotate-keys.ts')], {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', ...env, DEEPLENS_ENCRYPTION_KEY: `${keyTwo},${keyOne}` },
+      });
+      let output = '';
+      let report = '';
+      child.stdout.on('data', (chunk) => ((output += chunk), (report += chunk)));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      child.on('exit', (code) => done({ code, output, report }));
+    });
+    outputs.push([rotation.output]);
+    expect(rotation.code, rotation.output).toBe(0);
+    expect(JSON.parse(rotation.report).rotated).toBeGreaterThanOrEqual(tenants.length);
+    await stopAll();
+    await start(keyTwo);
+    for (const tenant of tenants) {
+      const tested = await call('POST', `/v1/tenants/${tenant.id}/storage/test`);
+      expect((await finished(tested.json().jobId)).error?.code).not.toBe('internal_error'); // decrypted under the new key
+    }
+
+    for (const tenant of tenants) {
+      const removed = await call('DELETE', `/v1/tenants/${tenant.id}?confirm=${tenant.name}`);
+      expect(removed.status).toBe(202);
+      expect((await finished(removed.json().jobId)).state).toBe('completed');
+    }
+    await stopAll();
+
+    const haystacks: Record<string, string> = {
+      logs: outputs.flat().join('\n'),
+      responses: responses.join('\n'),
+      platform: await dumpPlatformDatabase(env),
+      redis: await dumpRedis(env),
+    };
+    // The flow really ran and was logged at trace level: the scan is not over empty text.
+    expect(haystacks.logs.split('\n').length).toBeGreaterThan(50);
+    expect(haystacks.platform).toMatch(/job_records/);
+    // The haystacks hold what the flow made: a search in them finds what is there.
+    expect(haystacks.responses).toContain(tenants[0]!.name);
+    expect(haystacks.platform).toContain(tenants[0]!.id);
+    expect(haystacks.redis).toContain(tenants[0]!.id);
+    const found: string[] = [];
+    for (const value of secrets) {
+      for (const form of new Set([value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value)])) {
+        for (const [where, text] of Object.entries(haystacks)) {
+          // The responses contain the tokens only because the test sent them: its own request headers are not recorded.
+          if (text.includes(form)) found.push(`${value.slice(0, 12)}… in ${where}`);
+        }
+      }
+    }
+    expect(found).toEqual([]);
+  }, 420_000);
+});
