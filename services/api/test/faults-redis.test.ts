@@ -3,6 +3,7 @@ import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrivateRedis, type PrivateRedis } from '../../../shared/src/testing/private-services.js';
 import { startTestApi, type TestApi } from './helpers.js';
+import { apiCallEvent } from './usage.fixtures.js';
 
 /**
  * Redis stopped (killed) and started again while the API takes traffic, on a
@@ -110,4 +111,32 @@ describe('Redis stopped and restarted under traffic', () => {
     }
     expect(provisioner.child.exitCode).toBeNull();
   }, 180_000);
+
+  it('keeps every acknowledged event through a crash of Redis (AOF, appendfsync always): all counted once after the restart', async () => {
+    const [row] = await withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) =>
+      (await client.query(`INSERT INTO tenants (id, name, plan, status) VALUES (gen_random_uuid(), $1, 'enterprise', 'active') RETURNING id`, [uniqueName('aof')])).rows,
+    );
+    const tenantId = row.id as string;
+    // No aggregator yet: every acknowledged batch is only in Redis when it dies.
+    const jobIds: string[] = [];
+    for (let batch = 0; batch < 20; batch++) {
+      const response = await api.call('POST', '/v1/events/api-calls', { body: { events: Array.from({ length: 50 }, () => apiCallEvent(tenantId)) } });
+      expect(response.statusCode).toBe(202);
+      jobIds.push(response.json().jobId);
+    }
+    await redis.stop('SIGKILL');
+    await redis.start();
+    await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: '/readyz back to 200' });
+
+    const aggregator = await startService('usage-aggregator', env);
+    try {
+      for (const jobId of jobIds) expect((await api.waitForJob(jobId, 60_000)).state).toBe('completed');
+    } finally {
+      await aggregator.stop();
+    }
+    const counted = await withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) =>
+      (await client.query('SELECT coalesce(sum(api_calls), 0)::int AS calls FROM usage_counters WHERE tenant_id = $1', [tenantId])).rows[0].calls,
+    );
+    expect(counted).toBe(1_000);
+  }, 120_000);
 });
