@@ -114,4 +114,28 @@ describe('PostgreSQL restarted mid-work', () => {
     expect(counted).toEqual({ calls: accepted, logs: accepted, keys: accepted });
     expect(aggregator.child.exitCode).toBeNull();
   }, 200_000);
+
+  it('answers 503 (never 500) and turns /readyz 503 while PostgreSQL is stopped, and recovers after', async () => {
+    await postgres.stop('fast');
+    try {
+      const ready = await waitFor(async () => {
+        const response = await api.call('GET', '/readyz');
+        return response.statusCode === 503 ? response.json() : undefined;
+      }, { what: '/readyz to turn 503' });
+      expect(ready).toMatchObject({ postgres: 'down', redis: 'up' });
+      for (const [method, url, body] of [
+        ['GET', '/v1/tenants?limit=5', undefined],
+        ['POST', '/v1/tenants', { name: uniqueName('nopg') }],
+        ['GET', '/v1/status', undefined],
+      ] as const) {
+        const response = await api.call(method, url, body === undefined ? {} : { body });
+        expect(response.statusCode, `${method} ${url}: ${response.body}`).toBe(503);
+        expect(response.json().error.code).toBe('unavailable');
+      }
+    } finally {
+      await postgres.start();
+    }
+    await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: '/readyz back to 200' });
+    expect((await callThrough('GET', '/v1/tenants?limit=5')).statusCode).toBe(200);
+  }, 90_000);
 });
