@@ -137,5 +137,16 @@ export async function buildApp(deps: ApiDeps) {
     },
   });
   await app.register(usageRoutes, { usage: createUsageService({ pool: deps.pool, tenants: tenantsRepository, metering }) });
+  // Backups and restores (the provisioner does the work), and webhook subscribers of the domain events.
+  await app.register(backupsRoutes, {
+    backups: createBackupsService({
+      pool: deps.pool,
+      tenants: tenantsRepository,
+      producer: deps.producer,
+      platformStorage: Boolean(deps.env.DEEPLENS_DEFAULT_STORAGE),
+      dbPrefix: deps.env.DEEPLENS_DB_PREFIX,
+    }),
+  });
+  await app.register(webhooksRoutes, { webhooks: createWebhooksService({ pool: deps.pool, keyring: deps.keyring }) });
   return app;
 }
