@@ -39,6 +39,8 @@ async function openApiPlugin(app: FastifyInstance) {
         { name: 'storage', description: 'bring your own storage: configure and verify' },
         { name: 'jobs', description: 'background work started by writes' },
         { name: 'usage', description: 'API-call events, usage by month, the quota check' },
+        { name: 'backups', description: 'tenant and platform database backups, and restores' },
+        { name: 'webhooks', description: 'subscribers of the domain events' },
         { name: 'platform', description: 'status, health, readiness and metrics' },
       ],
     },

@@ -9,9 +9,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: DatabasePool; redis
   app,
   { pool, redis, metrics },
 ) => {
-  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['platform'], summary: 'Liveness: 200 while the process runs' } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
+  app.get('/readyz', { config: { access: 'public' }, schema: { tags: ['platform'], summary: 'Readiness: 200 when PostgreSQL and Redis answer, else 503' } }, async (_request, reply) => {
     const [postgres, redisState] = await Promise.all([
       withTimeout(pool.oneFirst(sql.unsafe`SELECT 1`), 1_000).then(
         () => 'up',
@@ -26,7 +26,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: DatabasePool; redis
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', postgres, redis: redisState });
   });
 
-  app.get('/metrics', { config: { access: 'public' } }, async (_request, reply) =>
+  app.get('/metrics', { config: { access: 'public' }, schema: { tags: ['platform'], summary: 'Prometheus metrics (text format)' } }, async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
 };

@@ -12,7 +12,7 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ producer: JobProducer; jobR
     '/v1/jobs/:jobId',
     {
       config: { access: 'admin' },
-      schema: { tags: ['jobs'], params: jobParams, response: { 200: jobSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema } },
+      schema: { tags: ['jobs'], summary: 'A background job: state, progress, result or error', params: jobParams, response: { 200: jobSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema } },
     },
     async (request) => {
       const { jobId } = request.params;

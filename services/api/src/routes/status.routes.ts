@@ -20,7 +20,7 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{
 }> = async (app, { pool, tenants, producer }) => {
   app.get(
     '/v1/status',
-    { config: { access: 'admin' }, schema: { tags: ['platform'], response: { 200: statusSchema, 401: errorSchema, 403: errorSchema } } },
+    { config: { access: 'admin' }, schema: { tags: ['platform'], summary: 'The platform at a glance: tenants, queues, storage, this month’s API calls', response: { 200: statusSchema, 401: errorSchema, 403: errorSchema } } },
     async () => {
       const [tenantCounts, queues, storage, apiCalls] = await Promise.all([
         tenants.countsBy(),
