@@ -58,6 +58,13 @@ export function benchEnv() {
       DEEPLENS_ENCRYPTION_KEY: `bench:${randomBytes(24).toString('hex')}`,
       // The load generator is one client with one token: a per-token limit would measure the limiter.
       DEEPLENS_RATE_LIMIT_PER_SECOND: '10000000',
+      // Any other DEEPLENS_* setting of the caller's environment reaches the services, for experiments
+      // (DEEPLENS_WORKER_CONCURRENCY=8 node bench/run.mjs …); the prefixes stay the bench's own.
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(
+          ([name]) => name.startsWith('DEEPLENS_') && !['DEEPLENS_DB_PREFIX', 'DEEPLENS_QUEUE_PREFIX'].includes(name),
+        ),
+      ),
     },
   };
 }

@@ -105,7 +105,7 @@ export async function buildApp(deps: ApiDeps) {
   await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens });
   await app.register(rateLimitPlugin, {
     perSecond: deps.env.DEEPLENS_RATE_LIMIT_PER_SECOND,
-    redis: deps.redis,
+    ...(deps.env.DEEPLENS_RATE_LIMIT_SHARED ? { redis: deps.redis } : {}),
     keyPrefix: deps.env.DEEPLENS_QUEUE_PREFIX,
   });
   await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool) });
@@ -136,7 +136,12 @@ export async function buildApp(deps: ApiDeps) {
       tenantCacheTtlMs: deps.env.DEEPLENS_USAGE_TENANT_CACHE_TTL_MS,
     },
   });
-  await app.register(usageRoutes, { usage: createUsageService({ pool: deps.pool, tenants: tenantsRepository, metering }) });
+  await app.register(usageRoutes, { usage: createUsageService({
+      pool: deps.pool,
+      tenants: tenantsRepository,
+      metering,
+      quotaCacheMs: deps.env.DEEPLENS_QUOTA_CACHE_MS,
+    }) });
   // Backups and restores (the provisioner does the work), and webhook subscribers of the domain events.
   await app.register(backupsRoutes, {
     backups: createBackupsService({

@@ -8,6 +8,13 @@ export const apiEnvSchema = baseEnvSchema.extend({
   DEEPLENS_SERVICE_TOKENS: csvList,
   /** Requests a token may make per second before 429. */
   DEEPLENS_RATE_LIMIT_PER_SECOND: z.coerce.number().int().positive().default(2_000),
+  /** How long one Redis read of a tenant's quota answers further checks in this replica (0: read every time). */
+  DEEPLENS_QUOTA_CACHE_MS: z.coerce.number().int().min(0).max(5_000).default(250),
+  /** Count each token's requests in Redis, exactly across replicas, instead of in each replica's memory. */
+  DEEPLENS_RATE_LIMIT_SHARED: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
 });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;

@@ -13,7 +13,11 @@ import { startTestApi, type TestApi } from './helpers.js';
  */
 const MAX = 5;
 const other = `rate-limit-${uniqueName('other')}-0123456789`;
-const env = testEnv({ DEEPLENS_ADMIN_TOKENS: `${TEST_ADMIN_TOKEN},${other}`, DEEPLENS_RATE_LIMIT_PER_SECOND: String(MAX) });
+const env = testEnv({
+  DEEPLENS_ADMIN_TOKENS: `${TEST_ADMIN_TOKEN},${other}`,
+  DEEPLENS_RATE_LIMIT_PER_SECOND: String(MAX),
+  DEEPLENS_RATE_LIMIT_SHARED: 'true',
+});
 const fingerprint = (token: string) => `admin:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
 let replicaA: TestApi;
 let replicaB: TestApi;
@@ -61,6 +65,20 @@ describe('per-token rate limiting', () => {
     expect(keys.some((name) => name.includes(other) || name.includes(TEST_ADMIN_TOKEN))).toBe(false);
     await redis.del(key);
     expect((await replicaB.call('GET', '/v1/status', { token: other })).statusCode).toBe(200);
+  });
+
+  it("by default counts in each replica's own memory, and limits all the same", async () => {
+    const local = await startTestApi({ ...env, DEEPLENS_RATE_LIMIT_SHARED: 'false' });
+    try {
+      const answers = await Promise.all(Array.from({ length: MAX * 6 }, () => local.call('GET', '/v1/tenants?limit=1')));
+      const limited = answers.filter((response) => response.statusCode === 429);
+      expect(limited.length).toBeGreaterThan(0);
+      expect(answers.filter((response) => response.statusCode === 200).length).toBeLessThanOrEqual(2 * MAX);
+      expect(limited[0]!.json().error.code).toBe('rate_limited');
+      expect(Number(limited[0]!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    } finally {
+      await local.close();
+    }
   });
 
   it('never limits health, readiness and metrics', async () => {

@@ -17,6 +17,9 @@ export function createWorkerConnection(redisUrl: string, options: RedisOptions =
 
 export function createProducerConnection(redisUrl: string, options: RedisOptions = {}): Redis {
   return new Redis(redisUrl, {
+    // Commands issued in the same tick by concurrent requests (rate limit, quota
+    // reads, job adds) share one write and one round trip.
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 1_000,

@@ -34,6 +34,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     DEEPLENS_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     DEEPLENS_JOB_LOCK_MS: '2000',
     DEEPLENS_STALLED_INTERVAL_MS: '1000',
+    // Tests read their own writes: quota answers straight from Redis (the cache has its own test).
+    DEEPLENS_QUOTA_CACHE_MS: '0',
     ...overrides,
   };
 }

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { AppError } from '@deeplens/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -22,7 +22,8 @@ declare module 'fastify' {
   }
 }
 
-const digest = (token: string) => createHash('sha256').update(token).digest();
+// crypto.hash is the one-shot form: no Hash object per request on the hot path.
+const digest = (token: string) => hash('sha256', token, 'buffer');
 
 export interface AuthOptions {
   adminTokens: readonly string[];

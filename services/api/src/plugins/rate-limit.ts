@@ -7,14 +7,21 @@ import type { Redis } from 'ioredis';
 export interface RateLimitOptions {
   /** Requests one token may make per second. */
   perSecond: number;
-  /** The API's Redis connection: every replica counts in the same keys. */
-  redis: Redis;
+  /**
+   * Given, every replica counts in the same Redis keys (exact across replicas,
+   * one Redis round trip per request); absent, each replica counts in memory
+   * (no round trip: a token may make up to replicas × perSecond requests).
+   */
+  redis?: Redis;
   /** Keys live under the installation's prefix, outside BullMQ's `<prefix>:<queue>:` namespaces. */
   keyPrefix: string;
 }
 
 /**
- * Per-token rate limiting, shared by every API replica through Redis.
+ * Per-token rate limiting: in memory per replica by default, or shared by
+ * every replica through Redis (DEEPLENS_RATE_LIMIT_SHARED=true). The quota
+ * check is the hot path of every DeepLens request; the shared store costs it
+ * a Redis round trip (a Lua script) per request, so it is a choice.
  *
  * It runs after the auth hook (route-level `onRequest` hooks follow the app's),
  * so the key is the principal's fingerprint (`admin:<12 hex of sha256>`), never
@@ -30,7 +37,7 @@ async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions) 
     hook: 'onRequest',
     max: options.perSecond,
     timeWindow: 1_000,
-    redis: options.redis,
+    ...(options.redis ? { redis: options.redis } : {}),
     nameSpace: `${options.keyPrefix}:ratelimit:`,
     skipOnError: true,
     keyGenerator: (request) => request.principal?.id ?? 'anonymous',

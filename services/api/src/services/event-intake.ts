@@ -137,10 +137,11 @@ export class LiveTenants {
 }
 
 /**
- * Single-event requests arriving within a few milliseconds of each other
- * share one usage.ingest job, so a busy fleet does not add a job per API call.
- * Every waiting request learns the outcome of that one add: all get its job
- * id, or all get 503.
+ * Requests arriving within a few milliseconds of each other share one
+ * usage.ingest job, so a busy fleet does not add a job per API call and the
+ * aggregator counts bigger batches per transaction. A request's events always
+ * travel together in one job. Every waiting request learns the outcome of that
+ * one add: all get its job id, or all get 503.
  */
 export class Coalescer {
   private buffer: UsageEvent[] = [];
@@ -154,9 +155,11 @@ export class Coalescer {
     private readonly maxEvents: number,
   ) {}
 
-  add(event: UsageEvent): Promise<string> {
+  add(events: readonly UsageEvent[]): Promise<string> {
+    // A request that would overflow the buffer goes with the next job, never split.
+    if (this.buffer.length > 0 && this.buffer.length + events.length > this.maxEvents) this.flush();
     const answer = new Promise<string>((resolve, reject) => this.waiting.push({ resolve, reject }));
-    this.buffer.push(event);
+    this.buffer.push(...events);
     if (this.buffer.length >= this.maxEvents) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
     return answer;
@@ -207,7 +210,7 @@ export function createEventIntake({ pool, producer, settings }: EventIntakeDeps)
         const index = events.findIndex((event) => unknown.has(event.tenantId));
         throw badEvent(index, batched, '/tenantId', `names no tenant, or a deleted one (${events[index]!.tenantId})`);
       }
-      const jobId = batched ? await enqueue(events) : await coalescer.add(events[0]!);
+      const jobId = await coalescer.add(events);
       return { accepted: events.length, jobId };
     },
     close: () => coalescer.close(),

@@ -24,6 +24,41 @@ export interface UsageServiceDeps {
   pool: DatabasePool;
   tenants: TenantsRepository;
   metering: MeteringRedis;
+  /** How long a quota snapshot read from Redis answers further checks of that tenant in this replica; 0 reads every time. */
+  quotaCacheMs: number;
+}
+
+type Snapshot = Awaited<ReturnType<typeof readQuotaSnapshot>>;
+
+/**
+ * The last few hundred milliseconds' quota snapshots, per tenant. Other
+ * services ask before every request they serve, so a busy tenant is asked
+ * about thousands of times a second; within the window they share one Redis
+ * read. Counters already trail the calls by the aggregation delay, so the
+ * window changes what a caller can observe by at most that much.
+ */
+export class SnapshotCache {
+  private readonly entries = new Map<string, { until: number; snapshot: Snapshot }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 50_000,
+  ) {}
+
+  async get(tenantId: string, now: number, read: () => Promise<Snapshot>): Promise<Snapshot> {
+    if (this.ttlMs <= 0) return read();
+    const hit = this.entries.get(tenantId);
+    if (hit && hit.until > now) return hit.snapshot;
+    const snapshot = await read();
+    this.entries.delete(tenantId);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(tenantId, { until: now + this.ttlMs, snapshot });
+    return snapshot;
+  }
+
+  forget(tenantId: string): void {
+    this.entries.delete(tenantId);
+  }
 }
 
 const usageRow = z.object({
@@ -32,7 +67,8 @@ const usageRow = z.object({
   collection_count: z.number().nullable(),
 });
 
-export function createUsageService({ pool, tenants, metering }: UsageServiceDeps) {
+export function createUsageService({ pool, tenants, metering, quotaCacheMs }: UsageServiceDeps) {
+  const snapshots = new SnapshotCache(quotaCacheMs);
   return {
     /**
      * A month's usage from PostgreSQL, the truth. Storage and collections are
@@ -78,9 +114,10 @@ export function createUsageService({ pool, tenants, metering }: UsageServiceDeps
         if (!row) throw notFound(`no tenant "${idOrName}"`);
         tenantId = row.id;
       }
-      const snapshot = await readQuotaSnapshot(metering, tenantId, now);
+      const snapshot = await snapshots.get(tenantId, now.getTime(), () => readQuotaSnapshot(metering, tenantId, now));
       let state = snapshot.state;
       if (!state || TRANSITIONAL_STATUSES.has(state.status)) {
+        snapshots.forget(tenantId);
         const [fresh] = await loadTenantQuotaStates(pool, { ids: [tenantId] });
         if (!fresh) throw notFound(`no tenant "${idOrName}"`);
         await publishTenantQuotaStates(metering, [fresh]);
