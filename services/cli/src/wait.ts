@@ -1,19 +1,8 @@
+import type { JobView } from '@deeplens/shared';
 import { ApiClient, CliError, ExitCode } from './api-client.js';
 
-export interface JobView {
-  id: string;
-  type: string;
-  tenantId: string | null;
-  state: 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
-  attempts: number;
-  maxAttempts: number;
-  progress: unknown;
-  result: unknown;
-  error: { code: string; message: string } | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
+// The contract's job, as the API answers it (a type only: the CLI loads nothing of shared at run time for it).
+export type { JobView };
 
 export interface WaitOptions {
   /** What the line says is happening: "provisioning acme-corp". */
