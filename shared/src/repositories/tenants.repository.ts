@@ -2,7 +2,7 @@ import type { CommonQueryMethods, DatabasePool } from 'slonik';
 import { UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
 import { sql } from '../db/sql.js';
-import { conflict } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 
 export const tenantStatuses = ['provisioning', 'active', 'failed', 'suspended', 'deprovisioning', 'deleted'] as const;
 export type TenantStatus = (typeof tenantStatuses)[number];
@@ -94,7 +94,7 @@ function describeUniqueViolation(error: UniqueIntegrityConstraintViolationError)
 }
 
 export function createTenantsRepository(pool: DatabasePool) {
-  return {
+  const repository = {
     async insert(
       db: CommonQueryMethods,
       tenant: { id: string; name: string; displayName: string | null; domain: string | null; plan: string },
@@ -120,6 +120,13 @@ export function createTenantsRepository(pool: DatabasePool) {
       return db.maybeOne(sql.type(tenantRow)`
         ${selectTenant} WHERE t.name = ${idOrName}
         ORDER BY (t.status = 'deleted'), t.created_at DESC LIMIT 1`);
+    },
+
+    /** Like find, but an unknown tenant is the contract's 404. */
+    async get(idOrName: string, db: CommonQueryMethods = pool): Promise<TenantRow> {
+      const row = await repository.find(idOrName, db);
+      if (!row) throw notFound(`no tenant "${idOrName}"`);
+      return row;
     },
 
     async list(filter: ListFilter): Promise<TenantRow[]> {
@@ -201,6 +208,7 @@ export function createTenantsRepository(pool: DatabasePool) {
       ];
     },
   };
+  return repository;
 }
 
 export type TenantsRepository = ReturnType<typeof createTenantsRepository>;

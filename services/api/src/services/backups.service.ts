@@ -47,8 +47,7 @@ export interface BackupsServiceDeps {
 
 export function createBackupsService({ pool, tenants, producer, platformStorage, dbPrefix }: BackupsServiceDeps) {
   async function loadLive(idOrName: string) {
-    const tenant = await tenants.find(idOrName);
-    if (!tenant) throw notFound(`no tenant "${idOrName}"`);
+    const tenant = await tenants.get(idOrName);
     if (!LIVE.has(tenant.status)) throw conflict(`tenant ${tenant.name} is ${tenant.status}; only an active or suspended tenant can be backed up or restored`);
     return tenant;
   }
@@ -82,8 +81,7 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
     },
 
     async list(idOrName: string) {
-      const tenant = await tenants.find(idOrName);
-      if (!tenant) throw notFound(`no tenant "${idOrName}"`);
+      const tenant = await tenants.get(idOrName);
       const rows = await pool.any(sql.type(backupRow)`
         SELECT id, created_at, size_bytes, sha256, storage_key, status FROM backups
          WHERE tenant_id = ${tenant.id} ORDER BY created_at DESC, id LIMIT 1000`);

@@ -88,12 +88,6 @@ export interface StorageServiceDeps {
 }
 
 export function createStorageService({ pool, tenants, producer, keyring }: StorageServiceDeps) {
-  async function load(idOrName: string) {
-    const tenant = await tenants.find(idOrName);
-    if (!tenant) throw notFound(`no tenant "${idOrName}"`);
-    return tenant;
-  }
-
   /** Locks the tenant row for the transaction, so a deletion cannot slip in between check and write. */
   async function lockOpenTenant(trx: Queryable, tenant: TenantRow) {
     const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
@@ -108,7 +102,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
      * added before the commit, so a failed enqueue leaves the old config in place.
      */
     async put(idOrName: string, input: AnyStorageConfig, actor: string) {
-      const tenant = await load(idOrName);
+      const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
       const jobId = await pool.transaction(async (trx) => {
         await lockOpenTenant(trx, tenant);
@@ -134,7 +128,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
 
     /** Verifies the stored config again, on demand. */
     async test(idOrName: string, actor: string) {
-      const tenant = await load(idOrName);
+      const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
       const jobId = await pool.transaction(async (trx) => {
         await lockOpenTenant(trx, tenant);
@@ -150,7 +144,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
 
     /** The config with secrets masked, its verification status, and the recent verifications with step timings. */
     async get(idOrName: string) {
-      const tenant = await load(idOrName);
+      const tenant = await tenants.get(idOrName);
       const view = await storageConfigsRepository.findView(pool, tenant.id);
       if (!view) throw notFound(`tenant ${tenant.name} has no storage configured`);
       const history = (await verificationsRepository.recent(pool, tenant.id)).map(toHistoryEntry);

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import {
   conflict,
   isUuid,
-  notFound,
   publishTenantQuotaState,
   refreshTenantQuotaState,
   storageConfigsRepository,
@@ -36,12 +35,6 @@ export interface TenantsServiceDeps {
 }
 
 export function createTenantsService({ pool, tenants, producer, keyring }: TenantsServiceDeps) {
-  async function load(idOrName: string) {
-    const row = await tenants.find(idOrName);
-    if (!row) throw notFound(`no tenant "${idOrName}"`);
-    return row;
-  }
-
   return {
     /**
      * Records the tenant and its storage, and enqueues its provisioning, in one
@@ -80,7 +73,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
     },
 
     async get(idOrName: string) {
-      return toTenantView(await load(idOrName));
+      return toTenantView(await tenants.get(idOrName));
     },
 
     async list(query: ListTenantsQuery) {
@@ -98,7 +91,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
     },
 
     async update(idOrName: string, patch: PatchTenantBody, actor: string) {
-      const tenant = await load(idOrName);
+      const tenant = await tenants.get(idOrName);
       if (!['active', 'suspended'].includes(tenant.status)) {
         throw conflict(`tenant ${tenant.name} is ${tenant.status}; only active or suspended tenants can be changed`);
       }
@@ -124,7 +117,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
 
     /** Asks for deprovisioning; the confirm parameter must repeat the tenant's name. */
     async remove(idOrName: string, confirm: string | undefined, actor: string) {
-      const tenant = await load(idOrName);
+      const tenant = await tenants.get(idOrName);
       if (confirm === undefined) {
         throw validationFailed('add ?confirm=<tenant name> to delete a tenant', [
           { field: 'querystring.confirm', message: 'is required' },

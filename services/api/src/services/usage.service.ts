@@ -77,9 +77,7 @@ export function createUsageService({ pool, tenants, metering, quotaCacheMs }: Us
     async usage(idOrName: string, month: string | undefined, now = new Date()): Promise<UsageView> {
       const wanted = month ?? monthOf(now);
       if (!isMonth(wanted)) throw validationFailed('month must be YYYY-MM', [{ field: 'querystring.month', message: 'must be YYYY-MM' }]);
-      const row = await tenants.find(idOrName);
-      if (!row) throw notFound(`no tenant "${idOrName}"`);
-      const tenant = toTenantView(row);
+      const tenant = toTenantView(await tenants.get(idOrName));
       const period = periodDate(wanted);
       const usage = await pool.one(sql.type(usageRow)`
         SELECT coalesce((SELECT api_calls FROM usage_counters
@@ -110,9 +108,7 @@ export function createUsageService({ pool, tenants, metering, quotaCacheMs }: Us
     async quota(idOrName: string, now = new Date()): Promise<QuotaAnswer> {
       let tenantId = idOrName;
       if (!isUuid(idOrName)) {
-        const row = await tenants.find(idOrName);
-        if (!row) throw notFound(`no tenant "${idOrName}"`);
-        tenantId = row.id;
+        tenantId = (await tenants.get(idOrName)).id;
       }
       const snapshot = await snapshots.get(tenantId, now.getTime(), () => readQuotaSnapshot(metering, tenantId, now));
       let state = snapshot.state;
