@@ -2,6 +2,7 @@ import {
   createLogger,
   createMetrics,
   createProducerConnection,
+  untilReady,
   JobProducer,
   keyringFromEnv,
   openPlatformPool,
@@ -19,6 +20,8 @@ export async function openApiDeps(env: ApiEnv, log: Logger = createLogger({ name
   if (!env.DEEPLENS_ENCRYPTION_KEY) log.warn('development mode: storage secrets are encrypted with a public development key');
   const pool = await openPlatformPool(env);
   const redis = createProducerConnection(env.REDIS_URL);
+  // Start serving either way: until Redis answers, /readyz says 503 and writes that need it answer 503.
+  if (!(await untilReady(redis, 3_000))) log.warn('Redis is not answering yet; writes that need it answer 503 until it does');
   const deps: ApiDeps = {
     env,
     log,

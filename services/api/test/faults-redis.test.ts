@@ -140,3 +140,29 @@ describe('Redis stopped and restarted under traffic', () => {
     expect(counted).toBe(1_000);
   }, 120_000);
 });
+
+describe('an API started while Redis is down', () => {
+  it('answers 503 at once (never waits for Redis), and serves normally once Redis is up', async () => {
+    const late = await startPrivateRedis();
+    await late.stop();
+    const lateEnv = testEnv({ REDIS_URL: late.url });
+    const lonely = await startTestApi(lateEnv);
+    try {
+      expect((await lonely.call('GET', '/readyz')).statusCode).toBe(503);
+      const started = Date.now();
+      const refused = await lonely.call('POST', '/v1/tenants', { body: { name: uniqueName('early') } });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.json().error.code).toBe('unavailable');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await late.start();
+      await waitFor(async () => ((await lonely.call('GET', '/readyz')).statusCode === 200 ? true : undefined), {
+        what: 'the API to see Redis',
+      });
+      const accepted = await lonely.call('POST', '/v1/tenants', { body: { name: uniqueName('later') } });
+      expect(accepted.statusCode).toBe(202);
+    } finally {
+      await lonely.close();
+      await late.close();
+    }
+  });
+});

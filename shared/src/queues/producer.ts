@@ -52,6 +52,9 @@ export class JobProducer {
     data: unknown,
     jobId: string,
   ): Promise<string> {
+    // BullMQ would wait for a connection that was never made (an API started
+    // while Redis is down); the contract wants 503 at once, like any outage.
+    if (this.connection.status !== 'ready') throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
     const queue = this.queues[definition.queue];
     const job = await queue.add(name, data, {
       jobId,

@@ -15,6 +15,23 @@ export function createWorkerConnection(redisUrl: string, options: RedisOptions =
   });
 }
 
+/** Resolves when the connection is ready or after `timeoutMs`, whichever comes first; never rejects. */
+export function untilReady(connection: Redis, timeoutMs: number): Promise<boolean> {
+  if (connection.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      connection.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    timer.unref();
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    connection.once('ready', onReady);
+  });
+}
+
 export function createProducerConnection(redisUrl: string, options: RedisOptions = {}): Redis {
   return new Redis(redisUrl, {
     // Commands issued in the same tick by concurrent requests (rate limit, quota

@@ -10,7 +10,7 @@ import { createMetrics, startMetricsServer, type Metrics } from '../metrics.js';
 import type { QueueName } from '../queues/catalog.js';
 import { createJobRecordsRepository } from '../queues/job-records.repository.js';
 import { JobProducer } from '../queues/producer.js';
-import { createProducerConnection, createWorkerConnection } from '../queues/redis.js';
+import { createProducerConnection, createWorkerConnection, untilReady } from '../queues/redis.js';
 import { startQueueWorker, type HandlersFor } from '../queues/worker.js';
 
 export interface WorkerRuntime<E extends BaseEnv> {
@@ -59,6 +59,7 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
   const platformPool = await openPlatformPool(env);
   closers.push(() => platformPool.end());
   const producerConnection: Redis = createProducerConnection(env.REDIS_URL);
+  await untilReady(producerConnection, 3_000); // jobs that enqueue follow-ups retry while it is not
   closers.push(async () => void producerConnection.disconnect());
   const producer = new JobProducer(producerConnection, env.DEEPLENS_QUEUE_PREFIX);
   closers.push(() => producer.close());
