@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { AppError, unavailable, validationFailed } from '../errors.js';
 import { jobCatalog, queueNames, type JobName, type JobPayload, type QueueName } from './catalog.js';
 import { jobViewFromBull, type JobView } from './job-view.js';
+import { untilReady } from './redis.js';
 
 async function queueUnavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -53,8 +54,11 @@ export class JobProducer {
     jobId: string,
   ): Promise<string> {
     // BullMQ would wait for a connection that was never made (an API started
-    // while Redis is down); the contract wants 503 at once, like any outage.
-    if (this.connection.status !== 'ready') throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
+    // while Redis is down); the contract wants 503 within a second, like any
+    // outage. A connection still opening gets a moment to finish.
+    if (this.connection.status !== 'ready' && !(await untilReady(this.connection, 300))) {
+      throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
+    }
     const queue = this.queues[definition.queue];
     const job = await queue.add(name, data, {
       jobId,
