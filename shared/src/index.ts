@@ -38,3 +38,4 @@ export * from './storage/pg-tools.js';
 export * from './storage/digest-stream.js';
 export * from './events/outbox.js';
 export * from './events/webhooks.js';
+export * from './repositories/housekeeping.js';

@@ -1,4 +1,4 @@
-import { createTenantsRepository, runWorkerService } from '@deeplens/shared';
+import { createTenantsRepository, pruneExpiredRecords, runWorkerService } from '@deeplens/shared';
 import { provisionerEnvSchema } from './config.js';
 import { backupPlatformHandler } from './jobs/backup-platform.js';
 import { backupTenantHandler } from './jobs/backup-tenant.js';
@@ -19,9 +19,18 @@ await runWorkerService({
       'tenant.restore': restoreTenantHandler({ runtime }),
       'platform.backup': backupPlatformHandler({ runtime }),
     });
+    // The provisioner keeps the registry in order: tenants left in a transition get their job again,
+    // and records past their retention go.
     const timer = setInterval(() => {
       reconcileStuckTenants(runtime, tenants).catch((error) =>
         runtime.log.warn({ err: error }, 'reconciling tenants in transition failed; will try again'),
+      );
+      pruneExpiredRecords(runtime.platformPool, {
+        jobRecordDays: runtime.env.DEEPLENS_JOB_RECORD_RETENTION_DAYS,
+        verificationDays: runtime.env.DEEPLENS_VERIFICATION_HISTORY_DAYS,
+      }).then(
+        (pruned) => runtime.log.debug(pruned, 'pruned expired records'),
+        (error) => runtime.log.warn({ err: error }, 'pruning expired records failed; will try again'),
       );
     }, runtime.env.DEEPLENS_RECONCILE_INTERVAL_MS);
     timer.unref();

@@ -59,11 +59,6 @@ export function createJobRecordsRepository(pool: DatabasePool) {
       };
     },
 
-    async pruneOlderThan(days: number): Promise<number> {
-      const result = await pool.query(sql.typeAlias('void')`
-        DELETE FROM job_records WHERE finished_at < now() - make_interval(days => ${days})`);
-      return result.rowCount;
-    },
   };
 }
 

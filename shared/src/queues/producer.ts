@@ -97,11 +97,21 @@ export class JobProducer {
   /** The live view of a job, from whichever queue holds it; null when Redis no longer has it. */
   async find(jobId: string): Promise<JobView | null> {
     for (const name of queueNames) {
-      let job = await Job.fromId(this.queues[name], jobId);
+      const queue = this.queues[name];
+      let job = await Job.fromId(queue, jobId);
       if (!job) continue;
-      const state = await job.getState();
-      // The job may have finished between the two reads: read it again so its fields match its state.
-      if ((state === 'completed' || state === 'failed') && !job.finishedOn) job = (await Job.fromId(this.queues[name], jobId)) ?? job;
+      let state = await job.getState();
+      // The job's fields and its state are two reads; a worker may move the job
+      // between them (a failure becoming a delayed retry, a completion). Read
+      // again until both reads agree, so a view never shows a state without its
+      // error or result.
+      for (let tries = 0; tries < 3; tries += 1) {
+        const again = await Job.fromId(queue, jobId);
+        const stateAgain = again ? await again.getState() : state;
+        if (!again || (stateAgain === state && again.processedOn === job.processedOn && again.finishedOn === job.finishedOn && again.failedReason === job.failedReason)) break;
+        job = again;
+        state = stateAgain;
+      }
       const definition = jobCatalog[job.name as JobName];
       if (!definition) throw new AppError('internal_error', `job ${jobId} has an unknown name`);
       return jobViewFromBull(job, state, definition.tenantOf as (data: never) => string | null);

@@ -48,10 +48,6 @@ export function createIdempotencyRepository(pool: DatabasePool) {
     async release(key: string) {
       await pool.query(sql.typeAlias('void')`DELETE FROM idempotency_keys WHERE key = ${key} AND state = 'pending'`);
     },
-
-    async purgeExpired() {
-      return (await pool.query(sql.typeAlias('void')`DELETE FROM idempotency_keys WHERE expires_at < now()`)).rowCount;
-    },
   };
 }
 
