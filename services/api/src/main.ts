@@ -1,19 +1,10 @@
-import { ConfigError, followParentProcess } from '@deeplens/shared';
+import { followParentProcess, parseEnvOrExit } from '@deeplens/shared';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { loadApiEnv } from './config.js';
 import { openApiDeps } from './deps.js';
 
-let env;
-try {
-  env = loadApiEnv();
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`api: ${error.message}\n`);
-    process.exit(78); // EX_CONFIG
-  }
-  throw error;
-}
+const env = parseEnvOrExit('api', () => loadApiEnv());
 
 const { deps, close } = await openApiDeps(env);
 const app = await buildApp(deps);

@@ -35,9 +35,14 @@ describe('provisioning under load and faults', () => {
     const provisioner = await startService('provisioner', { ...env, DEEPLENS_WORKER_CONCURRENCY: '20' });
     try {
       // A session connected to the template makes CREATE DATABASE fail with 55006 until it leaves.
+      // Connected before the first request, so the first clones are certain to meet 55006 and retry.
+      let connected!: () => void;
+      const squatterIn = new Promise<void>((done) => (connected = done));
       const squatter = withClient(withDatabase(env.DATABASE_URL!, names.templateDatabase), async (client) => {
+        connected();
         await client.query('SELECT pg_sleep(1.5)');
       });
+      await squatterIn;
       const requested = await Promise.all(
         Array.from({ length: 20 }, (_, index) =>
           api.call('POST', '/v1/tenants', { body: { name: uniqueName(`burst${index}`) } }),

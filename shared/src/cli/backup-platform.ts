@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { baseEnvSchema, ConfigError, parseEnv } from '../config/env.js';
+import { baseEnvSchema, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { withDatabase } from '../db/connection-uri.js';
 import { platformNames } from '../db/names.js';
 import { DigestStream } from '../storage/digest-stream.js';
@@ -24,16 +24,7 @@ if (!out) {
   process.exit(64); // EX_USAGE
 }
 
-let env;
-try {
-  env = parseEnv(baseEnvSchema);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`backup:platform: ${error.message}\n`);
-    process.exit(78);
-  }
-  throw error;
-}
+const env = parseEnvOrExit('backup:platform', () => parseEnv(baseEnvSchema));
 
 const database = platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase;
 const partial = `${out}.partial`;

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Applies every pending migration (platform, identity, template, then the
 // tenant fleet) and exits non-zero on any failure.
-import { baseEnvSchema, parseEnv } from '../config/env.js';
+import { baseEnvSchema, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { migratePlatform } from '../db/bootstrap.js';
 import { createLogger } from '../logger.js';
 
-const env = parseEnv(baseEnvSchema);
+const env = parseEnvOrExit('migrate', () => parseEnv(baseEnvSchema));
 const log = createLogger({ name: 'migrate', level: env.LOG_LEVEL });
 try {
   const result = await migratePlatform(env, log);

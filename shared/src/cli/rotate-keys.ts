@@ -4,21 +4,12 @@
 // the counts as JSON; exits 1 while anything is left under another key, so it
 // can simply be run again. Once it exits 0, the old keys may be removed from
 // the keyring.
-import { baseEnvSchema, ConfigError, keyringFromEnv, parseEnv } from '../config/env.js';
+import { baseEnvSchema, keyringFromEnv, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { rotateStorageKeys } from '../crypto/rotate-keys.js';
 import { openPlatformPool } from '../db/pool.js';
 import { createLogger } from '../logger.js';
 
-let env;
-try {
-  env = parseEnv(baseEnvSchema);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`keys:rotate: ${error.message}\n`);
-    process.exit(78); // EX_CONFIG
-  }
-  throw error;
-}
+const env = parseEnvOrExit('keys:rotate', () => parseEnv(baseEnvSchema));
 // Logs to stderr: stdout carries only the JSON report, for scripts.
 const log = createLogger({ name: 'keys-rotate', level: env.LOG_LEVEL, destination: process.stderr });
 const keyring = keyringFromEnv(env);

@@ -8,22 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { baseEnvSchema, ConfigError, parseEnv } from '../config/env.js';
+import { baseEnvSchema, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { migratePlatform } from '../db/bootstrap.js';
 import { createLogger } from '../logger.js';
 
 const servicesDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../services');
 
-let env;
-try {
-  env = parseEnv(baseEnvSchema);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`deeplens: ${error.message}\n`);
-    process.exit(78);
-  }
-  throw error;
-}
+const env = parseEnvOrExit('deeplens', () => parseEnv(baseEnvSchema));
 const log = createLogger({ name: 'platform', level: env.LOG_LEVEL });
 
 try {

@@ -136,6 +136,20 @@ export function parseEnv<T extends z.ZodTypeAny>(
   return Object.freeze(parsed.data);
 }
 
+/**
+ * For a process's entry point: the parsed environment, or a message naming
+ * every bad variable on stderr and exit 78 (EX_CONFIG).
+ */
+export function parseEnvOrExit<T>(processName: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${processName}: ${error.message}\n`);
+    process.exit(78);
+  }
+}
+
 function requireEncryptionKey(env: Partial<BaseEnv>): string | null {
   if (env.DEEPLENS_ENCRYPTION_KEY || env.NODE_ENV === 'development') return null;
   return 'DEEPLENS_ENCRYPTION_KEY: required unless NODE_ENV=development';

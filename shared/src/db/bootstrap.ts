@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { BaseEnv } from '../config/env.js';
 import type { Logger } from '../logger.js';
-import { withCredentials, withDatabase } from './connection-uri.js';
+import { withDatabase } from './connection-uri.js';
 import { applyMigrations, loadMigrations, withClient, type Migration } from './migrations.js';
 import { platformNames, type PlatformNames } from './names.js';
 import { withTemplateLock } from './template-lock.js';
@@ -139,40 +139,37 @@ export async function migrateTenantFleet(
   const names = platformNames(env.DEEPLENS_DB_PREFIX);
   const latest = migrations.at(-1)?.version ?? '0000';
   const platformUri = withDatabase(env.DATABASE_URL, names.platformDatabase);
-  const databases = await withClient(platformUri, async (client) => {
-    const { rows } = await client.query<{ database_name: string }>(
+  // One connection to the platform database for the whole pass: the listing and every progress record.
+  return withClient(platformUri, async (platform) => {
+    const { rows } = await platform.query<{ database_name: string }>(
       `SELECT database_name FROM tenant_databases
         WHERE dropped_at IS NULL AND template_version IS DISTINCT FROM $1
         ORDER BY created_at`,
       [latest],
     );
-    return rows.map((row) => row.database_name);
-  });
-  const failed: MigrateResult['fleet']['failed'] = [];
-  let migrated = 0;
-  const queue = [...databases];
-  const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-    for (let database = queue.shift(); database; database = queue.shift()) {
-      try {
-        const done = await migrateTenantDatabase(env, database, migrations);
-        await withClient(platformUri, (client) =>
-          client.query('UPDATE tenant_databases SET template_version = $1 WHERE database_name = $2 AND dropped_at IS NULL', [
-            latest,
-            database,
-          ]),
-        );
-        if (done.length) log.info({ database, versions: done }, 'fleet migration applied');
-        migrated += 1;
-      } catch (error) {
-        // A database dropped by a deprovision since we listed it is not a failure.
-        if ((error as { code?: string }).code === '3D000') continue;
-        log.error({ database, err: (error as Error).message }, 'fleet migration failed for a tenant');
-        failed.push({ database, error: (error as Error).message });
+    const failed: MigrateResult['fleet']['failed'] = [];
+    let migrated = 0;
+    const queue = rows.map((row) => row.database_name);
+    const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+      for (let database = queue.shift(); database; database = queue.shift()) {
+        try {
+          const done = await migrateTenantDatabase(env, database, migrations);
+          await platform.query(
+            'UPDATE tenant_databases SET template_version = $1 WHERE database_name = $2 AND dropped_at IS NULL',
+            [latest, database],
+          );
+          if (done.length) log.info({ database, versions: done }, 'fleet migration applied');
+          migrated += 1;
+        } catch (error) {
+          // A database dropped by a deprovision since we listed it is not a failure.
+          if ((error as { code?: string }).code === '3D000') continue;
+          log.error({ database, err: (error as Error).message }, 'fleet migration failed for a tenant');
+          failed.push({ database, error: (error as Error).message });
+        }
       }
-    }
+    });
+    await Promise.all(workers);
+    return { migrated, failed };
   });
-  await Promise.all(workers);
-  return { migrated, failed };
 }
 
-export { withCredentials };

@@ -12,13 +12,3 @@ export function withCredentials(connectionUri: string, user: string, password: s
   return url.toString();
 }
 
-/** The same URI with any password replaced, for log lines and error messages. */
-export function redactUri(connectionUri: string): string {
-  try {
-    const url = new URL(connectionUri);
-    if (url.password) url.password = '********';
-    return url.toString();
-  } catch {
-    return '(unparseable connection string)';
-  }
-}

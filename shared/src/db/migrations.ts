@@ -117,10 +117,6 @@ export async function applyMigrations(
   }
 }
 
-export async function latestVersion(migrations: Migration[]): Promise<string> {
-  return migrations.at(-1)?.version ?? '0000';
-}
-
 /** Opens a plain pg client, runs `work`, always closes it. */
 export async function withClient<T>(connectionUri: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: connectionUri, application_name: 'deeplens-migrate' });

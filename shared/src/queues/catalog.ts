@@ -195,6 +195,3 @@ export function jobNamesOf(queue: QueueName): JobName[] {
   return jobNames.filter((name) => jobCatalog[name].queue === queue);
 }
 
-export function isJobName(value: string): value is JobName {
-  return Object.hasOwn(jobCatalog, value);
-}

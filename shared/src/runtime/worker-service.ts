@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { baseEnvSchema, ConfigError, parseEnv, type BaseEnv } from '../config/env.js';
+import { baseEnvSchema, parseEnv, parseEnvOrExit, type BaseEnv } from '../config/env.js';
 import { openPlatformPool, type DatabasePool } from '../db/pool.js';
 import { armFailpoints } from '../failpoints.js';
 import { followParentProcess } from './follow-parent.js';
@@ -40,16 +40,10 @@ const SHUTDOWN_GRACE_MS = 25_000;
  * worker; every job is idempotent, so that is safe.
  */
 export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerServiceOptions<S>): Promise<void> {
-  let env: z.infer<S> & BaseEnv;
-  try {
-    env = parseEnv((options.envSchema ?? baseEnvSchema) as S) as z.infer<S> & BaseEnv;
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${options.name}: ${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  const env = parseEnvOrExit(
+    options.name,
+    () => parseEnv((options.envSchema ?? baseEnvSchema) as S) as z.infer<S> & BaseEnv,
+  );
   armFailpoints(env.NODE_ENV, env.DEEPLENS_FAILPOINTS);
   const log = createLogger({ name: options.name, level: env.LOG_LEVEL });
   const metrics = createMetrics(options.name);
