@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { pino, type ChildLoggerOptions, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /**
  * Paths redacted from every log line. Storage configs and auth headers are
@@ -55,3 +55,27 @@ export function createLogger(options: { name: string; level: string; destination
 }
 
 export type { Logger };
+
+/**
+ * A child logger made on first use. Fastify gives every request a child
+ * (`{ reqId }`), and with redaction configured pino runs the redaction
+ * stringifier over the bindings when it makes one: measurable per request on
+ * the hot paths, where nothing is logged unless something goes wrong. The
+ * proxy defers that to the first log call; a request that logs nothing never
+ * pays it.
+ */
+export function lazyChild(parent: Logger, bindings: Record<string, unknown>, options?: ChildLoggerOptions): Logger {
+  let child: Logger | undefined;
+  const real = (): Logger =>
+    (child ??= (options && Object.keys(options).length ? parent.child(bindings, options) : parent.child(bindings)) as Logger);
+  return new Proxy(parent, {
+    get(_target, property) {
+      const logger = real();
+      const value = Reflect.get(logger, property, logger);
+      return typeof value === 'function' ? value.bind(logger) : value;
+    },
+    set(_target, property, value) {
+      return Reflect.set(real(), property, value);
+    },
+  });
+}

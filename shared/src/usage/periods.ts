@@ -9,8 +9,19 @@ export const isMonth = (value: string) => MONTH.test(value);
 
 /** The UTC month an instant falls in: 23:59:59.999Z on the last day is still that month. */
 export function monthOf(instant: Date | string | number): string {
-  return new Date(instant).toISOString().slice(0, 7);
+  const ms = instant instanceof Date ? instant.getTime() : typeof instant === 'number' ? instant : Date.parse(instant);
+  // Nearly every call asks about the current month: answer those from the month last computed.
+  if (ms >= lastMonth.start && ms < lastMonth.end) return lastMonth.name;
+  const date = new Date(ms);
+  const name = date.toISOString().slice(0, 7);
+  lastMonth = {
+    name,
+    start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
+    end: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
+  };
+  return name;
 }
+let lastMonth = { name: '', start: 0, end: 0 };
 
 /** The first instant of the month, UTC. */
 export function monthStart(month: string): Date {

@@ -165,6 +165,13 @@ export function quotaAnswer(state: TenantQuotaState, used: number, now: Date): Q
   return {
     allowed: state.status === 'active' && used < limit,
     apiCalls: { used, limit, remaining: Math.max(0, limit - used) },
-    resetsAt: monthEnd(monthOf(now)).toISOString(),
+    resetsAt: resetsAtOf(monthOf(now)),
   };
+}
+
+// The quota check answers thousands of times a second, nearly always within one month.
+let lastReset = { month: '', resetsAt: '' };
+function resetsAtOf(month: string): string {
+  if (month !== lastReset.month) lastReset = { month, resetsAt: monthEnd(month).toISOString() };
+  return lastReset.resetsAt;
 }

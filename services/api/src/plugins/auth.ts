@@ -25,6 +25,8 @@ declare module 'fastify' {
 // crypto.hash is the one-shot form: no Hash object per request on the hot path.
 const digest = (token: string) => hash('sha256', token, 'buffer');
 
+const ANONYMOUS = Object.freeze({ kind: 'anonymous' as const, id: 'anonymous' });
+
 export interface AuthOptions {
   adminTokens: readonly string[];
   serviceTokens: readonly string[];
@@ -37,9 +39,26 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     ...options.serviceTokens.map((token) => ({ kind: 'service' as const, digest: digest(token) })),
   ];
 
-  const identify = (request: FastifyRequest) => {
+  type Principal = FastifyRequest['principal'];
+  // Authorization headers that carried a known token, and whom they name: the digest and
+  // comparisons run once per header value, not per request. Only known tokens get in, so
+  // the map holds a handful of entries; a flood of spelling variants just empties it.
+  const recognised = new Map<string, Principal>();
+
+  const identify = (request: FastifyRequest): Principal | null => {
     const header = request.headers.authorization;
     if (typeof header !== 'string') return null;
+    const cached = recognised.get(header);
+    if (cached) return cached;
+    const principal = identifyHeader(header);
+    if (principal) {
+      if (recognised.size >= 256) recognised.clear();
+      recognised.set(header, principal);
+    }
+    return principal;
+  };
+
+  const identifyHeader = (header: string): Principal | null => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) return null;
     const presented = digest(match[1]!);
@@ -58,15 +77,17 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     if (!access) throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
   });
 
-  app.addHook('onRequest', async (request) => {
+  // Callback style: it runs on every request, and an async hook costs a promise and a microtask turn.
+  app.addHook('onRequest', (request, _reply, done) => {
     const access = request.routeOptions.config.access ?? 'admin';
     const principal = identify(request);
-    request.principal = principal ?? { kind: 'anonymous', id: 'anonymous' };
-    if (access === 'public') return;
-    if (!principal) throw new AppError('unauthorized', 'a valid bearer token is required');
+    request.principal = principal ?? ANONYMOUS;
+    if (access === 'public') return done();
+    if (!principal) return done(new AppError('unauthorized', 'a valid bearer token is required'));
     if (access === 'admin' && principal.kind !== 'admin') {
-      throw new AppError('forbidden', 'this token may only post events and read quotas');
+      return done(new AppError('forbidden', 'this token may only post events and read quotas'));
     }
+    done();
   });
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppError, conflict, validationFailed } from '@deeplens/shared';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { IdempotencyRepository } from '../repositories/idempotency.repository.js';
 
@@ -33,9 +33,9 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
   const { repository } = options;
   app.decorateRequest('idempotencyKey', null);
 
-  app.addHook('preHandler', async (request, reply) => {
+  const claim = async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers['idempotency-key'];
-    if (header === undefined || !['POST', 'PUT', 'PATCH', 'DELETE'].includes(request.method)) return;
+    if (header === undefined || !WRITE_METHODS.has(request.method)) return;
     if (typeof header !== 'string' || !KEY_PATTERN.test(header)) {
       throw validationFailed('Idempotency-Key must be 1-200 visible ASCII characters');
     }
@@ -59,9 +59,9 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
     reply.header('idempotent-replayed', 'true');
     for (const [name, value] of Object.entries(existing.response_headers ?? {})) reply.header(name, value);
     return reply.code(existing.status_code ?? 200).send(existing.response_body);
-  });
+  };
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  const record = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const key = request.idempotencyKey;
     if (!key) return payload;
     request.idempotencyKey = null;
@@ -77,7 +77,19 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
     const body = typeof payload === 'string' && payload.length ? JSON.parse(payload) : null;
     await repository.complete(key, reply.statusCode, headers, body);
     return payload;
+  };
+
+  // Only writes take a key, so only their routes carry the hooks: reads (the quota check above
+  // all) skip two hooks per request. onRoute sees every route registered after this plugin.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.some((method) => WRITE_METHODS.has(method))) return;
+    route.preHandler = [...toArray(route.preHandler), claim];
+    route.onSend = [record, ...toArray(route.onSend)];
   });
 }
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const toArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
 export default fp(idempotencyPlugin, { name: 'idempotency', dependencies: ['auth'] });
