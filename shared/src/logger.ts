@@ -62,7 +62,8 @@ export type { Logger };
  * stringifier over the bindings when it makes one: measurable per request on
  * the hot paths, where nothing is logged unless something goes wrong. The
  * proxy defers that to the first log call; a request that logs nothing never
- * pays it.
+ * pays it. Fastify checks the child has the logging methods: those answer
+ * with shared functions that make the child only when called.
  */
 export function lazyChild(parent: Logger, bindings: Record<string, unknown>, options?: ChildLoggerOptions): Logger {
   let child: Logger | undefined;
@@ -70,6 +71,8 @@ export function lazyChild(parent: Logger, bindings: Record<string, unknown>, opt
     (child ??= (options && Object.keys(options).length ? parent.child(bindings, options) : parent.child(bindings)) as Logger);
   return new Proxy(parent, {
     get(_target, property) {
+      if (property === REAL) return real;
+      if (Object.hasOwn(DEFERRED_METHODS, property)) return DEFERRED_METHODS[property as string];
       const logger = real();
       const value = Reflect.get(logger, property, logger);
       return typeof value === 'function' ? value.bind(logger) : value;
@@ -79,3 +82,14 @@ export function lazyChild(parent: Logger, bindings: Record<string, unknown>, opt
     },
   });
 }
+
+const REAL = Symbol('lazyChild.real');
+const DEFERRED_METHODS: Record<string, (this: { [REAL]: () => Logger }, ...args: unknown[]) => unknown> = Object.fromEntries(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', 'child'].map((name) => [
+    name,
+    function (this: { [REAL]: () => Logger }, ...args: unknown[]) {
+      const logger = this[REAL]() as unknown as Record<string, (...args: unknown[]) => unknown>;
+      return logger[name]!(...args);
+    },
+  ]),
+);

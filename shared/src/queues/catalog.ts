@@ -1,6 +1,7 @@
 import { v4 as uuidv4, v5 as uuidv5 } from 'uuid';
 import { z } from 'zod';
 import { baseEnvSchema } from '../config/env.js';
+import { isApiCallEvent, type ApiCallEvent } from '../schemas/http/usage.js';
 
 /**
  * The one catalog of background work. For each job: its queue, the schema of
@@ -32,17 +33,15 @@ const highVolumeRetention = {
 
 const uuid = z.string().uuid();
 
-export const usageEventSchema = z.object({
-  eventId: uuid,
-  tenantId: uuid,
-  endpoint: z.string().min(1).max(512),
-  method: z.string().min(1).max(16),
-  statusCode: z.number().int().min(100).max(599),
-  // PostgreSQL's integer: a larger value would fail the whole batch's insert on every retry.
-  durationMs: z.number().int().min(0).max(2_147_483_647),
-  requestBytes: z.number().int().min(0).optional(),
-  responseBytes: z.number().int().min(0).optional(),
-  occurredAt: z.string().datetime({ offset: true }),
+/**
+ * An API-call event in a usage.ingest job is the contract's ApiCallEvent,
+ * checked by the same compiled TypeBox validator the intake uses: one
+ * definition of a valid event, and the cheapest check per event (the queue
+ * carries millions). The intake explains a bad event field by field before
+ * anything is enqueued; here a bad event only needs to be refused.
+ */
+export const usageEventSchema = z.custom<ApiCallEvent>((value) => isApiCallEvent(value), {
+  message: 'not a valid API-call event (see ApiCallEvent in the HTTP contract)',
 });
 export type UsageEvent = z.infer<typeof usageEventSchema>;
 

@@ -1,4 +1,5 @@
 import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { isRealInstant } from '../../usage/periods.js';
 import { uuidSchema } from './common.js';
 
@@ -29,6 +30,10 @@ export const apiCallEventSchema = Type.Object(
   { additionalProperties: false },
 );
 export type ApiCallEvent = Static<typeof apiCallEventSchema>;
+
+/** The compiled check of one event: the intake, the producer and the aggregator all ask this. */
+export const apiCallEventCheck = TypeCompiler.Compile(apiCallEventSchema);
+export const isApiCallEvent = (value: unknown): value is ApiCallEvent => apiCallEventCheck.Check(value);
 
 export const apiCallBatchSchema = Type.Object(
   { events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_EVENTS_PER_REQUEST }) },
