@@ -17,6 +17,7 @@ export * from './queues/job-records.repository.js';
 export * from './queues/producer.js';
 export * from './queues/worker.js';
 export * from './runtime/worker-service.js';
+export * from './runtime/group-commit.js';
 export * from './schemas/storage.js';
 export * from './crypto/keyring.js';
 export * from './repositories/audit.repository.js';

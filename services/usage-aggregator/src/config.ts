@@ -16,6 +16,12 @@ export const aggregatorEnvSchema = baseEnvSchema.extend({
   DEEPLENS_USAGE_PARTITIONS_AHEAD: z.coerce.number().int().min(0).max(24).default(2),
   /** Approximate cap of the domain-events stream. */
   DEEPLENS_EVENTS_STREAM_MAX_LENGTH: positiveInt(DEFAULT_STREAM_MAX_LENGTH),
+  /**
+   * usage.ingest jobs worked at once. Jobs active together share one group
+   * commit (one statement, one Redis mirror), so under a backlog this is how
+   * many jobs each transaction can carry.
+   */
+  DEEPLENS_USAGE_INGEST_CONCURRENCY: positiveInt(16),
   /** A quota event not published this long after its commit is published by the sweep (a worker died in between). */
   DEEPLENS_USAGE_OUTBOX_GRACE_MS: positiveInt(30_000),
 });

@@ -19,18 +19,26 @@ const jobRecordRow = z.object({
 });
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const toDate = (value: string | null) => (value === null ? null : sql.timestamp(new Date(value)));
 
 /** The archive of finished jobs in the platform database, read once Redis has let a job go. */
 export function createJobRecordsRepository(pool: DatabasePool) {
   return {
-    async save(view: JobView): Promise<void> {
+    /** Archives finished jobs in one statement; the latest view of a job wins. */
+    async saveMany(views: readonly JobView[]): Promise<void> {
+      const latest = [...new Map(views.map((view) => [view.id, view])).values()];
+      if (latest.length === 0) return;
+      const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
       await pool.query(sql.typeAlias('void')`
         INSERT INTO job_records (id, type, tenant_id, state, attempts, max_attempts, progress, result, error,
                                  created_at, started_at, finished_at)
-        VALUES (${view.id}, ${view.type}, ${view.tenantId}, ${view.state}, ${view.attempts}, ${view.maxAttempts},
-                ${sql.jsonb(view.progress as never)}, ${sql.jsonb(view.result as never)}, ${sql.jsonb(view.error as never)},
-                ${sql.timestamp(new Date(view.createdAt))}, ${toDate(view.startedAt)}, ${toDate(view.finishedAt)})
+        SELECT * FROM ${sql.unnest(
+          latest.map((view) => [
+            view.id, view.type, view.tenantId, view.state, view.attempts, view.maxAttempts,
+            json(view.progress), json(view.result), json(view.error),
+            view.createdAt, view.startedAt, view.finishedAt,
+          ]),
+          ['uuid', 'text', 'uuid', 'text', 'int4', 'int4', 'jsonb', 'jsonb', 'jsonb', 'timestamptz', 'timestamptz', 'timestamptz'],
+        )}
         ON CONFLICT (id) DO UPDATE SET
           state = excluded.state, attempts = excluded.attempts, progress = excluded.progress,
           result = excluded.result, error = excluded.error, started_at = excluded.started_at,

@@ -1,11 +1,10 @@
 import { UnrecoverableError, Worker, type BackoffStrategy, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError, toErrorBody } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { jobCatalog, jobNamesOf, type JobName, type JobPayload, type QueueName } from './catalog.js';
-import type { JobRecordsRepository } from './job-records.repository.js';
-import { encodeFailure, jobViewFromBull } from './job-view.js';
+import { encodeFailure, jobViewFromBull, type JobView } from './job-view.js';
 
 export interface JobContext {
   job: Job;
@@ -28,7 +27,8 @@ export interface WorkerDeps {
   prefix: string;
   log: Logger;
   metrics: Metrics;
-  jobRecords: JobRecordsRepository;
+  /** Keeps a finished job's record in the platform database (group-committed by the worker service). */
+  archive: (view: JobView) => Promise<void>;
   concurrency: number;
   lockDuration: number;
   stalledInterval: number;
@@ -76,7 +76,8 @@ export function startQueueWorker<Q extends QueueName>(
     async (job: Job) => {
       const definition = jobCatalog[job.name as JobName];
       const handler = table[job.name];
-      const log = deps.log.child({ queue, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 });
+      // Made on first use: most attempts log nothing, and a child with redaction costs per job.
+      const log = lazyChild(deps.log, { queue, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 });
       if (!definition || !handler) throw new UnrecoverableError(`internal_error: no handler for job ${job.name}`);
       const parsed = definition.payload.safeParse(job.data);
       if (!parsed.success) {
@@ -122,7 +123,7 @@ export function startQueueWorker<Q extends QueueName>(
     if (!definition) return;
     deps.metrics.jobsFinished.inc({ queue, job: job.name, outcome: state });
     try {
-      await deps.jobRecords.save(jobViewFromBull(job, state, definition.tenantOf as (data: never) => string | null));
+      await deps.archive(jobViewFromBull(job, state, definition.tenantOf as (data: never) => string | null));
     } catch (error) {
       deps.log.warn({ err: error, jobId: job.id }, 'could not archive the job record; Redis still holds it');
     }

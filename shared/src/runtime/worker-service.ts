@@ -5,10 +5,12 @@ import { baseEnvSchema, parseEnv, parseEnvOrExit, type BaseEnv } from '../config
 import { openPlatformPool, type DatabasePool } from '../db/pool.js';
 import { armFailpoints } from '../failpoints.js';
 import { followParentProcess } from './follow-parent.js';
+import { GroupCommit } from './group-commit.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, startMetricsServer, type Metrics } from '../metrics.js';
 import type { QueueName } from '../queues/catalog.js';
 import { createJobRecordsRepository } from '../queues/job-records.repository.js';
+import type { JobView } from '../queues/job-view.js';
 import { JobProducer } from '../queues/producer.js';
 import { createProducerConnection, createWorkerConnection, untilReady } from '../queues/redis.js';
 import { startQueueWorker, type HandlersFor } from '../queues/worker.js';
@@ -19,7 +21,8 @@ export interface WorkerRuntime<E extends BaseEnv> {
   metrics: Metrics;
   platformPool: DatabasePool;
   producer: JobProducer;
-  startWorker<Q extends QueueName>(queue: Q, handlers: HandlersFor<Q>): Worker;
+  /** `concurrency` overrides DEEPLENS_WORKER_CONCURRENCY for this queue. */
+  startWorker<Q extends QueueName>(queue: Q, handlers: HandlersFor<Q>, options?: { concurrency?: number }): Worker;
   /** Closed on shutdown after the workers, in reverse order of registration. */
   onClose(close: () => Promise<void>): void;
 }
@@ -60,6 +63,15 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
   const workerConnection = createWorkerConnection(env.REDIS_URL);
   closers.push(async () => void workerConnection.disconnect());
   const jobRecords = createJobRecordsRepository(platformPool);
+  // Finished jobs' records, many per statement when jobs finish together (a busy usage queue).
+  const archiver = new GroupCommit<JobView, void>(
+    async (views) => {
+      await jobRecords.saveMany(views);
+      return views.map(() => undefined);
+    },
+    { lingerMs: 0, maxSize: 500, maxInFlight: 1 },
+  );
+  closers.push(() => archiver.close());
 
   const runtime: WorkerRuntime<typeof env> = {
     env,
@@ -67,14 +79,14 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
     metrics,
     platformPool,
     producer,
-    startWorker: (queue, handlers) => {
+    startWorker: (queue, handlers, options = {}) => {
       const worker = startQueueWorker(queue, handlers, {
         connection: workerConnection,
         prefix: env.DEEPLENS_QUEUE_PREFIX,
         log,
         metrics,
-        jobRecords,
-        concurrency: env.DEEPLENS_WORKER_CONCURRENCY,
+        archive: (view) => archiver.add(view),
+        concurrency: options.concurrency ?? env.DEEPLENS_WORKER_CONCURRENCY,
         lockDuration: env.DEEPLENS_JOB_LOCK_MS,
         stalledInterval: env.DEEPLENS_STALLED_INTERVAL_MS,
       });

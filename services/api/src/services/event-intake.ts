@@ -1,5 +1,6 @@
 import {
   AppError,
+  GroupCommit,
   apiCallEventCheck,
   isApiCallEvent,
   MAX_EVENTS_PER_REQUEST,
@@ -131,83 +132,6 @@ export class LiveTenants {
   }
 }
 
-/**
- * Group commit for usage.ingest jobs. Requests that arrive while a job is
- * being added share the next job, so a busy fleet does not add a job per API
- * call and the aggregator counts bigger batches per transaction, while an
- * idle API adds a lone event at once (after the current turn of the event
- * loop, so requests parsed together travel together). Batches grow with the
- * load by themselves: the slower Redis answers, the more each job carries.
- * At most `maxInFlight` adds run at once; a full buffer (`maxEvents`) starts
- * its add straight away. An optional linger (`windowMs`) holds the first
- * event of a job that long for company. A request's events always travel
- * together in one job, and every waiting request learns the outcome of that
- * one add: all get its job id, or all get 503.
- */
-export class Coalescer {
-  private buffer: UsageEvent[] = [];
-  private waiting: Array<{ resolve: (jobId: string) => void; reject: (error: unknown) => void }> = [];
-  private scheduled: NodeJS.Timeout | NodeJS.Immediate | null = null;
-  private readonly inFlight = new Set<Promise<void>>();
-
-  constructor(
-    private readonly enqueue: (events: UsageEvent[]) => Promise<string>,
-    private readonly windowMs: number,
-    private readonly maxEvents: number,
-    private readonly maxInFlight = 2,
-  ) {}
-
-  add(events: readonly UsageEvent[]): Promise<string> {
-    // A request that would overflow the buffer goes with the next job, never split.
-    if (this.buffer.length > 0 && this.buffer.length + events.length > this.maxEvents) this.flush();
-    const answer = new Promise<string>((resolve, reject) => this.waiting.push({ resolve, reject }));
-    this.buffer.push(...events);
-    if (this.buffer.length >= this.maxEvents) this.flush();
-    else this.schedule();
-    return answer;
-  }
-
-  /** Sends what is buffered and waits for every add in flight. */
-  async close(): Promise<void> {
-    while (this.buffer.length > 0 || this.inFlight.size > 0) {
-      this.flush();
-      await Promise.all([...this.inFlight]);
-    }
-  }
-
-  /** A flush soon, unless one is due or every add slot is busy (a finishing add flushes then). */
-  private schedule(): void {
-    if (this.scheduled || this.inFlight.size >= this.maxInFlight) return;
-    this.scheduled = this.windowMs > 0 ? setTimeout(() => this.flush(), this.windowMs) : setImmediate(() => this.flush());
-  }
-
-  private unschedule(): void {
-    if (!this.scheduled) return;
-    clearTimeout(this.scheduled as NodeJS.Timeout);
-    clearImmediate(this.scheduled as NodeJS.Immediate);
-    this.scheduled = null;
-  }
-
-  private flush(): void {
-    this.unschedule();
-    if (this.buffer.length === 0) return;
-    const events = this.buffer;
-    const waiting = this.waiting;
-    this.buffer = [];
-    this.waiting = [];
-    const done = this.enqueue(events).then(
-      (jobId) => waiting.forEach((waiter) => waiter.resolve(jobId)),
-      (error) => waiting.forEach((waiter) => waiter.reject(error)),
-    );
-    this.inFlight.add(done);
-    void done.finally(() => {
-      this.inFlight.delete(done);
-      // What gathered while this add ran goes next.
-      if (this.buffer.length > 0) this.schedule();
-    });
-  }
-}
-
 export interface EventIntakeDeps {
   pool: DatabasePool;
   producer: JobProducer;
@@ -218,8 +142,16 @@ export interface EventIntakeDeps {
 export function createEventIntake({ pool, producer, settings }: EventIntakeDeps) {
   const tenants = new LiveTenants(pool, settings.tenantCacheTtlMs);
   // The producer turns a Redis failure into `unavailable` (503).
-  const enqueue = (events: UsageEvent[]) => producer.enqueue('usage.ingest', { events });
-  const coalescer = new Coalescer(enqueue, settings.coalesceMs, settings.coalesceMaxEvents);
+  // Group commit of usage.ingest jobs: requests arriving while a job is being added share the
+  // next one (two adds in flight at most), so jobs grow with the load and an idle API adds a lone
+  // event at once. A request's events always travel together; all of a job's requests get its id.
+  const coalescer = new GroupCommit<readonly UsageEvent[], string>(
+    async (requests) => {
+      const jobId = await producer.enqueue('usage.ingest', { events: requests.flat() });
+      return requests.map(() => jobId);
+    },
+    { lingerMs: settings.coalesceMs, maxSize: settings.coalesceMaxEvents, maxInFlight: 2, sizeOf: (events) => events.length },
+  );
 
   return {
     tenants,

@@ -1,11 +1,14 @@
 import {
   AppError,
   failpoint,
+  GroupCommit,
   mirrorApiCallCounters,
   type DatabasePool,
   type JobContext,
   type JobPayload,
+  type Logger,
   type MeteringRedis,
+  type UsageEvent,
 } from '@deeplens/shared';
 import type { UsageMetrics } from '../usage-metrics.js';
 import { publishQuotaEvents } from '../steps/quota-events.js';
@@ -16,36 +19,71 @@ export interface IngestDeps {
   target: MeteringRedis;
   metrics: UsageMetrics;
   streamMaxLength: number;
+  log: Logger;
+}
+
+/** What one job of a group learns: its own count, or the error that failed it. */
+type JobOutcome = { counted: number } | { error: unknown };
+
+/**
+ * Counts a group of jobs in one statement, then mirrors the counters it
+ * touched to Redis and publishes the thresholds it crossed. If the statement
+ * fails, each job is tried alone, so one job whose events PostgreSQL refuses
+ * fails (and retries) by itself instead of failing every job it was grouped
+ * with. A Redis mirror that fails fails the whole group: the counts are
+ * committed, and every job's retry counts nothing again but mirrors.
+ */
+async function countGroup(deps: IngestDeps, jobs: Array<readonly UsageEvent[]>): Promise<JobOutcome[]> {
+  let batch;
+  try {
+    batch = await recordUsageBatch(deps.pool, jobs);
+  } catch (error) {
+    if (jobs.length === 1) throw error;
+    deps.log.warn({ err: error, jobs: jobs.length }, 'a grouped usage batch failed; counting its jobs one by one');
+    return Promise.all(
+      jobs.map((job) => countGroup(deps, [job]).then(([outcome]) => outcome!, (error: unknown) => ({ error }))),
+    );
+  }
+  await failpoint('usage.after-commit');
+
+  try {
+    await mirrorApiCallCounters(deps.target, batch.counters);
+  } catch (error) {
+    // Counted already; the retry only mirrors. Reconciliation would repair it too, but later.
+    deps.log.warn({ err: error }, 'could not mirror usage counters to Redis');
+    throw new AppError('unavailable', 'usage counted, but Redis did not take the counters; retrying', { retryable: true });
+  }
+  try {
+    await publishQuotaEvents(deps, batch.quotaEvents);
+  } catch (error) {
+    deps.log.warn({ err: error, events: batch.quotaEvents.length }, 'quota events not published yet; the sweep will');
+  }
+  for (const row of batch.quotaEvents) deps.metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
+  return batch.countedPerJob.map((counted) => ({ counted }));
 }
 
 /**
  * usage.ingest: count the batch exactly once in PostgreSQL, then mirror the
- * counters it touched to Redis and publish the thresholds it crossed. A retry
- * after a crash at any point counts nothing again but still mirrors, because
- * the mirror writes PostgreSQL's absolute values.
+ * counters to Redis and publish the thresholds crossed. Jobs the worker runs
+ * at the same time share one group commit (one statement, one mirror), so a
+ * backlog is worked off in fewer, larger transactions; an idle aggregator
+ * commits a lone job at once. A retry after a crash at any point counts
+ * nothing again but still mirrors, because the mirror writes PostgreSQL's
+ * absolute values.
  */
 export function ingestUsageHandler(deps: IngestDeps) {
-  return async ({ events }: JobPayload<'usage.ingest'>, context: JobContext) => {
-    const batch = await recordUsageBatch(deps.pool, events);
-    failpoint('usage.after-commit');
-
-    try {
-      await mirrorApiCallCounters(deps.target, batch.counters);
-    } catch (error) {
-      // Counted already; the retry only mirrors. Reconciliation would repair it too, but later.
-      context.log.warn({ err: error }, 'could not mirror usage counters to Redis');
-      throw new AppError('unavailable', 'usage counted, but Redis did not take the counters; retrying', { retryable: true });
-    }
-    try {
-      await publishQuotaEvents(deps, batch.quotaEvents);
-    } catch (error) {
-      context.log.warn({ err: error, events: batch.quotaEvents.length }, 'quota events not published yet; the sweep will');
-    }
-
-    const duplicates = events.length - batch.counted;
-    deps.metrics.eventsIngested.inc(batch.counted);
+  const group = new GroupCommit<readonly UsageEvent[], JobOutcome>((jobs) => countGroup(deps, jobs), {
+    lingerMs: 0,
+    maxSize: 20_000,
+    maxInFlight: 1,
+    sizeOf: (events) => events.length,
+  });
+  return async ({ events }: JobPayload<'usage.ingest'>, _context: JobContext) => {
+    const outcome = await group.add(events);
+    if ('error' in outcome) throw outcome.error;
+    const duplicates = events.length - outcome.counted;
+    deps.metrics.eventsIngested.inc(outcome.counted);
     deps.metrics.duplicatesDropped.inc(duplicates);
-    for (const row of batch.quotaEvents) deps.metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
-    return { events: events.length, counted: batch.counted, duplicates };
+    return { events: events.length, counted: outcome.counted, duplicates };
   };
 }

@@ -3,35 +3,53 @@ import { z } from 'zod';
 import { recordThresholdCrossings, type QuotaEventRow } from './quota-events.js';
 
 export interface RecordedBatch {
-  /** Events counted by this call: not seen before, in this batch or any earlier one. */
-  counted: number;
+  /** Events counted by this call, per job of the group (in order): not seen before, in this group or any earlier one. */
+  countedPerJob: number[];
   /** The current counter of every (tenant, month) the batch touched, new events or not. */
   counters: CounterValue[];
   /** Thresholds crossed for the first time by this batch. */
   quotaEvents: QuotaEventRow[];
 }
 
-const counterRow = z.object({ tenant_id: z.string(), month: z.string(), api_calls: z.number(), added: z.number() });
+const counterRow = z.object({
+  tenant_id: z.string(),
+  month: z.string(),
+  api_calls: z.number(),
+  added: z.number(),
+  // {"<job index>": counted}, the same on every row: the statement returns one result set.
+  per_job: z.string(),
+});
 
-/** One occurrence per eventId (the first), in eventId order so concurrent batches lock keys in the same order. */
-export function uniqueEvents(events: readonly UsageEvent[]): UsageEvent[] {
-  const seen = new Map<string, UsageEvent>();
-  for (const event of events) if (!seen.has(event.eventId)) seen.set(event.eventId, event);
-  return [...seen.values()].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+interface GroupedEvent {
+  event: UsageEvent;
+  job: number;
 }
 
 /**
- * Counts a batch exactly once, in one transaction and one statement: the
+ * One occurrence per eventId (the first, and the job it came in), in eventId
+ * order so concurrent batches lock keys in the same order.
+ */
+export function uniqueEvents(jobs: ReadonlyArray<readonly UsageEvent[]>): GroupedEvent[] {
+  const seen = new Map<string, GroupedEvent>();
+  jobs.forEach((events, job) => {
+    for (const event of events) if (!seen.has(event.eventId)) seen.set(event.eventId, { event, job });
+  });
+  return [...seen.values()].sort((a, b) => (a.event.eventId < b.event.eventId ? -1 : a.event.eventId > b.event.eventId ? 1 : 0));
+}
+
+/**
+ * Counts a group of jobs' events exactly once, in one transaction and one statement: the
  * eventIds not yet in the ledger are claimed, only those events are written
  * to api_usage_logs, and only they are added to the monthly counters. The
  * claim commits with the write or not at all, so a crash anywhere leaves
  * either everything or nothing, and a redelivered batch counts nothing twice.
  * The thresholds crossed are recorded in the same transaction.
  */
-export async function recordUsageBatch(pool: DatabasePool, events: readonly UsageEvent[]): Promise<RecordedBatch> {
-  const batch = uniqueEvents(events);
-  if (batch.length === 0) return { counted: 0, counters: [], quotaEvents: [] };
-  const tuples = batch.map((event) => [
+export async function recordUsageBatch(pool: DatabasePool, jobs: ReadonlyArray<readonly UsageEvent[]>): Promise<RecordedBatch> {
+  const batch = uniqueEvents(jobs);
+  if (batch.length === 0) return { countedPerJob: jobs.map(() => 0), counters: [], quotaEvents: [] };
+  const tuples = batch.map(({ event, job }) => [
+    job,
     event.eventId,
     event.tenantId,
     event.endpoint,
@@ -46,8 +64,8 @@ export async function recordUsageBatch(pool: DatabasePool, events: readonly Usag
   return pool.transaction(async (trx) => {
     const rows = await trx.any(sql.type(counterRow)`
       WITH input AS (
-        SELECT * FROM ${sql.unnest(tuples, ['uuid', 'uuid', 'text', 'text', 'int4', 'int4', 'int8', 'int8', 'timestamptz'])}
-          AS i(event_id, tenant_id, endpoint, method, status_code, duration_ms, request_bytes, response_bytes, occurred_at)
+        SELECT * FROM ${sql.unnest(tuples, ['int4', 'uuid', 'uuid', 'text', 'text', 'int4', 'int4', 'int8', 'int8', 'timestamptz'])}
+          AS i(job, event_id, tenant_id, endpoint, method, status_code, duration_ms, request_bytes, response_bytes, occurred_at)
       ),
       claimed AS (
         INSERT INTO usage_event_keys (event_id, tenant_id, occurred_at)
@@ -78,8 +96,13 @@ export async function recordUsageBatch(pool: DatabasePool, events: readonly Usag
         ON CONFLICT (tenant_id, period)
           DO UPDATE SET api_calls = usage_counters.api_calls + excluded.api_calls, updated_at = now()
         RETURNING tenant_id, period, api_calls
+      ),
+      per_job AS (
+        SELECT coalesce(json_object_agg(job, n), '{}')::text AS counts
+          FROM (SELECT i.job, count(*) AS n FROM input i JOIN claimed c USING (event_id) GROUP BY 1) j
       )
-      SELECT c.tenant_id, to_char(c.period, 'YYYY-MM') AS month, c.api_calls, coalesce(f.n, 0)::bigint AS added
+      SELECT c.tenant_id, to_char(c.period, 'YYYY-MM') AS month, c.api_calls, coalesce(f.n, 0)::bigint AS added,
+             (SELECT counts FROM per_job) AS per_job
         FROM counted c LEFT JOIN fresh f USING (tenant_id, period)`);
 
     const crossed = await recordThresholdCrossings(
@@ -87,9 +110,10 @@ export async function recordUsageBatch(pool: DatabasePool, events: readonly Usag
       'api_calls',
       rows.filter((row) => row.added > 0).map((row) => ({ tenantId: row.tenant_id, month: row.month, used: row.api_calls })),
     );
-    failpoint('usage.before-commit');
+    await failpoint('usage.before-commit');
+    const perJob = JSON.parse(rows[0]?.per_job ?? '{}') as Record<string, number>;
     return {
-      counted: rows.reduce((sum, row) => sum + row.added, 0),
+      countedPerJob: jobs.map((_, job) => perJob[job] ?? 0),
       counters: rows.map((row) => ({ tenantId: row.tenant_id, month: row.month, apiCalls: row.api_calls })),
       quotaEvents: crossed,
     };
