@@ -6,6 +6,7 @@ import { deprovisionTenantHandler } from './jobs/deprovision-tenant.js';
 import { provisionTenantHandler } from './jobs/provision-tenant.js';
 import { reconcileStuckTenants } from './jobs/reconcile-stuck-tenants.js';
 import { restoreTenantHandler } from './jobs/restore-tenant.js';
+import { closeAdminSessions } from './steps/tenant-database.steps.js';
 
 await runWorkerService({
   name: 'provisioner',
@@ -35,5 +36,6 @@ await runWorkerService({
     }, runtime.env.DEEPLENS_RECONCILE_INTERVAL_MS);
     timer.unref();
     runtime.onClose(async () => clearInterval(timer));
+    runtime.onClose(closeAdminSessions);
   },
 });

@@ -12,7 +12,7 @@ export function templateLockKey(prefix: string): string {
 }
 
 export async function withTemplateLock<T>(
-  adminClient: pg.Client,
+  adminClient: pg.ClientBase,
   prefix: string,
   mode: 'shared' | 'exclusive',
   work: () => Promise<T>,

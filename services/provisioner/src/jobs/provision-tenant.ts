@@ -6,7 +6,6 @@ import {
   failpoint,
   keyringFromEnv,
   loadMigrations,
-  migrateTenantDatabase,
   publishRecordedEvents,
   recordDomainEvent,
   sql,
@@ -19,7 +18,7 @@ import {
   type WorkerRuntime,
 } from '@deeplens/shared';
 import type { ProvisionerEnv } from '../config.js';
-import { assertRowLevelSecurity, cloneTenantDatabase, dropTenantDatabase } from '../steps/tenant-database.steps.js';
+import { cloneTenantDatabase, dropTenantDatabase, secureTenantDatabase } from '../steps/tenant-database.steps.js';
 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
 
@@ -31,7 +30,7 @@ type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository
  */
 async function findOnceCommitted(tenants: TenantsRepository, tenantId: string, waitMs = 2_000) {
   const deadline = Date.now() + waitMs;
-  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+  for (let pause = 1; ; pause = Math.min(pause * 2, 100)) {
     const tenant = await tenants.find(tenantId);
     if (tenant || Date.now() > deadline) return tenant;
     await sleep(pause);
@@ -67,8 +66,7 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
       await failpoint('provision.after-clone');
 
       await context.progress('secure', { database });
-      const applied = await migrateTenantDatabase(env, database, templateMigrations);
-      await assertRowLevelSecurity(env, database);
+      const applied = await secureTenantDatabase(env, database, templateMigrations);
 
       await context.progress('register', { database });
       await platformPool.transaction(async (trx) => {
@@ -111,7 +109,8 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
           });
         }
       });
-      await publishAfterCommit(runtime, [provisioned.id]);
+      // Not awaited: the job's outcome does not depend on it, and the dispatcher publishes what it misses.
+      void publishAfterCommit(runtime, [provisioned.id]);
       context.log.info({ tenantId, database, cloned, migrations: applied }, 'tenant provisioned');
       return { tenantId, status: 'active', database };
     } catch (error) {
