@@ -4,7 +4,7 @@ import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger, migratePlatform } from '@deeplens/shared';
+import { createLogger, migratePlatform, SERVICE_NODE_FLAGS } from '@deeplens/shared';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -139,6 +139,7 @@ export async function startService(name, env, { profile = false, readyPattern = 
   const profiles = join(RESULTS, 'profiles');
   if (profile) mkdirSync(profiles, { recursive: true });
   const args = [
+    ...SERVICE_NODE_FLAGS, // as npm start and the container image run them
     ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profiles, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : []),
     join(ROOT, 'services', name, 'dist/main.js'),
   ];

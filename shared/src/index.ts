@@ -18,6 +18,7 @@ export * from './queues/producer.js';
 export * from './queues/worker.js';
 export * from './runtime/worker-service.js';
 export * from './runtime/group-commit.js';
+export * from './runtime/service-flags.js';
 export * from './schemas/storage.js';
 export * from './crypto/keyring.js';
 export * from './repositories/audit.repository.js';

@@ -21,7 +21,7 @@ export const aggregatorEnvSchema = baseEnvSchema.extend({
    * commit (one statement, one Redis mirror), so under a backlog this is how
    * many jobs each transaction can carry.
    */
-  DEEPLENS_USAGE_INGEST_CONCURRENCY: positiveInt(16),
+  DEEPLENS_USAGE_INGEST_CONCURRENCY: positiveInt(8),
   /** A quota event not published this long after its commit is published by the sweep (a worker died in between). */
   DEEPLENS_USAGE_OUTBOX_GRACE_MS: positiveInt(30_000),
 });

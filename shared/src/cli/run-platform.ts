@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { baseEnvSchema, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { migratePlatform } from '../db/bootstrap.js';
 import { createLogger } from '../logger.js';
+import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
 
 const servicesDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../services');
 
@@ -42,7 +43,7 @@ function stopAll(signal: NodeJS.Signals) {
 
 for (const service of services) {
   // Own process group: a terminal's Ctrl-C reaches the service once, through stopAll, not twice.
-  const child = spawn(process.execPath, [join(servicesDir, service, 'dist/main.js')], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, join(servicesDir, service, 'dist/main.js')], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: process.env,
     detached: true,

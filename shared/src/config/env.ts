@@ -95,7 +95,7 @@ export const baseEnvSchema = z.object({
   DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: positiveInt(2_000),
   /** Usage intake: single-event requests wait this long to share one usage.ingest job, at most this many events a job. */
   DEEPLENS_USAGE_COALESCE_MS: z.coerce.number().int().min(0).max(1_000).default(0),
-  DEEPLENS_USAGE_COALESCE_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000).default(2_000),
+  DEEPLENS_USAGE_COALESCE_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000).default(1_000),
   /** How long the API trusts its in-process record that a tenant is live (changes announced on Redis end it sooner). */
   DEEPLENS_USAGE_TENANT_CACHE_TTL_MS: positiveInt(60_000),
   /** Where pg_dump and pg_restore live; unset searches /usr/lib/postgresql/<newest>/bin, then PATH. */

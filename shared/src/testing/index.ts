@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
 
 export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
 
@@ -84,7 +85,7 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const child = spawn(
     process.execPath,
-    ['--conditions=@deeplens/source', '--import', 'tsx', resolve(repositoryRoot, `services/${service}/src/main.ts`)],
+    [...SERVICE_NODE_FLAGS, '--conditions=@deeplens/source', '--import', 'tsx', resolve(repositoryRoot, `services/${service}/src/main.ts`)],
     // Info level at least: the readiness line is an info line.
     { cwd: repositoryRoot, env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: env.LOG_LEVEL === 'warn' ? 'info' : (env.LOG_LEVEL ?? 'info') }, stdio: ['ignore', 'pipe', 'pipe'] },
   );

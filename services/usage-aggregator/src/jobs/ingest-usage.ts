@@ -74,7 +74,7 @@ async function countGroup(deps: IngestDeps, jobs: Array<readonly UsageEvent[]>):
 export function ingestUsageHandler(deps: IngestDeps) {
   const group = new GroupCommit<readonly UsageEvent[], JobOutcome>((jobs) => countGroup(deps, jobs), {
     lingerMs: 0,
-    maxSize: 20_000,
+    maxSize: 10_000, // events per statement, whatever the concurrency
     maxInFlight: 1,
     sizeOf: (events) => events.length,
   });
