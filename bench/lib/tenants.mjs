@@ -18,6 +18,7 @@ export async function waitForJob(call, jobId, { intervalMs = 5, timeoutMs = 600_
 export async function provisionTenant(call, name, { plan = 'enterprise', pollMs = 5 } = {}) {
   const started = performance.now();
   const created = await call('POST', '/v1/tenants', { name, plan });
+  const acceptedMs = performance.now() - started;
   if (created.status !== 202) throw new Error(`POST /v1/tenants answered ${created.status}: ${JSON.stringify(created.body)}`);
   const job = await waitForJob(call, created.body.jobId, { intervalMs: pollMs });
   const clientMs = performance.now() - started;
@@ -27,6 +28,7 @@ export async function provisionTenant(call, name, { plan = 'enterprise', pollMs 
     state: job.state,
     error: job.error,
     clientMs,
+    acceptedMs,
     jobMs: Date.parse(job.finishedAt) - Date.parse(job.createdAt),
   };
 }

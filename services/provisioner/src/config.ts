@@ -8,6 +8,12 @@ export const provisionerEnvSchema = baseEnvSchema.extend({
   /** Finished job records are answered from the platform database this long (the contract: at least 7 days). */
   DEEPLENS_JOB_RECORD_RETENTION_DAYS: z.coerce.number().int().min(7).default(30),
   DEEPLENS_VERIFICATION_HISTORY_DAYS: z.coerce.number().int().positive().default(90),
+  /**
+   * Tenant databases kept cloned, migrated and proven isolated ahead of
+   * demand; a provisioning claims one by renaming it. 0 turns the pool off
+   * (every provisioning clones).
+   */
+  DEEPLENS_SPARE_DATABASES: z.coerce.number().int().min(0).max(50).default(2),
 });
 
 export type ProvisionerEnv = z.infer<typeof provisionerEnvSchema>;

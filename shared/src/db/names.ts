@@ -18,6 +18,8 @@ export function platformNames(prefix: string) {
     tenantRole: `${prefix}tenant_service`,
     /** Tenant database names start with this; used to find the fleet and clean up. */
     tenantDatabasePrefix: `${prefix}tenant_`,
+    /** Spare tenant databases (verified clones waiting to be claimed) start with this. */
+    spareDatabasePrefix: `${prefix}spare_`,
   };
 }
 

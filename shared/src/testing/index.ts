@@ -37,6 +37,9 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     DEEPLENS_STALLED_INTERVAL_MS: '1000',
     // Tests read their own writes: quota answers straight from Redis (the cache has its own test).
     DEEPLENS_QUOTA_CACHE_MS: '0',
+    // Test files share one database prefix, so they would share one pool of spare databases:
+    // each provisioning clones here, and the pool has its own test (spare-databases.e2e).
+    DEEPLENS_SPARE_DATABASES: '0',
     ...overrides,
   };
 }

@@ -68,7 +68,8 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
         });
         return producer.enqueue('tenant.provision', { tenantId });
       });
-      await refreshTenantQuotaState(pool, producer, tenantId);
+      // Not awaited: the quota check loads a tenant Redis does not know yet from PostgreSQL anyway.
+      void refreshTenantQuotaState(pool, producer, tenantId).catch(() => undefined);
       return { tenantId, jobId, status: 'provisioning' as const };
     },
 

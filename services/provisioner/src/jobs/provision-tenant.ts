@@ -5,7 +5,6 @@ import {
   factEvent,
   failpoint,
   keyringFromEnv,
-  loadMigrations,
   publishRecordedEvents,
   recordDomainEvent,
   sql,
@@ -14,13 +13,15 @@ import {
   writeAudit,
   type JobContext,
   type JobPayload,
+  type Migration,
   type TenantsRepository,
   type WorkerRuntime,
 } from '@deeplens/shared';
 import type { ProvisionerEnv } from '../config.js';
-import { cloneTenantDatabase, dropTenantDatabase, secureTenantDatabase } from '../steps/tenant-database.steps.js';
+import type { SpareDatabases } from '../steps/spare-databases.steps.js';
+import { dropTenantDatabase, secureTenantDatabase } from '../steps/tenant-database.steps.js';
 
-type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
+type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository; spares: SpareDatabases };
 
 /**
  * The API enqueues before its transaction commits, so a job may start a moment
@@ -30,10 +31,12 @@ type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository
  */
 async function findOnceCommitted(tenants: TenantsRepository, tenantId: string, waitMs = 2_000) {
   const deadline = Date.now() + waitMs;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 100)) {
+  const started = Date.now();
+  for (;;) {
     const tenant = await tenants.find(tenantId);
     if (tenant || Date.now() > deadline) return tenant;
-    await sleep(pause);
+    // Every 2 ms while a commit is due any moment (a primary-key lookup each), then backing off.
+    await sleep(Date.now() - started < 100 ? 2 : 50);
   }
 }
 
@@ -43,10 +46,9 @@ async function findOnceCommitted(tenants: TenantsRepository, tenantId: string, w
  * point finishes the work; a final failure undoes it and marks the tenant
  * failed with the reason.
  */
-export function provisionTenantHandler({ runtime, tenants }: Deps) {
+export function provisionTenantHandler({ runtime, tenants, spares, templateMigrations }: Deps & { templateMigrations: Migration[] }) {
   const { env, platformPool } = runtime;
   const keyring = keyringFromEnv(env);
-  const templateMigrations = loadMigrations('template');
   const templateVersion = templateMigrations.at(-1)?.version ?? null;
 
   return async ({ tenantId }: JobPayload<'tenant.provision'>, context: JobContext) => {
@@ -62,13 +64,17 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
 
     try {
       await context.progress('clone', { database });
-      const cloned = await cloneTenantDatabase(env, database);
+      const cloned = await spares.provide(tenantId, database);
       await failpoint('provision.after-clone');
 
+      // A claimed spare was migrated and proven isolated before it was offered.
       await context.progress('secure', { database });
-      const applied = await secureTenantDatabase(env, database, templateMigrations);
+      const applied = cloned === 'claimed' ? [] : await secureTenantDatabase(env, database, templateMigrations);
 
-      await context.progress('register', { database });
+      // Registration and activation commit together: one transaction, one WAL flush, and no
+      // moment when the database is registered but the tenant not yet active.
+      await context.progress('activate', { database });
+      const provisioned = factEvent('tenant.provisioned', [tenantId], tenantId, { name: tenant.name, plan: tenant.plan, database });
       await platformPool.transaction(async (trx) => {
         await trx.query(sql.typeAlias('void')`
           INSERT INTO tenant_databases (tenant_id, db_type, database_name, template_version)
@@ -82,12 +88,8 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
             { onlyIfMissing: true },
           );
         }
-      });
-      await failpoint('provision.after-register');
-
-      await context.progress('activate');
-      const provisioned = factEvent('tenant.provisioned', [tenantId], tenantId, { name: tenant.name, plan: tenant.plan, database });
-      await platformPool.transaction(async (trx) => {
+        await failpoint('provision.after-register');
+        if (cloned === 'claimed') await spares.settle(tenantId, trx);
         await tenants.transition(tenantId, ['provisioning'], 'active', null, trx);
         await writeAudit(trx, {
           actor: 'provisioner',
@@ -111,6 +113,8 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
       });
       // Not awaited: the job's outcome does not depend on it, and the dispatcher publishes what it misses.
       void publishAfterCommit(runtime, [provisioned.id]);
+      // The spare it took is replaced now that the tenant is ready, not while it was being made.
+      if (cloned === 'claimed') void spares.refill();
       context.log.info({ tenantId, database, cloned, migrations: applied }, 'tenant provisioned');
       return { tenantId, status: 'active', database };
     } catch (error) {
@@ -122,7 +126,7 @@ export function provisionTenantHandler({ runtime, tenants }: Deps) {
 }
 
 /** Leaves nothing half-made: no database, no registration, no stored secrets; the tenant failed, with the reason. */
-async function undoProvisioning({ runtime, tenants }: Deps, tenantId: string, database: string, cause: unknown) {
+async function undoProvisioning({ runtime, tenants }: Pick<Deps, 'runtime' | 'tenants'>, tenantId: string, database: string, cause: unknown) {
   const reason = cause instanceof AppError ? cause.message : 'provisioning failed unexpectedly';
   const tenant = await tenants.find(tenantId);
   const failed = factEvent('tenant.provisioning_failed', [tenantId], tenantId, {
@@ -134,6 +138,9 @@ async function undoProvisioning({ runtime, tenants }: Deps, tenantId: string, da
     await trx.query(sql.typeAlias('void')`
       UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
     await storageConfigsRepository.remove(trx, tenantId);
+    // Its claim on a spare ends: a renamed spare was dropped above as the tenant's database, one not
+    // yet renamed is left without a row, and the next refill drops it as half-made.
+    await trx.query(sql.typeAlias('void')`DELETE FROM spare_databases WHERE claimed_by = ${tenantId}`);
     await tenants.transition(tenantId, ['provisioning'], 'failed', reason, trx);
     await writeAudit(trx, {
       actor: 'provisioner',

@@ -65,6 +65,10 @@ export async function databaseExists(admin: pg.ClientBase, database: string): Pr
   return Boolean(rowCount);
 }
 
+export async function databaseExistsOnServer(env: DbEnv, database: string): Promise<boolean> {
+  return withAdminSession(env, (admin) => databaseExists(admin, database));
+}
+
 /**
  * CREATE DATABASE … TEMPLATE, outside any transaction. Our own template
  * migrations are kept out by the shared template lock; anyone else connected
@@ -151,7 +155,33 @@ async function checkRowLevelSecurity(client: pg.Client, tenantRole: string, data
 
 /** Drops a tenant database, disconnecting anyone still connected. Safe when it is already gone. */
 export async function dropTenantDatabase(env: DbEnv, database: string): Promise<void> {
-  await withClient(env.DATABASE_URL, async (admin) => {
+  await withAdminSession(env, async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS ${quote(database)} WITH (FORCE)`);
+  });
+}
+
+const UNDEFINED_DATABASE = '3D000';
+
+/**
+ * Renames a database nobody is connected to (a spare: the platform never
+ * keeps a connection to one). 'missing' when it does not exist.
+ */
+export async function renameDatabase(env: DbEnv, from: string, to: string): Promise<'renamed' | 'missing'> {
+  return withAdminSession(env, async (admin) => {
+    try {
+      await admin.query(`ALTER DATABASE ${quote(from)} RENAME TO ${quote(to)}`);
+      return 'renamed';
+    } catch (error) {
+      if (pgCode(error) === UNDEFINED_DATABASE) return 'missing';
+      throw new AppError('database_error', `could not rename database ${from} to ${to}: ${(error as Error).message}`, { retryable: true });
+    }
+  });
+}
+
+/** The databases whose names start with `prefix`. */
+export async function listDatabases(env: DbEnv, prefix: string): Promise<string[]> {
+  return withAdminSession(env, async (admin) => {
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
+    return rows.map((row) => row.datname);
   });
 }

@@ -1,0 +1,130 @@
+import { platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApi, type TestApi } from './helpers.js';
+
+/**
+ * The pool of spare tenant databases: clones migrated and proven isolated
+ * ahead of demand, claimed by a provisioning through a rename. Claims, the
+ * refill, stale and half-made spares, and a provisioner killed in the middle
+ * of a claim.
+ */
+const env = testEnv({ DEEPLENS_SPARE_DATABASES: '2' });
+const names = platformNames(env.DEEPLENS_DB_PREFIX!);
+let api: TestApi;
+let provisioner: ServiceProcess | undefined;
+
+const platformQuery = <T>(text: string, values: unknown[] = []) =>
+  withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => (await client.query(text, values)).rows as T[]);
+const serverQuery = <T>(text: string, values: unknown[] = []) =>
+  withClient(env.DATABASE_URL!, async (client) => (await client.query(text, values)).rows as T[]);
+
+const readySpares = () =>
+  platformQuery<{ database_name: string; template_version: string }>(
+    'SELECT database_name, template_version FROM spare_databases WHERE claimed_by IS NULL ORDER BY created_at',
+  );
+const spareDatabases = async () =>
+  (await serverQuery<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname', [names.spareDatabasePrefix])).map(
+    (row) => row.datname,
+  );
+const databaseOf = (name: string) => `${env.DEEPLENS_DB_PREFIX}tenant_${name.replace(/-/g, '_')}_metadata`;
+
+/** Waits until the pool holds `count` ready spares at the current version, each an existing database. */
+async function untilPoolHolds(count: number) {
+  return waitFor(
+    async () => {
+      const [ready, databases] = await Promise.all([readySpares(), spareDatabases()]);
+      const current = ready.filter((spare) => spare.template_version !== 'stale');
+      return current.length === count && ready.length === count && databases.length === count &&
+        ready.every((spare) => databases.includes(spare.database_name))
+        ? ready.map((spare) => spare.database_name)
+        : undefined;
+    },
+    { what: `${count} ready spare databases`, timeoutMs: 30_000 },
+  );
+}
+
+async function provision(name: string) {
+  const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
+  const job = await api.waitForJob(jobId, 60_000);
+  expect(job.state).toBe('completed');
+  const [audit] = await platformQuery<{ cloned: string }>(
+    `SELECT details->>'cloned' AS cloned FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.provisioned'`,
+    [tenantId],
+  );
+  return { tenantId, source: audit?.cloned };
+}
+
+/** The tenant database is the template's schema with RLS forced on every table, like any clone. */
+async function expectIsolatedTenantDatabase(database: string) {
+  const tables = await withClient(withDatabase(env.DATABASE_URL!, database), async (client) =>
+    (await client.query<{ name: string; forced: boolean }>(
+      `SELECT c.relname AS name, c.relforcerowsecurity AS forced FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public' AND c.relname <> 'deeplens_schema_migrations'`,
+    )).rows,
+  );
+  expect(tables.map((table) => table.name)).toContain('images');
+  expect(tables.every((table) => table.forced)).toBe(true);
+}
+
+beforeAll(async () => {
+  api = await startTestApi(env);
+  provisioner = await startService('provisioner', env);
+});
+afterAll(async () => {
+  await provisioner?.stop();
+  await api?.close();
+});
+
+describe('spare tenant databases', () => {
+  it('provisions by renaming a ready spare, refills the pool, and replaces spares of another template version', async () => {
+    const [first] = await untilPoolHolds(2);
+
+    const alpha = uniqueName('spare');
+    expect(await provision(alpha)).toMatchObject({ source: 'claimed' });
+    expect(await spareDatabases()).not.toContain(first); // the oldest spare became the tenant's database
+    await expectIsolatedTenantDatabase(databaseOf(alpha));
+    await untilPoolHolds(2); // refilled after the claim
+
+    // A spare of another template version is never claimed, and the refill replaces it.
+    const [stale, current] = await untilPoolHolds(2);
+    await platformQuery(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [stale]);
+    const beta = uniqueName('spare');
+    expect(await provision(beta)).toMatchObject({ source: 'claimed' });
+    const after = await untilPoolHolds(2);
+    expect(await spareDatabases()).not.toContain(stale);
+    expect(await spareDatabases()).not.toContain(current); // it was the one claimed
+    expect(after).not.toContain(stale);
+    await expectIsolatedTenantDatabase(databaseOf(beta));
+  });
+
+  it('finishes a claim whose provisioner was killed (-9) between claim and rename, and drops a half-made spare', async () => {
+    await untilPoolHolds(2);
+    await provisioner!.stop();
+    const crashing = await startService('provisioner', { ...env, DEEPLENS_FAILPOINTS: 'provision.after-claim' });
+    const name = uniqueName('spare-crash');
+    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
+    await crashing.exited;
+    expect(crashing.child.signalCode).toBe('SIGKILL');
+    const [claimed] = await platformQuery<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
+    expect(claimed).toBeDefined();
+    expect(await spareDatabases()).toContain(claimed!.database_name); // claimed, not yet renamed
+
+    // A spare database with no row: what a refill killed between its clone and its registration leaves.
+    const halfMade = `${names.spareDatabasePrefix}0000deadbeef0000`;
+    await serverQuery(`CREATE DATABASE "${halfMade}" TEMPLATE "${names.templateDatabase}"`);
+
+    provisioner = await startService('provisioner', env);
+    const job = await api.waitForJob(jobId, 60_000);
+    expect(job.state).toBe('completed');
+    expect((await api.call('GET', `/v1/tenants/${tenantId}`)).json()).toMatchObject({
+      status: 'active',
+      databases: [{ type: 'metadata', name: databaseOf(name) }],
+    });
+    expect(await spareDatabases()).not.toContain(claimed!.database_name); // renamed: the same clone, now the tenant's
+    expect(await platformQuery('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
+    await untilPoolHolds(2);
+    expect(await spareDatabases()).not.toContain(halfMade);
+    await expectIsolatedTenantDatabase(databaseOf(name));
+  });
+});
