@@ -1,8 +1,8 @@
 import type { CommonQueryMethods, DatabasePool } from 'slonik';
-import { UniqueIntegrityConstraintViolationError } from 'slonik';
+import { ForeignKeyIntegrityConstraintViolationError, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
 import { sql } from '../db/sql.js';
-import { conflict, notFound } from '../errors.js';
+import { conflict, notFound, validationFailed } from '../errors.js';
 
 export const tenantStatuses = ['provisioning', 'active', 'failed', 'suspended', 'deprovisioning', 'deleted'] as const;
 export type TenantStatus = (typeof tenantStatuses)[number];
@@ -108,6 +108,8 @@ export function createTenantsRepository(pool: DatabasePool) {
           const field = describeUniqueViolation(error);
           throw conflict(`a tenant with this ${field} already exists`, [{ field }]);
         }
+        // The plan is checked by its foreign key: no query of its own on the signup path.
+        if (error instanceof ForeignKeyIntegrityConstraintViolationError) throw validationFailed(`plan "${tenant.plan}" does not exist`);
         throw error;
       }
     },

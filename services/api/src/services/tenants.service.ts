@@ -43,7 +43,6 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
      */
     async create(body: CreateTenantBody, actor: string) {
       const plan = body.plan ?? 'free';
-      if (!(await tenants.planExists(plan))) throw validationFailed(`plan "${plan}" does not exist`);
       const tenantId = randomUUID();
       const jobId = await pool.transaction(async (trx) => {
         await tenants.insert(trx, {

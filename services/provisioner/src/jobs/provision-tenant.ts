@@ -68,8 +68,11 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
       await failpoint('provision.after-clone');
 
       // A claimed spare was migrated and proven isolated before it was offered.
-      await context.progress('secure', { database });
-      const applied = cloned === 'claimed' ? [] : await secureTenantDatabase(env, database, templateMigrations);
+      let applied: string[] = [];
+      if (cloned !== 'claimed') {
+        await context.progress('secure', { database });
+        applied = await secureTenantDatabase(env, database, templateMigrations);
+      }
 
       // Registration and activation commit together: one transaction, one WAL flush, and no
       // moment when the database is registered but the tenant not yet active.
