@@ -128,7 +128,7 @@ export async function buildApp(deps: ApiDeps) {
     storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, producer: deps.producer, keyring: deps.keyring }),
   });
   await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
-  await app.register(statusRoutes, { pool: deps.pool, tenants: tenantsRepository, producer: deps.producer });
+  await app.register(statusRoutes, { pool: deps.pool, producer: deps.producer });
   // Usage metering: intake of API-call events, usage by month, the quota check (Redis keys under the queue prefix).
   const metering = meteringRedisOf(deps.producer);
   await app.register(eventsRoutes, {

@@ -188,18 +188,6 @@ export function createTenantsRepository(pool: DatabasePool) {
       return pool.exists(sql.type(z.object({ x: z.number() }))`SELECT 1 AS x FROM plans WHERE id = ${plan}`);
     },
 
-    async countsBy(): Promise<{ byPlan: Record<string, number>; byStatus: Record<string, number> }> {
-      const rows = await pool.any(sql.type(z.object({ plan: z.string(), status: z.string(), n: z.number() }))`
-        SELECT plan, status, count(*)::int AS n FROM tenants GROUP BY plan, status`);
-      const byPlan: Record<string, number> = {};
-      const byStatus: Record<string, number> = {};
-      for (const row of rows) {
-        if (row.status !== 'deleted') byPlan[row.plan] = (byPlan[row.plan] ?? 0) + row.n;
-        byStatus[row.status] = (byStatus[row.status] ?? 0) + row.n;
-      }
-      return { byPlan, byStatus };
-    },
-
     /** Tenants stuck in a transitional state whose job may have been lost (Redis flushed, API crashed after commit). */
     async stuck(olderThanSeconds: number): Promise<Array<{ id: string; status: TenantStatus }>> {
       return [
