@@ -127,4 +127,34 @@ describe('spare tenant databases', () => {
     expect(await spareDatabases()).not.toContain(halfMade);
     await expectIsolatedTenantDatabase(databaseOf(name));
   });
+
+  it('gives up a claim made under another template version: the retry takes a current spare or clones, and drops the stale one', async () => {
+    await untilPoolHolds(2);
+    await provisioner!.stop();
+    const crashing = await startService('provisioner', { ...env, DEEPLENS_FAILPOINTS: 'provision.after-claim' });
+    const name = uniqueName('spare-deploy');
+    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
+    await crashing.exited;
+    const [claimed] = await platformQuery<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
+    // As if a deploy with a newer template came between the claim and the retry.
+    await platformQuery(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [claimed!.database_name]);
+    const oidOf = async (database: string) =>
+      (await serverQuery<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [database]))[0]?.oid;
+    const staleOid = await oidOf(claimed!.database_name);
+    expect(staleOid).toBeDefined();
+
+    provisioner = await startService('provisioner', env);
+    const job = await api.waitForJob(jobId, 60_000);
+    expect(job.state).toBe('completed');
+    const [audit] = await platformQuery<{ cloned: string }>(
+      `SELECT details->>'cloned' AS cloned FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.provisioned'`,
+      [tenantId],
+    );
+    expect(['claimed', 'created']).toContain(audit?.cloned);
+    expect(await oidOf(databaseOf(name))).not.toBe(staleOid); // not the stale spare renamed
+    expect(await platformQuery('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
+    await untilPoolHolds(2);
+    expect(await spareDatabases()).not.toContain(claimed!.database_name);
+    await expectIsolatedTenantDatabase(databaseOf(name));
+  });
 });

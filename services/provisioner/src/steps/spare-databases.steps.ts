@@ -52,6 +52,10 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
     // moments later, and a claim lost before that names a spare still under its own name.
     const spare = await platformPool.transaction(async (trx) => {
       await trx.query(sql.typeAlias('void')`SET LOCAL synchronous_commit TO OFF`);
+      // A claim made before a deploy that moved the template on is given up: renamed, that spare would
+      // skip the migrations it lacks. Without its row the next refill drops it as half-made.
+      await trx.query(sql.typeAlias('void')`
+        DELETE FROM spare_databases WHERE claimed_by = ${tenantId} AND template_version <> ${version}`);
       return trx.maybeOneFirst(sql.type(nameRow)`
         WITH earlier AS (SELECT database_name FROM spare_databases WHERE claimed_by = ${tenantId}),
         fresh AS (
