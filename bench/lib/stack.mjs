@@ -42,6 +42,14 @@ export async function waitFor(check, { timeoutMs = 120_000, intervalMs = 50, wha
   }
 }
 
+const BENCH_OWN = new Set([
+  'DEEPLENS_DB_PREFIX',
+  'DEEPLENS_QUEUE_PREFIX',
+  'DEEPLENS_ADMIN_TOKENS',
+  'DEEPLENS_SERVICE_TOKENS',
+  'DEEPLENS_ENCRYPTION_KEY',
+]);
+
 export function benchEnv() {
   const runId = randomBytes(3).toString('hex');
   return {
@@ -59,11 +67,10 @@ export function benchEnv() {
       // The load generator is one client with one token: a per-token limit would measure the limiter.
       DEEPLENS_RATE_LIMIT_PER_SECOND: '10000000',
       // Any other DEEPLENS_* setting of the caller's environment reaches the services, for experiments
-      // (DEEPLENS_WORKER_CONCURRENCY=8 node bench/run.mjs …); the prefixes stay the bench's own.
+      // (DEEPLENS_WORKER_CONCURRENCY=8 node bench/run.mjs …); the prefixes, tokens and key the bench
+      // calls with stay its own, so a developer shell's settings cannot turn every call into a 401.
       ...Object.fromEntries(
-        Object.entries(process.env).filter(
-          ([name]) => name.startsWith('DEEPLENS_') && !['DEEPLENS_DB_PREFIX', 'DEEPLENS_QUEUE_PREFIX'].includes(name),
-        ),
+        Object.entries(process.env).filter(([name]) => name.startsWith('DEEPLENS_') && !BENCH_OWN.has(name)),
       ),
     },
   };

@@ -1,9 +1,8 @@
 import pg from 'pg';
-import { platformNames } from '@deeplens/shared';
+import { platformNames, withDatabase } from '@deeplens/shared';
+import { provisionerEnvSchema } from '../../services/provisioner/dist/config.js';
 import { waitFor, withAdmin } from '../lib/stack.mjs';
 import { median, provisionTenant, round, tenantName } from '../lib/tenants.mjs';
-
-const DEFAULT_SPARES = 2; // DEEPLENS_SPARE_DATABASES's default (services/provisioner/src/config.ts)
 
 /**
  * POST /v1/tenants → job completed, against a raw CREATE DATABASE … TEMPLATE
@@ -18,14 +17,11 @@ const DEFAULT_SPARES = 2; // DEEPLENS_SPARE_DATABASES's default (services/provis
 export async function provisioning(ctx) {
   const samples = ctx.quick ? 5 : 11;
   const names = platformNames(ctx.env.DEEPLENS_DB_PREFIX);
-  const platformUrl = new URL(ctx.env.DATABASE_URL);
-  platformUrl.pathname = `/${names.platformDatabase}`;
-  const configured = Number(ctx.env.DEEPLENS_SPARE_DATABASES ?? DEFAULT_SPARES);
+  // The pool size the provisioner runs with: the caller's setting, else the provisioner's own default.
+  const configured = provisionerEnvSchema.shape.DEEPLENS_SPARE_DATABASES.parse(ctx.env.DEEPLENS_SPARE_DATABASES);
 
   const rounds = [];
-  await withAdmin(ctx.env.DATABASE_URL, async (admin) => {
-    const platform = new pg.Client({ connectionString: platformUrl.toString() });
-    await platform.connect();
+  await withAdmin(ctx.env.DATABASE_URL, async (admin) => withAdmin(withDatabase(ctx.env.DATABASE_URL, names.platformDatabase), async (platform) => {
     const poolFull = async (target) => {
       if (target === 0) return true;
       const { rows } = await platform.query('SELECT count(*)::int AS n FROM spare_databases WHERE claimed_by IS NULL');
@@ -71,11 +67,10 @@ export async function provisioning(ctx) {
         });
       }
     } finally {
-      await platform.end();
       // The other scenarios run against the configured provisioner.
       await ctx.restart('provisioner');
     }
-  });
+  }));
   return {
     rounds,
     rows: rounds.map((result, index) => ({

@@ -69,7 +69,7 @@ describe('PostgreSQL restarted mid-work', () => {
 
   it('counts every event exactly once when PostgreSQL restarts under a stream of usage batches', async () => {
     // Two jobs at a time, as before the outage: the others wait in the queue instead of spending attempts on it.
-    const aggregator = await startService('usage-aggregator', { ...env, DEEPLENS_WORKER_CONCURRENCY: '2', DEEPLENS_USAGE_INGEST_CONCURRENCY: '2' });
+    const aggregator = await startService('usage-aggregator', { ...env, DEEPLENS_WORKER_CONCURRENCY: '2' });
     running.push(aggregator);
     const [tenant] = await platform<{ id: string }>(
       `INSERT INTO tenants (id, name, plan, status) VALUES (gen_random_uuid(), $1, 'enterprise', 'active') RETURNING id`,

@@ -3,7 +3,7 @@ import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrivateRedis, type PrivateRedis } from '../../../shared/src/testing/private-services.js';
 import { startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent } from './usage.fixtures.js';
+import { apiCallEvent, openPlatform } from './usage.fixtures.js';
 
 /**
  * Redis stopped (killed) and started again while the API takes traffic, on a
@@ -113,10 +113,8 @@ describe('Redis stopped and restarted under traffic', () => {
   }, 180_000);
 
   it('keeps every acknowledged event through a crash of Redis (AOF, appendfsync always): all counted once after the restart', async () => {
-    const [row] = await withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) =>
-      (await client.query(`INSERT INTO tenants (id, name, plan, status) VALUES (gen_random_uuid(), $1, 'enterprise', 'active') RETURNING id`, [uniqueName('aof')])).rows,
-    );
-    const tenantId = row.id as string;
+    const platform = await openPlatform(env);
+    const [tenantId] = await platform.insertTenants(1, { plan: 'enterprise' });
     // No aggregator yet: every acknowledged batch is only in Redis when it dies.
     const jobIds: string[] = [];
     for (let batch = 0; batch < 20; batch++) {
@@ -134,9 +132,8 @@ describe('Redis stopped and restarted under traffic', () => {
     } finally {
       await aggregator.stop();
     }
-    const counted = await withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) =>
-      (await client.query('SELECT coalesce(sum(api_calls), 0)::int AS calls FROM usage_counters WHERE tenant_id = $1', [tenantId])).rows[0].calls,
-    );
+    const counted = await platform.count('SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = $1', [tenantId]);
+    await platform.close();
     expect(counted).toBe(1_000);
   }, 120_000);
 });

@@ -1,8 +1,7 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { startService, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
+import { freePort, startService, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../shared/src/testing/private-services.js';
 import { startTestApi, type TestApi } from './helpers.js';
 import { apiCallEvent } from './usage.fixtures.js';
 

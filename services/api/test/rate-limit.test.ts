@@ -68,7 +68,10 @@ describe('per-token rate limiting', () => {
   });
 
   it("by default counts in each replica's own memory, and limits all the same", async () => {
-    const local = await startTestApi({ ...env, DEEPLENS_RATE_LIMIT_SHARED: 'false' });
+    // The default, not an explicit 'false'; a queue prefix of its own, so any key the limiter wrote would show.
+    const { DEEPLENS_RATE_LIMIT_SHARED: _shared, ...defaults } = env;
+    const prefix = `${env.DEEPLENS_QUEUE_PREFIX}-local`;
+    const local = await startTestApi({ ...defaults, DEEPLENS_QUEUE_PREFIX: prefix });
     try {
       const answers = await Promise.all(Array.from({ length: MAX * 6 }, () => local.call('GET', '/v1/tenants?limit=1')));
       const limited = answers.filter((response) => response.statusCode === 429);
@@ -76,6 +79,7 @@ describe('per-token rate limiting', () => {
       expect(answers.filter((response) => response.statusCode === 200).length).toBeLessThanOrEqual(2 * MAX);
       expect(limited[0]!.json().error.code).toBe('rate_limited');
       expect(Number(limited[0]!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(await redis.keys(`${prefix}:ratelimit:*`)).toEqual([]); // counted in memory, not in Redis
     } finally {
       await local.close();
     }

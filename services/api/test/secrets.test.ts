@@ -3,9 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger, migratePlatform } from '@deeplens/shared';
-import { startService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { freePort, httpApiClient, startService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../shared/src/testing/private-services.js';
 import { dumpPlatformDatabase, dumpRedis } from '../../storage-verifier/test/support.js';
 
 /**
@@ -44,15 +43,11 @@ const stopAll = async () => {
   await Promise.all(services.splice(0).map((service) => service.stop()));
 };
 
+/** Every answer, headers and body, is kept for the scan at the end. */
 async function call(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  responses.push(`${method} ${path} → ${response.status} ${JSON.stringify([...response.headers])} ${text}`);
-  return { status: response.status, json: () => JSON.parse(text) };
+  const response = await httpApiClient(base)(method, path, body);
+  responses.push(`${method} ${path} → ${response.status} ${JSON.stringify([...response.headers])} ${response.text}`);
+  return response;
 }
 const finished = (jobId: string) =>
   waitFor(async () => {

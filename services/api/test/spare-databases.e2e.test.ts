@@ -1,4 +1,4 @@
-import { platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { platformNames, tenantDatabaseName, withClient, withDatabase } from '@deeplens/shared';
 import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
@@ -27,7 +27,7 @@ const spareDatabases = async () =>
   (await serverQuery<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname', [names.spareDatabasePrefix])).map(
     (row) => row.datname,
   );
-const databaseOf = (name: string) => `${env.DEEPLENS_DB_PREFIX}tenant_${name.replace(/-/g, '_')}_metadata`;
+const databaseOf = (name: string) => tenantDatabaseName(env.DEEPLENS_DB_PREFIX!, name);
 
 /** Waits until the pool holds `count` ready spares at the current version, each an existing database. */
 async function untilPoolHolds(count: number) {
@@ -44,15 +44,41 @@ async function untilPoolHolds(count: number) {
   );
 }
 
-async function provision(name: string) {
-  const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
-  const job = await api.waitForJob(jobId, 60_000);
-  expect(job.state).toBe('completed');
+/** How the provisioning got the tenant its database ('claimed', 'created', 'existed'), from its audit entry. */
+async function sourceOf(tenantId: string) {
   const [audit] = await platformQuery<{ cloned: string }>(
     `SELECT details->>'cloned' AS cloned FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.provisioned'`,
     [tenantId],
   );
-  return { tenantId, source: audit?.cloned };
+  return audit?.cloned;
+}
+const oidOf = async (database: string) =>
+  (await serverQuery<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [database]))[0]?.oid;
+
+async function provision(name: string) {
+  const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
+  const job = await api.waitForJob(jobId, 60_000);
+  expect(job.state).toBe('completed');
+  return { tenantId, source: await sourceOf(tenantId) };
+}
+
+/**
+ * Swaps the healthy provisioner for one killed (-9) right after it claims a spare for a new
+ * tenant, before the rename; the job is left for the next provisioner.
+ */
+async function claimThenCrash(label: string) {
+  await untilPoolHolds(2);
+  await provisioner!.stop();
+  const crashing = await startService('provisioner', { ...env, DEEPLENS_FAILPOINTS: 'provision.after-claim' });
+  const name = uniqueName(label);
+  const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
+  await crashing.exited;
+  expect(crashing.child.signalCode).toBe('SIGKILL');
+  const [claimed] = await platformQuery<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
+  expect(claimed).toBeDefined();
+  const spare = claimed!.database_name;
+  expect(await spareDatabases()).toContain(spare); // claimed, not yet renamed
+  return { name, tenantId, jobId, spare, spareOid: await oidOf(spare) };
 }
 
 /** The tenant database is the template's schema with RLS forced on every table, like any clone. */
@@ -99,16 +125,7 @@ describe('spare tenant databases', () => {
   });
 
   it('finishes a claim whose provisioner was killed (-9) between claim and rename, and drops a half-made spare', async () => {
-    await untilPoolHolds(2);
-    await provisioner!.stop();
-    const crashing = await startService('provisioner', { ...env, DEEPLENS_FAILPOINTS: 'provision.after-claim' });
-    const name = uniqueName('spare-crash');
-    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
-    await crashing.exited;
-    expect(crashing.child.signalCode).toBe('SIGKILL');
-    const [claimed] = await platformQuery<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
-    expect(claimed).toBeDefined();
-    expect(await spareDatabases()).toContain(claimed!.database_name); // claimed, not yet renamed
+    const { name, tenantId, jobId, spare, spareOid } = await claimThenCrash('spare-crash');
 
     // A spare database with no row: what a refill killed between its clone and its registration leaves.
     const halfMade = `${names.spareDatabasePrefix}0000deadbeef0000`;
@@ -121,7 +138,8 @@ describe('spare tenant databases', () => {
       status: 'active',
       databases: [{ type: 'metadata', name: databaseOf(name) }],
     });
-    expect(await spareDatabases()).not.toContain(claimed!.database_name); // renamed: the same clone, now the tenant's
+    expect(await spareDatabases()).not.toContain(spare);
+    expect(await oidOf(databaseOf(name))).toBe(spareOid); // renamed: the same clone, now the tenant's
     expect(await platformQuery('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
     await untilPoolHolds(2);
     expect(await spareDatabases()).not.toContain(halfMade);
@@ -129,32 +147,18 @@ describe('spare tenant databases', () => {
   });
 
   it('gives up a claim made under another template version: the retry takes a current spare or clones, and drops the stale one', async () => {
-    await untilPoolHolds(2);
-    await provisioner!.stop();
-    const crashing = await startService('provisioner', { ...env, DEEPLENS_FAILPOINTS: 'provision.after-claim' });
-    const name = uniqueName('spare-deploy');
-    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
-    await crashing.exited;
-    const [claimed] = await platformQuery<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
+    const { name, tenantId, jobId, spare, spareOid } = await claimThenCrash('spare-deploy');
     // As if a deploy with a newer template came between the claim and the retry.
-    await platformQuery(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [claimed!.database_name]);
-    const oidOf = async (database: string) =>
-      (await serverQuery<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [database]))[0]?.oid;
-    const staleOid = await oidOf(claimed!.database_name);
-    expect(staleOid).toBeDefined();
+    await platformQuery(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [spare]);
 
     provisioner = await startService('provisioner', env);
     const job = await api.waitForJob(jobId, 60_000);
     expect(job.state).toBe('completed');
-    const [audit] = await platformQuery<{ cloned: string }>(
-      `SELECT details->>'cloned' AS cloned FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.provisioned'`,
-      [tenantId],
-    );
-    expect(['claimed', 'created']).toContain(audit?.cloned);
-    expect(await oidOf(databaseOf(name))).not.toBe(staleOid); // not the stale spare renamed
+    expect(['claimed', 'created']).toContain(await sourceOf(tenantId));
+    expect(await oidOf(databaseOf(name))).not.toBe(spareOid); // not the stale spare renamed
     expect(await platformQuery('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
     await untilPoolHolds(2);
-    expect(await spareDatabases()).not.toContain(claimed!.database_name);
+    expect(await spareDatabases()).not.toContain(spare);
     await expectIsolatedTenantDatabase(databaseOf(name));
   });
 });

@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await aggregator?.stop();
-  await platform?.client.query('DROP TRIGGER IF EXISTS refuse_poison ON usage_event_keys');
+  await platform?.client.query('DROP TRIGGER IF EXISTS refuse_poison ON usage_event_keys; DROP FUNCTION IF EXISTS refuse_poison()');
   await api?.close();
   await platform?.close();
 });

@@ -1,8 +1,6 @@
+// The contract's job, as the API answers it (a type only: the CLI loads nothing of shared at run time for it).
 import type { JobView } from '@deeplens/shared';
 import { ApiClient, CliError, ExitCode } from './api-client.js';
-
-// The contract's job, as the API answers it (a type only: the CLI loads nothing of shared at run time for it).
-export type { JobView };
 
 export interface WaitOptions {
   /** What the line says is happening: "provisioning acme-corp". */

@@ -1,5 +1,5 @@
 import { createProducerConnection, platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { startService, TEST_ADMIN_TOKEN, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { httpApiClient, startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { freePort } from '../src/test-support/processes.js';
 
 /**
@@ -21,15 +21,7 @@ export async function startPlatform(overrides: Record<string, string> = {}) {
   }
   const base = `http://127.0.0.1:${port}`;
 
-  async function call(method: string, path: string, body?: unknown) {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, text, json: () => JSON.parse(text) };
-  }
+  const call = httpApiClient(base);
 
   return {
     env,

@@ -17,11 +17,12 @@ export const aggregatorEnvSchema = baseEnvSchema.extend({
   /** Approximate cap of the domain-events stream. */
   DEEPLENS_EVENTS_STREAM_MAX_LENGTH: positiveInt(DEFAULT_STREAM_MAX_LENGTH),
   /**
-   * usage.ingest jobs worked at once. Jobs active together share one group
-   * commit (one statement, one Redis mirror), so under a backlog this is how
-   * many jobs each transaction can carry.
+   * usage.ingest jobs worked at once (the aggregator's only queue). Jobs active
+   * together share one group commit (one statement, one Redis mirror), so under
+   * a backlog this is how many jobs each transaction can carry: 8 here, not the
+   * base default of 4.
    */
-  DEEPLENS_USAGE_INGEST_CONCURRENCY: positiveInt(8),
+  DEEPLENS_WORKER_CONCURRENCY: positiveInt(8),
   /** A quota event not published this long after its commit is published by the sweep (a worker died in between). */
   DEEPLENS_USAGE_OUTBOX_GRACE_MS: positiveInt(30_000),
 });

@@ -27,11 +27,7 @@ await runWorkerService({
     const metrics = createUsageMetrics(runtime.metrics);
     const publishing = { pool, target, streamMaxLength: env.DEEPLENS_EVENTS_STREAM_MAX_LENGTH };
 
-    runtime.startWorker(
-      'usage',
-      { 'usage.ingest': ingestUsageHandler({ ...publishing, metrics, log }) },
-      { concurrency: env.DEEPLENS_USAGE_INGEST_CONCURRENCY },
-    );
+    runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ ...publishing, metrics, log }) });
 
     // One installation's replicas share its queue prefix; the lock keys follow it.
     const installation = `${env.DEEPLENS_DB_PREFIX}/${env.DEEPLENS_QUEUE_PREFIX}`;

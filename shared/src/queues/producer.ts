@@ -5,13 +5,17 @@ import { jobCatalog, queueNames, type JobName, type JobPayload, type QueueName }
 import { jobViewFromBull, type JobView } from './job-view.js';
 import { untilReady } from './redis.js';
 
-async function queueUnavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
-  }
+/**
+ * A job view read as two reads (the job's fields, then its state) can straddle
+ * a worker's move: a retry shown as 'delayed' before its error was read, a
+ * completion without its end time. These are the combinations one consistent
+ * read never gives.
+ */
+function looksTorn(job: Job, state: string): boolean {
+  const finished = job.finishedOn != null;
+  if (state === 'completed' || state === 'failed') return !finished;
+  if (state === 'delayed' && !job.failedReason) return true;
+  return finished && (state === 'active' || state === 'waiting' || state === 'delayed');
 }
 
 /**
@@ -44,7 +48,7 @@ export class JobProducer {
     const parsed = definition.payload.safeParse(payload);
     if (!parsed.success) throw validationFailed(`invalid ${name} payload: ${parsed.error.issues[0]?.message}`);
     const jobId = options.jobId ?? definition.jobId(parsed.data as never);
-    return queueUnavailableOnFailure(() => this.add(name, definition, parsed.data, jobId));
+    return this.whenQueueAnswers(() => this.add(name, definition, parsed.data, jobId));
   }
 
   private async add<N extends JobName>(
@@ -53,12 +57,6 @@ export class JobProducer {
     data: unknown,
     jobId: string,
   ): Promise<string> {
-    // BullMQ would wait for a connection that was never made (an API started
-    // while Redis is down); the contract wants 503 within a second, like any
-    // outage. A connection still opening gets a moment to finish.
-    if (this.connection.status !== 'ready' && !(await untilReady(this.connection, 300))) {
-      throw unavailable('the job queue is unavailable; nothing was changed, try again shortly');
-    }
     const queue = this.queues[definition.queue];
     const job = await queue.add(name, data, {
       jobId,
@@ -90,8 +88,26 @@ export class JobProducer {
         },
       };
     });
-    const added = await queueUnavailableOnFailure(() => this.queues[definition.queue].addBulk(jobs));
+    const added = await this.whenQueueAnswers(() => this.queues[definition.queue].addBulk(jobs));
     return added.map((job) => job.id!);
+  }
+
+  /**
+   * Runs a write to the queue, or answers 503 (`unavailable`): when Redis
+   * fails it, and at once when the connection was never made (an API started
+   * while Redis is down), where BullMQ would wait for it; a connection still
+   * opening gets a moment to finish. A caller enqueueing in a transaction then
+   * rolls back.
+   */
+  private async whenQueueAnswers<T>(work: () => Promise<T>): Promise<T> {
+    const failure = () => unavailable('the job queue is unavailable; nothing was changed, try again shortly');
+    if (this.connection.status !== 'ready' && !(await untilReady(this.connection, 300))) throw failure();
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw failure();
+    }
   }
 
   /** The live view of a job, from whichever queue holds it; null when Redis no longer has it. */
@@ -101,11 +117,9 @@ export class JobProducer {
       let job = await Job.fromId(queue, jobId);
       if (!job) continue;
       let state = await job.getState();
-      // The job's fields and its state are two reads; a worker may move the job
-      // between them (a failure becoming a delayed retry, a completion). Read
-      // again until both reads agree, so a view never shows a state without its
-      // error or result.
-      for (let tries = 0; tries < 3; tries += 1) {
+      // A torn read (see looksTorn) is read again until both reads agree, so a view never
+      // shows a state without its error or result; a consistent one costs no extra reads.
+      for (let tries = 0; tries < 3 && looksTorn(job, state); tries += 1) {
         const again = await Job.fromId(queue, jobId);
         const stateAgain = again ? await again.getState() : state;
         if (!again || (stateAgain === state && again.processedOn === job.processedOn && again.finishedOn === job.finishedOn && again.failedReason === job.failedReason)) break;

@@ -108,7 +108,7 @@ export function createTenantsRepository(pool: DatabasePool) {
           const field = describeUniqueViolation(error);
           throw conflict(`a tenant with this ${field} already exists`, [{ field }]);
         }
-        // The plan is checked by its foreign key: no query of its own on the signup path.
+        // Plans are checked by their foreign key, here and in update: no query of their own.
         if (error instanceof ForeignKeyIntegrityConstraintViolationError) throw validationFailed(`plan "${tenant.plan}" does not exist`);
         throw error;
       }
@@ -180,12 +180,9 @@ export function createTenantsRepository(pool: DatabasePool) {
         if (error instanceof UniqueIntegrityConstraintViolationError) {
           throw conflict('a tenant with this domain already exists', [{ field: 'domain' }]);
         }
+        if (error instanceof ForeignKeyIntegrityConstraintViolationError) throw validationFailed(`plan "${patch.plan}" does not exist`);
         throw error;
       }
-    },
-
-    async planExists(plan: string): Promise<boolean> {
-      return pool.exists(sql.type(z.object({ x: z.number() }))`SELECT 1 AS x FROM plans WHERE id = ${plan}`);
     },
 
     /** Tenants stuck in a transitional state whose job may have been lost (Redis flushed, API crashed after commit). */

@@ -3,7 +3,10 @@ export interface GroupCommitOptions<T> {
   lingerMs: number;
   /** A group holds at most this much (by `sizeOf`); reaching it starts the group's commit at once. */
   maxSize: number;
-  /** Commits running at once; items arriving while every slot is busy wait together for the next. */
+  /**
+   * Commits running at once; items arriving while every slot is busy wait together for the next.
+   * A full group (maxSize) starts at once even then: holding it back would only hold its callers.
+   */
   maxInFlight: number;
   /** An item's size; 1 each by default. An item is never split across groups. */
   sizeOf?: (item: T) => number;

@@ -21,8 +21,7 @@ export interface WorkerRuntime<E extends BaseEnv> {
   metrics: Metrics;
   platformPool: DatabasePool;
   producer: JobProducer;
-  /** `concurrency` overrides DEEPLENS_WORKER_CONCURRENCY for this queue. */
-  startWorker<Q extends QueueName>(queue: Q, handlers: HandlersFor<Q>, options?: { concurrency?: number }): Worker;
+  startWorker<Q extends QueueName>(queue: Q, handlers: HandlersFor<Q>): Worker;
   /** Closed on shutdown after the workers, in reverse order of registration. */
   onClose(close: () => Promise<void>): void;
 }
@@ -79,14 +78,14 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
     metrics,
     platformPool,
     producer,
-    startWorker: (queue, handlers, options = {}) => {
+    startWorker: (queue, handlers) => {
       const worker = startQueueWorker(queue, handlers, {
         connection: workerConnection,
         prefix: env.DEEPLENS_QUEUE_PREFIX,
         log,
         metrics,
         archive: (view) => archiver.add(view),
-        concurrency: options.concurrency ?? env.DEEPLENS_WORKER_CONCURRENCY,
+        concurrency: env.DEEPLENS_WORKER_CONCURRENCY,
         lockDuration: env.DEEPLENS_JOB_LOCK_MS,
         stalledInterval: env.DEEPLENS_STALLED_INTERVAL_MS,
       });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
 
 export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
+export { freePort } from './private-services.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_SERVICE_TOKEN = 'test-service-token-0123456789abcdef';
@@ -41,6 +42,22 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     // each provisioning clones here, and the pool has its own test (spare-databases.e2e).
     DEEPLENS_SPARE_DATABASES: '0',
     ...overrides,
+  };
+}
+
+/**
+ * The API over real HTTP (a started `api` process), as an operator's client
+ * would call it: JSON in, the status and text out.
+ */
+export function httpApiClient(base: string, token: string = TEST_ADMIN_TOKEN) {
+  return async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, text, json: () => JSON.parse(text) };
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRealInstant, monthOf } from './periods.js';
+import { isRealInstant, monthOf, nextMonthStartOf } from './periods.js';
 
 describe('isRealInstant', () => {
   it('accepts instants with a zone that name a real moment', () => {
@@ -40,5 +40,7 @@ describe('monthOf', () => {
     expect(monthOf('2026-12-01T00:30:00+01:00')).toBe('2026-11');
     expect(monthOf('2027-01-01T00:00:00Z')).toBe('2027-01');
     expect(() => monthOf('not a date')).toThrow(RangeError);
+    expect(nextMonthStartOf(last)).toBe('2026-12-01T00:00:00.000Z');
+    expect(nextMonthStartOf('2026-12-31T23:59:59.999Z')).toBe('2027-01-01T00:00:00.000Z');
   });
 });

@@ -9,19 +9,25 @@ export const isMonth = (value: string) => MONTH.test(value);
 
 /** The UTC month an instant falls in: 23:59:59.999Z on the last day is still that month. */
 export function monthOf(instant: Date | string | number): string {
+  return monthAround(instant).name;
+}
+
+/** The first instant of the next UTC month, ISO: when the API-call quota of the month `instant` falls in resets. */
+export function nextMonthStartOf(instant: Date | string | number): string {
+  return monthAround(instant).endIso;
+}
+
+// Nearly every call asks about the current month: it is answered from the month last computed.
+let lastMonth = { name: '', start: 0, end: 0, endIso: '' };
+function monthAround(instant: Date | string | number) {
   const ms = instant instanceof Date ? instant.getTime() : typeof instant === 'number' ? instant : Date.parse(instant);
-  // Nearly every call asks about the current month: answer those from the month last computed.
-  if (ms >= lastMonth.start && ms < lastMonth.end) return lastMonth.name;
+  if (ms >= lastMonth.start && ms < lastMonth.end) return lastMonth;
   const date = new Date(ms);
   const name = date.toISOString().slice(0, 7);
-  lastMonth = {
-    name,
-    start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
-    end: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
-  };
-  return name;
+  const end = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+  lastMonth = { name, start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1), end, endIso: new Date(end).toISOString() };
+  return lastMonth;
 }
-let lastMonth = { name: '', start: 0, end: 0 };
 
 /** The first instant of the month, UTC. */
 export function monthStart(month: string): Date {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { sql } from '../db/sql.js';
 import type { JobProducer } from '../queues/producer.js';
 import { meteringKeys, meteringRedisOf, withMeteringScripts, type MeteringRedis } from './metering-redis.js';
-import { monthEnd, monthOf } from './periods.js';
+import { monthOf, nextMonthStartOf } from './periods.js';
 
 /**
  * What the quota check needs to know about a tenant besides its counter:
@@ -165,13 +165,7 @@ export function quotaAnswer(state: TenantQuotaState, used: number, now: Date): Q
   return {
     allowed: state.status === 'active' && used < limit,
     apiCalls: { used, limit, remaining: Math.max(0, limit - used) },
-    resetsAt: resetsAtOf(monthOf(now)),
+    resetsAt: nextMonthStartOf(now),
   };
 }
 
-// The quota check answers thousands of times a second, nearly always within one month.
-let lastReset = { month: '', resetsAt: '' };
-function resetsAtOf(month: string): string {
-  if (month !== lastReset.month) lastReset = { month, resetsAt: monthEnd(month).toISOString() };
-  return lastReset.resetsAt;
-}

@@ -64,7 +64,7 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     const presented = digest(match[1]!);
     let found: (typeof known)[number] | null = null;
     for (const candidate of known) {
-      // No early exit: every request does the same work whatever the token.
+      // No early exit: every header not yet recognised costs the same comparisons whatever the token.
       if (timingSafeEqual(candidate.digest, presented) && !found) found = candidate;
     }
     return found ? { kind: found.kind, id: `${found.kind}:${presented.toString('hex').slice(0, 12)}` } : null;

@@ -12,12 +12,12 @@ const statusSchema = Type.Object({
   }),
 });
 
-const platformCounts = z.object({ tenants: z.string(), storage: z.string(), api_calls: z.number() });
-
-/** Rows of `(keys…, n)` that PostgreSQL aggregated as JSON text, checked like any other row. */
-function countRows<K extends z.ZodRawShape>(json: string, keys: K) {
-  return z.array(z.object({ ...keys, n: z.number() })).parse(JSON.parse(json));
-}
+const counted = <K extends z.ZodRawShape>(keys: K) => z.array(z.object({ ...keys, n: z.number() }));
+const platformCounts = z.object({
+  tenants: counted({ plan: z.string(), status: z.string() }),
+  storage: counted({ provider: z.string(), status: z.string() }),
+  api_calls: z.number(),
+});
 
 /** The platform at a glance, as Show-DeepLensStatus gave it. */
 export const statusRoutes: FastifyPluginAsyncTypebox<{
@@ -34,19 +34,17 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{
         pool.one(sql.type(platformCounts)`
           SELECT
             (SELECT coalesce(json_agg(x), '[]') FROM (
-               SELECT plan, status, count(*)::int AS n FROM tenants GROUP BY plan, status) x)::text AS tenants,
+               SELECT plan, status, count(*)::int AS n FROM tenants GROUP BY plan, status) x) AS tenants,
             (SELECT coalesce(json_agg(x), '[]') FROM (
                SELECT s.provider, s.status, count(*)::int AS n
                  FROM tenant_storage_configs s JOIN tenants t ON t.id = s.tenant_id
                 WHERE t.status <> 'deleted'
-                GROUP BY s.provider, s.status) x)::text AS storage,
+                GROUP BY s.provider, s.status) x) AS storage,
             (SELECT coalesce(sum(api_calls), 0)::bigint FROM usage_counters
               WHERE period = date_trunc('month', now() AT TIME ZONE 'UTC')::date) AS api_calls`),
         producer.counts(),
       ]);
-      const tenantRows = countRows(counts.tenants, { plan: z.string(), status: z.string() });
-      const storage = countRows(counts.storage, { provider: z.string(), status: z.string() });
-      const apiCalls = counts.api_calls;
+      const { tenants: tenantRows, storage, api_calls: apiCalls } = counts;
       const tenantCounts = { byPlan: {} as Record<string, number>, byStatus: {} as Record<string, number> };
       for (const row of tenantRows) {
         if (row.status !== 'deleted') tenantCounts.byPlan[row.plan] = (tenantCounts.byPlan[row.plan] ?? 0) + row.n;

@@ -12,9 +12,8 @@ import {
 } from '@deeplens/shared';
 import { z } from 'zod';
 
-
 export interface IntakeSettings {
-  /** How long a single event waits for others to share its job. */
+  /** An optional linger: how long the first request of a job waits for others to share it (0: none). */
   coalesceMs: number;
   /** A shared job holds at most this many events; reaching it flushes at once. */
   coalesceMaxEvents: number;
@@ -29,8 +28,8 @@ function badEvent(index: number, batched: boolean, path: string, message: string
 
 /**
  * The body as events, all valid or none: one event, or {"events": [...]} of
- * 1 to 1,000. Each event is checked against the contract's schema and then
- * the queue catalog's, so nothing accepted here can fail in the worker.
+ * 1 to 1,000. Each event gets the contract's compiled check, the one the
+ * queue catalog applies too, so nothing accepted here can fail in the worker.
  */
 export function parseEventsBody(body: unknown): { events: UsageEvent[]; batched: boolean } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -138,7 +137,7 @@ export interface EventIntakeDeps {
   settings: IntakeSettings;
 }
 
-/** POST /v1/events/api-calls: validate all, check tenants, then one job per request (or per coalesced group). */
+/** POST /v1/events/api-calls: validate all, check tenants, then one job per group of requests (group commit). */
 export function createEventIntake({ pool, producer, settings }: EventIntakeDeps) {
   const tenants = new LiveTenants(pool, settings.tenantCacheTtlMs);
   // The producer turns a Redis failure into `unavailable` (503).

@@ -67,8 +67,6 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
         });
         return producer.enqueue('tenant.provision', { tenantId });
       });
-      // Not awaited: the quota check loads a tenant Redis does not know yet from PostgreSQL anyway.
-      void refreshTenantQuotaState(pool, producer, tenantId).catch(() => undefined);
       return { tenantId, jobId, status: 'provisioning' as const };
     },
 
@@ -95,7 +93,6 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
       if (!['active', 'suspended'].includes(tenant.status)) {
         throw conflict(`tenant ${tenant.name} is ${tenant.status}; only active or suspended tenants can be changed`);
       }
-      if (patch.plan && !(await tenants.planExists(patch.plan))) throw validationFailed(`plan "${patch.plan}" does not exist`);
       await pool.transaction(async (trx) => {
         await tenants.update(
           tenant.id,
@@ -109,7 +106,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
         );
         await writeAudit(trx, { actor, action: 'tenant.update', tenantId: tenant.id, details: { changes: patch } });
       });
-      const view = toTenantView((await tenants.find(tenant.id))!);
+      const view = toTenantView(await tenants.get(tenant.id));
       // The quota check reads Redis: a plan change or suspension takes effect at the next check.
       await publishTenantQuotaState(producer, view);
       return view;

@@ -92,7 +92,7 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
           );
         }
         await failpoint('provision.after-register');
-        if (cloned === 'claimed') await spares.settle(tenantId, trx);
+        await spares.settle(tenantId, trx);
         await tenants.transition(tenantId, ['provisioning'], 'active', null, trx);
         await writeAudit(trx, {
           actor: 'provisioner',
@@ -122,14 +122,14 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
       return { tenantId, status: 'active', database };
     } catch (error) {
       const permanent = error instanceof AppError && !error.retryable;
-      if (permanent || context.isFinalAttempt) await undoProvisioning({ runtime, tenants }, tenantId, database, error);
+      if (permanent || context.isFinalAttempt) await undoProvisioning({ runtime, tenants, spares }, tenantId, database, error);
       throw error;
     }
   };
 }
 
 /** Leaves nothing half-made: no database, no registration, no stored secrets; the tenant failed, with the reason. */
-async function undoProvisioning({ runtime, tenants }: Pick<Deps, 'runtime' | 'tenants'>, tenantId: string, database: string, cause: unknown) {
+async function undoProvisioning({ runtime, tenants, spares }: Deps, tenantId: string, database: string, cause: unknown) {
   const reason = cause instanceof AppError ? cause.message : 'provisioning failed unexpectedly';
   const tenant = await tenants.find(tenantId);
   const failed = factEvent('tenant.provisioning_failed', [tenantId], tenantId, {
@@ -141,9 +141,7 @@ async function undoProvisioning({ runtime, tenants }: Pick<Deps, 'runtime' | 'te
     await trx.query(sql.typeAlias('void')`
       UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
     await storageConfigsRepository.remove(trx, tenantId);
-    // Its claim on a spare ends: a renamed spare was dropped above as the tenant's database, one not
-    // yet renamed is left without a row, and the next refill drops it as half-made.
-    await trx.query(sql.typeAlias('void')`DELETE FROM spare_databases WHERE claimed_by = ${tenantId}`);
+    await spares.settle(tenantId, trx);
     await tenants.transition(tenantId, ['provisioning'], 'failed', reason, trx);
     await writeAudit(trx, {
       actor: 'provisioner',

@@ -77,10 +77,12 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
   }
 
   /**
-   * Forgets a claim whose rename happened: in the activation's transaction,
-   * or when a retry finds the tenant's database already there.
+   * Ends the tenant's claim on a spare, if it has one, in the caller's
+   * transaction: the activation (the rename is done) or the undo of a failed
+   * provisioning (a renamed spare is dropped as the tenant's database; one not
+   * yet renamed is left without a row, and the next refill drops it).
    */
-  async function settle(tenantId: string, db: Pick<DatabasePool, 'query'> = platformPool): Promise<void> {
+  async function settle(tenantId: string, db: Pick<DatabasePool, 'query'>): Promise<void> {
     await db.query(sql.typeAlias('void')`DELETE FROM spare_databases WHERE claimed_by = ${tenantId}`);
   }
 
@@ -132,10 +134,7 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
      * still needs migrating and proving; a spare was both before it was ready.
      */
     async provide(tenantId: string, database: string): Promise<'existed' | 'claimed' | 'created'> {
-      if (await databaseExistsOnServer(env, database)) {
-        await settle(tenantId);
-        return 'existed';
-      }
+      if (await databaseExistsOnServer(env, database)) return 'existed';
       if (await claim(tenantId, database)) return 'claimed';
       return (await cloneTenantDatabase(env, database)) === 'existed' ? 'existed' : 'created';
     },

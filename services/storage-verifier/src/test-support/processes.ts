@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@deeplens/shared/testing';
 
 /**
  * Helpers for fixtures that run real servers on 127.0.0.1: a free port, a
@@ -10,17 +11,8 @@ import { join } from 'node:path';
  * with its whole process group.
  */
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One free-port helper for every test: the shared testing kit's.
+export { freePort };
 
 /** A port on 127.0.0.1 that refuses connections (bound once, then released). */
 export const closedPort = freePort;

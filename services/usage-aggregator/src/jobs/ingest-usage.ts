@@ -4,7 +4,6 @@ import {
   GroupCommit,
   mirrorApiCallCounters,
   type DatabasePool,
-  type JobContext,
   type JobPayload,
   type Logger,
   type MeteringRedis,
@@ -78,7 +77,7 @@ export function ingestUsageHandler(deps: IngestDeps) {
     maxInFlight: 1,
     sizeOf: (events) => events.length,
   });
-  return async ({ events }: JobPayload<'usage.ingest'>, _context: JobContext) => {
+  return async ({ events }: JobPayload<'usage.ingest'>) => {
     const outcome = await group.add(events);
     if ('error' in outcome) throw outcome.error;
     const duplicates = events.length - outcome.counted;

@@ -29,7 +29,7 @@ interface GroupedEvent {
  * One occurrence per eventId (the first, and the job it came in), in eventId
  * order so concurrent batches lock keys in the same order.
  */
-export function uniqueEvents(jobs: ReadonlyArray<readonly UsageEvent[]>): GroupedEvent[] {
+function uniqueEvents(jobs: ReadonlyArray<readonly UsageEvent[]>): GroupedEvent[] {
   const seen = new Map<string, GroupedEvent>();
   jobs.forEach((events, job) => {
     for (const event of events) if (!seen.has(event.eventId)) seen.set(event.eventId, { event, job });

@@ -7,7 +7,8 @@ import { uuidSchema } from './common.js';
  * The usage and quota part of the HTTP contract. Events are checked one by
  * one with TypeBox's compiler (the route needs the index of the first bad
  * event, which a whole-body schema cannot give), so the formats it uses are
- * registered here, as strict as the queue catalog's zod schema and PostgreSQL.
+ * registered here, as strict as PostgreSQL; the queue catalog checks events
+ * with this same compiled schema.
  */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (value) => UUID.test(value));
