@@ -219,6 +219,26 @@ describe('storage.verify against live endpoints', () => {
       expect(job).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'internal_error' } });
       expect(job.error.message).toContain('"retired"');
       expect(await storageOf(tenantId)).toMatchObject({ status: 'unverified' });
+
+      // The same, with the job taken before the transaction that enqueued it commits
+      // (the API enqueues inside it): the worker waits for the commit, then leaves
+      // the config unverified instead of missing the `verifying` it could not yet see.
+      await withClient(platformUrl(), async (client) => {
+        await client.query('BEGIN');
+        await client.query('SELECT FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]);
+        await client.query(`UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() WHERE tenant_id = $1`, [tenantId]);
+        const redis = createProducerConnection(platform.env.REDIS_URL!, { enableOfflineQueue: true });
+        const producer = new JobProducer(redis, platform.env.DEEPLENS_QUEUE_PREFIX!);
+        const jobId = await producer.enqueue('storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'on_demand' });
+        await producer.close();
+        redis.disconnect();
+        await waitFor(async () => ((await platform.job(jobId)).state === 'active' ? true : undefined), { intervalMs: 20, what: 'the job taken' });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect((await platform.job(jobId)).state).toBe('active');
+        await client.query('COMMIT');
+        expect(await platform.waitForJob(jobId)).toMatchObject({ state: 'failed', error: { code: 'internal_error' } });
+      });
+      expect(await storageOf(tenantId)).toMatchObject({ status: 'unverified' });
     } finally {
       await folder.remove();
     }

@@ -6,6 +6,7 @@ import {
   keyringFromEnv,
   publishRecordedEvents,
   recordDomainEvent,
+  sql,
   storageConfigsRepository,
   storageProviders,
   type DomainEvent,
@@ -45,13 +46,15 @@ export function verifyStorageHandler({ runtime }: Deps) {
     ['provider', 'outcome'],
   );
 
-  /** The API enqueues inside its transaction: give its commit a moment to become visible. */
-  async function loadConfig(tenantId: string, configVersion: number): Promise<StoredStorageConfig | null> {
-    for (let wait = 0; ; wait++) {
-      const stored = await storageConfigsRepository.readDecrypted(pool, tenantId, keyring);
-      if ((stored && stored.version >= configVersion) || wait >= 5) return stored;
-      await new Promise((resolve) => setTimeout(resolve, 100 * (wait + 1)));
-    }
+  /**
+   * The API enqueues inside the transaction that writes the config, holding the
+   * tenant's row lock until it commits, so a worker can take the job first.
+   * Waiting for that lock (FOR SHARE) makes the write visible before the config
+   * is read or its status touched, in whatever order job and commit arrive.
+   */
+  async function loadConfig(tenantId: string): Promise<StoredStorageConfig | null> {
+    await pool.query(sql.typeAlias('void')`SELECT FROM tenants WHERE id = ${tenantId} FOR SHARE`);
+    return storageConfigsRepository.readDecrypted(pool, tenantId, keyring);
   }
 
   async function probe(stored: StoredStorageConfig, context: JobContext): Promise<ProbeResult> {
@@ -87,7 +90,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
   async function verify(payload: JobPayload<'storage.verify'>, context: JobContext) {
     const { tenantId, configVersion } = payload;
     const jobId = context.job.id!;
-    const stored = await loadConfig(tenantId, configVersion);
+    const stored = await loadConfig(tenantId);
 
     if (!stored || stored.version < configVersion) {
       const tenant = await tenants.find(tenantId);
