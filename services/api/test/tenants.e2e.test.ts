@@ -98,6 +98,61 @@ describe('tenant lifecycle over HTTP', () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 
+  it('shows a tenant the same way alone, in a list and after a change, in exactly the schema\'s shape', async () => {
+    const name = uniqueName('shape');
+    const created = (
+      await api.call('POST', '/v1/tenants', {
+        body: { name, displayName: 'Shape "Co"', domain: `${name}.example.org`, plan: 'premium', storage: { provider: 'nfs', config: { mount_path: '/srv/shape' } } },
+      })
+    ).json();
+    await api.waitForJob(created.jobId);
+    // A failed verification as the verifier records it, with a microsecond instant and a key the contract does not show.
+    const platformUrl = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
+    const createdAt = await withClient(platformUrl, async (client) => {
+      await client.query(
+        `UPDATE tenant_storage_configs SET status = 'failed', last_tested_at = '2026-01-02 03:04:05.678999+00',
+                last_error = '{"code": "not_writable", "message": "cannot write to /srv/shape", "internal": "hidden"}'
+          WHERE tenant_id = $1`,
+        [created.tenantId],
+      );
+      return (await client.query('SELECT created_at::text AS at FROM tenants WHERE id = $1', [created.tenantId])).rows[0].at as string;
+    });
+
+    const one = await api.call('GET', `/v1/tenants/${created.tenantId}`);
+    expect(one.headers['content-type']).toBe('application/json; charset=utf-8');
+    const database = `${env.DEEPLENS_DB_PREFIX}tenant_${name.replace(/-/g, '_')}_metadata`;
+    expect(one.json()).toEqual({
+      id: created.tenantId,
+      name,
+      displayName: 'Shape "Co"',
+      domain: `${name}.example.org`,
+      plan: 'premium',
+      status: 'active',
+      statusReason: null,
+      limits: { storageBytes: 100 * 1024 ** 3, apiCallsPerMonth: 100_000, maxCollections: 50 },
+      databases: [{ type: 'metadata', name: database }],
+      storage: { provider: 'nfs', status: 'failed', lastTestedAt: '2026-01-02T03:04:05.678Z', lastError: { code: 'not_writable', message: 'cannot write to /srv/shape' } },
+      // What Date#toISOString makes of the stored instant: milliseconds, truncated, in UTC.
+      createdAt: new Date(Date.parse(createdAt)).toISOString(),
+      updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+    });
+
+    const listed = [];
+    let cursor: string | null = null;
+    do {
+      const page = await api.call('GET', `/v1/tenants?plan=premium&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.headers['content-type']).toBe('application/json; charset=utf-8');
+      listed.push(...page.json().items);
+      cursor = page.json().nextCursor;
+    } while (cursor);
+    expect(listed.find((tenant) => tenant.id === created.tenantId)).toEqual(one.json());
+
+    const patched = await api.call('PATCH', `/v1/tenants/${name}`, { body: { displayName: null } });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toEqual({ ...one.json(), displayName: null, updatedAt: expect.any(String) });
+    expect((await api.call('GET', `/v1/tenants/${name}`)).json()).toEqual(patched.json());
+  });
+
   it('patches plan, display name, domain and suspension, and the limits follow the plan', async () => {
     const name = uniqueName('patch');
     const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();

@@ -95,33 +95,12 @@ const resolve = async (target: Target): Promise<MeteringRedis> =>
   'redis' in target ? target : meteringRedisOf(target);
 
 /**
- * Publishes one tenant's quota state after the API changed it, so a plan
- * change or a suspension takes effect at the next quota check. Accepts the
- * tenant as the API shows it. Best effort: the change is already committed,
- * and if Redis does not answer now the aggregator's reconciliation publishes
- * it within its interval. Returns whether Redis took it.
+ * Reads a tenant's state from PostgreSQL and publishes it, after the API
+ * changed it, so a plan change or a suspension takes effect at the next quota
+ * check. Best effort: the change is already committed, and if Redis does not
+ * answer now the aggregator's reconciliation publishes it within its interval.
+ * Returns whether Redis took it.
  */
-export async function publishTenantQuotaState(
-  target: Target,
-  tenant: { id: string; status: string; plan: string; limits: { apiCallsPerMonth: number }; updatedAt: string },
-): Promise<boolean> {
-  try {
-    await publishTenantQuotaStates(await resolve(target), [
-      {
-        tenantId: tenant.id,
-        status: tenant.status,
-        plan: tenant.plan,
-        apiCallsLimit: tenant.limits.apiCallsPerMonth,
-        version: Date.parse(tenant.updatedAt),
-      },
-    ]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Reads a tenant's state from PostgreSQL and publishes it; best effort, like publishTenantQuotaState. */
 export async function refreshTenantQuotaState(db: CommonQueryMethods, target: Target, tenantId: string): Promise<boolean> {
   try {
     const states = await loadTenantQuotaStates(db, { ids: [tenantId] });

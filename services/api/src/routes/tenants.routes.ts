@@ -12,6 +12,7 @@ import {
 } from '@deeplens/shared';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { TenantsService } from '../services/tenants.service.js';
+import { sendJsonText } from './json-text.js';
 
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema };
 
@@ -34,7 +35,7 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ tenants: TenantsService 
       config: { access: 'admin' },
       schema: { tags: ['tenants'], summary: 'List tenants by plan and status, with cursor pagination', querystring: listTenantsQuery, response: { 200: tenantListSchema, ...errors } },
     },
-    async (request) => tenants.list(request.query),
+    async (request, reply) => sendJsonText(reply, await tenants.list(request.query)),
   );
 
   app.get(
@@ -43,7 +44,7 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ tenants: TenantsService 
       config: { access: 'admin' },
       schema: { tags: ['tenants'], summary: 'One tenant, by id or name', params: tenantParams, response: { 200: tenantSchema, ...errors } },
     },
-    async (request) => tenants.get(request.params.id),
+    async (request, reply) => sendJsonText(reply, await tenants.get(request.params.id)),
   );
 
   app.patch(
@@ -52,7 +53,7 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ tenants: TenantsService 
       config: { access: 'admin' },
       schema: { tags: ['tenants'], summary: 'Change plan, names, domain, or suspend', params: tenantParams, body: patchTenantBody, response: { 200: tenantSchema, ...errors } },
     },
-    async (request) => tenants.update(request.params.id, request.body, request.principal.id),
+    async (request, reply) => sendJsonText(reply, await tenants.update(request.params.id, request.body, request.principal.id)),
   );
 
   app.delete(

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { Static } from '@sinclair/typebox';
 import {
   conflict,
   isUuid,
-  publishTenantQuotaState,
   refreshTenantQuotaState,
   storageConfigsRepository,
-  toTenantView,
   validationFailed,
   writeAudit,
   type CreateTenantBody,
@@ -14,12 +13,13 @@ import {
   type Keyring,
   type ListTenantsQuery,
   type PatchTenantBody,
-  type TenantRow,
+  type JsonText,
+  type tenantListSchema,
   type TenantsRepository,
 } from '@deeplens/shared';
 
 /** An opaque cursor: the last tenant of the previous page. */
-const encodeCursor = (row: TenantRow) => Buffer.from(`t:${row.id}`).toString('base64url');
+const encodeCursor = (row: { id: string }) => Buffer.from(`t:${row.id}`).toString('base64url');
 
 function decodeCursor(cursor: string): string {
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
@@ -71,21 +71,20 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
     },
 
     async get(idOrName: string) {
-      return toTenantView(await tenants.get(idOrName));
+      return tenants.getView(idOrName);
     },
 
     async list(query: ListTenantsQuery) {
-      const rows = await tenants.list({
+      const rows = await tenants.listViews({
         ...(query.plan ? { plan: query.plan } : {}),
         ...(query.status ? { status: query.status } : {}),
         limit: query.limit + 1,
         ...(query.cursor ? { afterId: decodeCursor(query.cursor) } : {}),
       });
       const page = rows.slice(0, query.limit);
-      return {
-        items: page.map(toTenantView),
-        nextCursor: rows.length > query.limit ? encodeCursor(page.at(-1)!) : null,
-      };
+      const nextCursor = rows.length > query.limit ? encodeCursor(page.at(-1)!) : null;
+      const list = `{"items":[${page.map((row) => row.view).join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`;
+      return list as JsonText<Static<typeof tenantListSchema>>;
     },
 
     async update(idOrName: string, patch: PatchTenantBody, actor: string) {
@@ -106,10 +105,9 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
         );
         await writeAudit(trx, { actor, action: 'tenant.update', tenantId: tenant.id, details: { changes: patch } });
       });
-      const view = toTenantView(await tenants.get(tenant.id));
       // The quota check reads Redis: a plan change or suspension takes effect at the next check.
-      await publishTenantQuotaState(producer, view);
-      return view;
+      await refreshTenantQuotaState(pool, producer, tenant.id);
+      return tenants.getView(tenant.id);
     },
 
     /** Asks for deprovisioning; the confirm parameter must repeat the tenant's name. */

@@ -9,7 +9,6 @@ import {
   quotaAnswer,
   readQuotaSnapshot,
   sql,
-  toTenantView,
   TRANSITIONAL_STATUSES,
   validationFailed,
   type DatabasePool,
@@ -77,7 +76,7 @@ export function createUsageService({ pool, tenants, metering, quotaCacheMs }: Us
     async usage(idOrName: string, month: string | undefined, now = new Date()): Promise<UsageView> {
       const wanted = month ?? monthOf(now);
       if (!isMonth(wanted)) throw validationFailed('month must be YYYY-MM', [{ field: 'querystring.month', message: 'must be YYYY-MM' }]);
-      const tenant = toTenantView(await tenants.get(idOrName));
+      const tenant = await tenants.get(idOrName);
       const period = periodDate(wanted);
       const usage = await pool.one(sql.type(usageRow)`
         SELECT coalesce((SELECT api_calls FROM usage_counters
@@ -88,14 +87,14 @@ export function createUsageService({ pool, tenants, metering, quotaCacheMs }: Us
             SELECT storage_bytes, collection_count FROM usage_counters
              WHERE tenant_id = ${tenant.id} AND period <= ${period}::date AND resources_measured_at IS NOT NULL
              ORDER BY period DESC LIMIT 1) r ON true`);
-      const limit = tenant.limits.apiCallsPerMonth;
+      const limit = tenant.api_calls_limit;
       return {
         tenantId: tenant.id,
         month: wanted,
         plan: tenant.plan,
         apiCalls: { used: usage.api_calls, limit, remaining: Math.max(0, limit - usage.api_calls) },
-        storage: { usedBytes: usage.storage_bytes ?? 0, limitBytes: tenant.limits.storageBytes },
-        collections: { used: usage.collection_count ?? 0, limit: tenant.limits.maxCollections },
+        storage: { usedBytes: usage.storage_bytes ?? 0, limitBytes: tenant.storage_bytes_limit },
+        collections: { used: usage.collection_count ?? 0, limit: tenant.max_collections_limit },
       };
     },
 

@@ -36,3 +36,10 @@ export const platformStatusSchema = Type.Object({
   storage: Type.Object({ byProvider: Type.Record(Type.String(), countsByKey) }),
   usage: Type.Object({ month: Type.String(), apiCalls: Type.Integer() }),
 });
+
+/**
+ * JSON text that already has the shape of `T`, composed where the data lives
+ * (PostgreSQL): an answer sends it as it is, without parsing it into objects
+ * only to serialise them again. Only the type remembers the shape.
+ */
+export type JsonText<T> = string & { readonly __jsonOf?: T };
