@@ -1,5 +1,5 @@
-import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { startService, testEnv, uniqueName, type ServiceProcess } from '@deeplens/shared/testing';
+import { createProducerConnection, JobProducer, platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
 
@@ -215,5 +215,29 @@ describe('tenant lifecycle over HTTP', () => {
     expect(reborn.statusCode).toBe(202);
     await api.waitForJob(reborn.json().jobId);
     expect((await api.call('GET', `/v1/tenants/${name}`)).json()).toMatchObject({ status: 'active', id: reborn.json().tenantId });
+  });
+
+  it('deprovisions at the first attempt when the worker takes the job before the enqueuing transaction commits', async () => {
+    const name = uniqueName('race');
+    const created = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
+    await api.waitForJob(created.jobId);
+    const platformUrl = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
+    // What DELETE does, held open: the row locked and moved to deprovisioning, the job enqueued inside.
+    await withClient(platformUrl, async (client) => {
+      await client.query('BEGIN');
+      await client.query(`UPDATE tenants SET status = 'deprovisioning', updated_at = now() WHERE id = $1`, [created.tenantId]);
+      const redis = createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true });
+      const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX!);
+      const jobId = await producer.enqueue('tenant.deprovision', { tenantId: created.tenantId });
+      await producer.close();
+      redis.disconnect();
+      const taken = async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined);
+      await waitFor(taken, { intervalMs: 20, what: 'the job taken' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await api.call('GET', `/v1/jobs/${jobId}`)).json().state).toBe('active');
+      await client.query('COMMIT');
+      expect(await api.waitForJob(jobId)).toMatchObject({ state: 'completed', attempts: 1 });
+    });
+    expect((await api.call('GET', `/v1/tenants/${created.tenantId}`)).json()).toMatchObject({ status: 'deleted', databases: [] });
   });
 });

@@ -28,13 +28,12 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
   const { env, platformPool } = runtime;
 
   return async ({ tenantId }: JobPayload<'tenant.deprovision'>, context: JobContext) => {
-    const tenant = await tenants.find(tenantId);
-    // The API enqueues before its transaction commits: a job may run a moment before the row is visible.
-    if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`, { retryable: true });
+    // After the API's transaction that moved it to deprovisioning and enqueued this job.
+    const tenant = await tenants.findSettled(tenantId);
+    if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`);
     if (tenant.status === 'deleted') return { tenantId, status: 'deleted' };
     if (tenant.status !== 'deprovisioning') {
-      // Enqueued inside the API's transaction: the status may not be committed yet. Retried with backoff.
-      throw new AppError('conflict', `tenant ${tenant.name} is ${tenant.status}, not deprovisioning`, { retryable: true });
+      throw new AppError('conflict', `tenant ${tenant.name} is ${tenant.status}, not deprovisioning`);
     }
 
     const registered = await platformPool.anyFirst(sql.type(z.object({ database_name: z.string() }))`

@@ -6,7 +6,6 @@ import {
   keyringFromEnv,
   publishRecordedEvents,
   recordDomainEvent,
-  sql,
   storageConfigsRepository,
   storageProviders,
   type DomainEvent,
@@ -46,14 +45,9 @@ export function verifyStorageHandler({ runtime }: Deps) {
     ['provider', 'outcome'],
   );
 
-  /**
-   * The API enqueues inside the transaction that writes the config, holding the
-   * tenant's row lock until it commits, so a worker can take the job first.
-   * Waiting for that lock (FOR SHARE) makes the write visible before the config
-   * is read or its status touched, in whatever order job and commit arrive.
-   */
+  /** Read once the API's transaction that enqueued the job (and wrote the config) has committed. */
   async function loadConfig(tenantId: string): Promise<StoredStorageConfig | null> {
-    await pool.query(sql.typeAlias('void')`SELECT FROM tenants WHERE id = ${tenantId} FOR SHARE`);
+    await tenants.findSettled(tenantId);
     return storageConfigsRepository.readDecrypted(pool, tenantId, keyring);
   }
 
