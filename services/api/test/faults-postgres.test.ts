@@ -79,14 +79,18 @@ describe('PostgreSQL restarted mid-work', () => {
     let accepted = 0;
     const jobIds: string[] = [];
     let restarted = false;
+    let acceptedAfterRestart = 0;
     const stream = (async () => {
-      // Batches keep arriving before, during and after the restart (intake needs Redis, not PostgreSQL, once the tenant is known).
-      for (let batch = 0; batch < 40 || !restarted; batch++) {
+      // Batches keep arriving before, during and after the restart (intake needs Redis, not PostgreSQL, once the
+      // tenant is known), until at least five were taken after it or a minute has passed.
+      const deadline = Date.now() + 60_000;
+      for (let batch = 0; batch < 40 || (acceptedAfterRestart < 5 && Date.now() < deadline); batch++) {
         const events = Array.from({ length: 50 }, () => apiCallEvent(tenantId));
         const response = await api.call('POST', '/v1/events/api-calls', { body: { events } });
         if (response.statusCode === 202) {
           accepted += events.length;
           jobIds.push(response.json().jobId);
+          if (restarted) acceptedAfterRestart += 1;
         }
         // Every event of a batch sent twice: the second copy must never count.
         if (batch % 5 === 0 && response.statusCode === 202) await api.call('POST', '/v1/events/api-calls', { body: { events } });
@@ -113,6 +117,7 @@ describe('PostgreSQL restarted mid-work', () => {
     );
     // Batches refused with 503 while the API's own pool reconnected are not counted by anyone; the rest all are.
     expect(jobIds.length).toBeGreaterThanOrEqual(20);
+    expect(acceptedAfterRestart).toBeGreaterThanOrEqual(5);
     expect(counted).toEqual({ calls: accepted, logs: accepted, keys: accepted });
     expect(aggregator.child.exitCode).toBeNull();
   }, 200_000);
