@@ -10,6 +10,7 @@ export * from './db/connection-uri.js';
 export * from './db/migrations.js';
 export * from './db/bootstrap.js';
 export * from './db/template-lock.js';
+export * from './db/row-level-security.js';
 export * from './queues/catalog.js';
 export * from './queues/redis.js';
 export * from './queues/job-view.js';

@@ -4,6 +4,7 @@ import {
   applyMigrations,
   migrationSettings,
   platformNames,
+  rowLevelSecurityProblems,
   withClient,
   withDatabase,
   withTemplateLock,
@@ -129,25 +130,7 @@ export async function assertRowLevelSecurity(env: DbEnv, database: string): Prom
 }
 
 async function checkRowLevelSecurity(client: pg.Client, tenantRole: string, database: string): Promise<void> {
-  const { rows } = await client.query<{ table: string; problem: string }>(
-    `SELECT n.nspname || '.' || c.relname AS table,
-            CASE WHEN NOT c.relrowsecurity THEN 'row level security is not enabled'
-                 WHEN NOT c.relforcerowsecurity THEN 'row level security is not forced'
-                 ELSE 'owned by the tenant role' END AS problem
-       FROM pg_class c
-       JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p')
-        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-        AND c.relname <> 'deeplens_schema_migrations'
-        AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity OR pg_get_userbyid(c.relowner) = $1)`,
-    [tenantRole],
-  );
-  const role = await client.query<{ bypass: boolean; superuser: boolean }>(
-    'SELECT rolbypassrls AS bypass, rolsuper AS superuser FROM pg_roles WHERE rolname = $1',
-    [tenantRole],
-  );
-  const problems = rows.map((row) => `${row.table}: ${row.problem}`);
-  if (role.rows[0]?.bypass || role.rows[0]?.superuser) problems.push(`${tenantRole} can bypass row level security`);
+  const problems = await rowLevelSecurityProblems(client, tenantRole);
   if (problems.length) {
     throw new AppError('rls_not_enforced', `tenant database ${database} is not isolated: ${problems.join('; ')}`);
   }
