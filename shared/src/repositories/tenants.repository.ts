@@ -27,11 +27,6 @@ export type TenantRow = z.infer<typeof tenantRow>;
 /** The contract's tenant object (`Tenant` in the HTTP spec), as JSON text. */
 export type TenantViewJson = JsonText<Static<typeof tenantSchema>>;
 
-const tenantSources = sql.fragment`
-    FROM tenants t
-    JOIN plans p ON p.id = t.plan
-    LEFT JOIN tenant_storage_configs s ON s.tenant_id = t.id`;
-
 const selectTenant = sql.fragment`
   SELECT t.id, t.name, t.plan, t.status,
          coalesce(t.storage_bytes_limit, p.storage_bytes) AS storage_bytes_limit,
@@ -54,7 +49,9 @@ const isoInstant = (column: string[]) =>
  */
 const selectTenantView = sql.fragment`
   SELECT t.id, row_to_json(v)::text AS view
-    ${tenantSources}
+    FROM tenants t
+    JOIN plans p ON p.id = t.plan
+    LEFT JOIN tenant_storage_configs s ON s.tenant_id = t.id
     CROSS JOIN LATERAL (
       SELECT t.id, t.name, t.display_name AS "displayName", t.domain, t.plan, t.status, t.status_reason AS "statusReason",
              (SELECT row_to_json(l) FROM (

@@ -45,12 +45,6 @@ export function verifyStorageHandler({ runtime }: Deps) {
     ['provider', 'outcome'],
   );
 
-  /** Read once the API's transaction that enqueued the job (and wrote the config) has committed. */
-  async function loadConfig(tenantId: string): Promise<StoredStorageConfig | null> {
-    await tenants.findSettled(tenantId);
-    return storageConfigsRepository.readDecrypted(pool, tenantId, keyring);
-  }
-
   async function probe(stored: StoredStorageConfig, context: JobContext): Promise<ProbeResult> {
     try {
       return await probeStorage(stored.provider, stored.config as never, timeouts);
@@ -84,10 +78,11 @@ export function verifyStorageHandler({ runtime }: Deps) {
   async function verify(payload: JobPayload<'storage.verify'>, context: JobContext) {
     const { tenantId, configVersion } = payload;
     const jobId = context.job.id!;
-    const stored = await loadConfig(tenantId);
+    // Read once the API's transaction that enqueued this job (and wrote the config) has committed.
+    const tenant = await tenants.findSettled(tenantId);
+    const stored = await storageConfigsRepository.readDecrypted(pool, tenantId, keyring);
 
     if (!stored || stored.version < configVersion) {
-      const tenant = await tenants.find(tenantId);
       if (!tenant || GONE.has(tenant.status)) {
         return { tenantId, configVersion, skipped: 'no_storage', note: `tenant is ${tenant?.status ?? 'unknown'}; nothing to verify` };
       }
