@@ -121,7 +121,7 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
         }
         return { created, dropped: doomed.length };
       } finally {
-        await connection.query(sql.typeAlias('void')`SELECT pg_advisory_unlock(hashtext(${lockKey}))`);
+        await connection.query(sql.type(z.object({ unlocked: z.boolean() }))`SELECT pg_advisory_unlock(hashtext(${lockKey})) AS unlocked`);
       }
     });
   }
