@@ -1,4 +1,5 @@
-import { createProducerConnection, JobProducer, platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { createProducerConnection, JobProducer, meteringKeys, platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { Redis } from 'ioredis';
 import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
@@ -16,6 +17,23 @@ afterAll(async () => {
   await provisioner?.stop();
   await api?.close();
 });
+
+/**
+ * The tenant's state as the quota check reads it from Redis, once it shows `status`. No aggregator
+ * runs in this file, so its reconciliation cannot be what put it there.
+ */
+async function quotaStateBecomes(tenantId: string, status: string) {
+  const redis = new Redis(env.REDIS_URL!);
+  try {
+    const key = meteringKeys(env.DEEPLENS_QUEUE_PREFIX!).tenant(tenantId);
+    return await waitFor(async () => {
+      const state = await redis.hgetall(key);
+      return state.status === status ? state : undefined;
+    }, { timeoutMs: 5_000, what: `quota state ${status}` });
+  } finally {
+    redis.disconnect();
+  }
+}
 
 async function databaseExists(name: string) {
   return withClient(env.DATABASE_URL!, async (client) => {
@@ -56,6 +74,8 @@ describe('tenant lifecycle over HTTP', () => {
 
     const byName = await api.call('GET', `/v1/tenants/${name}`);
     expect(byName.json().id).toBe(tenantId);
+    // The provisioner publishes the activation for the quota check itself.
+    expect(await quotaStateBecomes(tenantId, 'active')).toMatchObject({ plan: 'premium', apiCallsLimit: '100000' });
   });
 
   it('answers a duplicate name or domain with 409 and writes nothing', async () => {
@@ -201,6 +221,7 @@ describe('tenant lifecycle over HTTP', () => {
 
     const tenant = (await api.call('GET', `/v1/tenants/${created.tenantId}`)).json();
     expect(tenant).toMatchObject({ status: 'deleted', databases: [], storage: null });
+    await quotaStateBecomes(created.tenantId, 'deleted');
     expect(await databaseExists(database)).toBe(false);
     const names = platformNames(env.DEEPLENS_DB_PREFIX!);
     const secretsLeft = await withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => {

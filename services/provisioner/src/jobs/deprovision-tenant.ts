@@ -58,7 +58,7 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
       });
       await recordDomainEvent(trx, deprovisioned);
     });
-    await publishAfterCommit(runtime, [deprovisioned.id]);
+    await publishAfterCommit(runtime, tenantId, [deprovisioned.id]);
     context.log.info({ tenantId, databases: [...databases] }, 'tenant deprovisioned');
     return { tenantId, status: 'deleted' };
   };

@@ -7,6 +7,7 @@ import {
   keyringFromEnv,
   publishRecordedEvents,
   recordDomainEvent,
+  refreshTenantQuotaState,
   sql,
   storageConfigsRepository,
   tenantDatabaseName,
@@ -115,7 +116,7 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
         }
       });
       // Not awaited: the job's outcome does not depend on it, and the dispatcher publishes what it misses.
-      void publishAfterCommit(runtime, [provisioned.id]);
+      void publishAfterCommit(runtime, tenantId, [provisioned.id]);
       // The spare it took is replaced now that the tenant is ready, not while it was being made.
       if (cloned === 'claimed') void spares.refill();
       context.log.info({ tenantId, database, cloned, migrations: applied }, 'tenant provisioned');
@@ -152,17 +153,23 @@ async function undoProvisioning({ runtime, tenants, spares }: Deps, tenantId: st
     });
     await recordDomainEvent(trx, failed);
   });
-  await publishAfterCommit(runtime, [failed.id]);
+  await publishAfterCommit(runtime, tenantId, [failed.id]);
   runtime.log.warn({ tenantId, reason }, 'provisioning failed; undone');
 }
 
 /**
- * Puts committed events on the stream. A failure here is logged, not thrown:
- * the fact is committed, and the event dispatcher publishes outbox rows left
- * unpublished after a grace period.
+ * After a tenant's transition commits: its events onto the stream, and its
+ * quota state into Redis, where the quota check reads it (a tenant just
+ * activated, failed or deleted is answered as such at once). Failures are
+ * logged, not thrown: the transition is committed, the event dispatcher
+ * publishes outbox rows left unpublished, and the aggregator's reconciliation
+ * republishes states.
  */
-export async function publishAfterCommit(runtime: WorkerRuntime<ProvisionerEnv>, ids: string[]): Promise<void> {
-  await publishRecordedEvents(runtime.platformPool, { redis: runtime.producer.connection, queuePrefix: runtime.env.DEEPLENS_QUEUE_PREFIX }, ids).catch(
-    (error: unknown) => runtime.log.warn({ err: error, events: ids }, 'events committed but not yet published; the dispatcher will publish them'),
-  );
+export async function publishAfterCommit(runtime: WorkerRuntime<ProvisionerEnv>, tenantId: string, ids: string[]): Promise<void> {
+  await Promise.all([
+    publishRecordedEvents(runtime.platformPool, { redis: runtime.producer.connection, queuePrefix: runtime.env.DEEPLENS_QUEUE_PREFIX }, ids).catch(
+      (error: unknown) => runtime.log.warn({ err: error, events: ids }, 'events committed but not yet published; the dispatcher will publish them'),
+    ),
+    refreshTenantQuotaState(runtime.platformPool, runtime.producer, tenantId),
+  ]);
 }

@@ -72,7 +72,8 @@ export async function reconcileCounters(pool: DatabasePool, target: MeteringRedi
     }
   }
 
-  // Changes made without the API (the provisioner's transitions, edits of plans) reach Redis here.
+  // States the API and the provisioner failed to publish (Redis away at the time), and changes made
+  // by hand (a plan edited in SQL), reach Redis here.
   const states = await loadTenantQuotaStates(pool, { liveOrChangedSince: new Date(now.getTime() - 7 * 24 * 3600 * 1000) });
   for (let start = 0; start < states.length; start += CHUNK) {
     result.statesRepublished += await publishTenantQuotaStates(target, states.slice(start, start + CHUNK));
