@@ -11,6 +11,10 @@ const LIMIT_MB = 150;
 export async function memory(ctx) {
   ctx.progress('reading resident memory and Redis job counts');
   const rss = Object.fromEntries(Object.entries(ctx.services).map(([name, service]) => [name, service.rssMb()]));
+  // The API's heap beside its RSS: whether memory is live objects or heap V8 grew and kept.
+  const metrics = await (await fetch(`${ctx.apiUrl}/metrics`)).text();
+  const gauge = (name) => round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) / 1024 / 1024, 1);
+  const apiHeap = { usedMb: gauge('nodejs_heap_size_used_bytes'), totalMb: gauge('nodejs_heap_size_total_bytes'), externalMb: gauge('nodejs_external_memory_bytes') };
   const redis = new Redis(ctx.env.REDIS_URL);
   const prefix = ctx.env.DEEPLENS_QUEUE_PREFIX;
   const queues = {};
@@ -31,7 +35,7 @@ export async function memory(ctx) {
     const usedMemoryMb = round(Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) / 1024 / 1024, 1);
     const rows = Object.entries(rss).map(([name, mb]) => ({
       metric: `${name} RSS after ingest`,
-      value: `${mb} MB`,
+      value: name === 'api' ? `${mb} MB (heap ${apiHeap.usedMb} used of ${apiHeap.totalMb} MB)` : `${mb} MB`,
       baseline: '—',
       ratio: null,
       target: `< ${LIMIT_MB} MB`,
@@ -45,7 +49,7 @@ export async function memory(ctx) {
       target: `bounded (≤ ${queues.usage.bound})`,
       pass: queues.usage.completed + queues.usage.failed <= queues.usage.bound,
     });
-    return { rssMb: rss, queues, redisUsedMemoryMb: usedMemoryMb, rows };
+    return { rssMb: rss, apiHeap, queues, redisUsedMemoryMb: usedMemoryMb, rows };
   } finally {
     redis.disconnect();
   }
