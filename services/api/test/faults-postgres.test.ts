@@ -1,8 +1,8 @@
-import { createLogger, migratePlatform, platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { createLogger, migratePlatform } from '@deeplens/shared';
 import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrivatePostgres, type PrivatePostgres } from '../../../shared/src/testing/private-services.js';
-import { startTestApi, type TestApi } from './helpers.js';
+import { platformQuery, startTestApi, type TestApi } from './helpers.js';
 import { apiCallEvent } from './usage.fixtures.js';
 
 /**
@@ -32,8 +32,8 @@ afterAll(async () => {
   await postgres?.close();
 });
 
-const platform = <T>(text: string, values: unknown[] = []) =>
-  withClient(withDatabase(postgres.url, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) => (await client.query(text, values)).rows as T[]);
+/** On the private PostgreSQL, which exists only once beforeAll has started it. */
+const platform = <T>(text: string, values: unknown[] = []) => platformQuery(env, postgres.url)<T>(text, values);
 
 /** Calls the API until it answers something other than 503 (its pool reconnects after the restart). */
 const callThrough = (...args: Parameters<TestApi['call']>) =>

@@ -114,27 +114,30 @@ describe('Redis stopped and restarted under traffic', () => {
 
   it('keeps every acknowledged event through a crash of Redis (AOF, appendfsync always): all counted once after the restart', async () => {
     const platform = await openPlatform(env);
-    const [tenantId] = await platform.insertTenants(1, { plan: 'enterprise' });
-    // No aggregator yet: every acknowledged batch is only in Redis when it dies.
-    const jobIds: string[] = [];
-    for (let batch = 0; batch < 20; batch++) {
-      const response = await api.call('POST', '/v1/events/api-calls', { body: { events: Array.from({ length: 50 }, () => apiCallEvent(tenantId)) } });
-      expect(response.statusCode).toBe(202);
-      jobIds.push(response.json().jobId);
-    }
-    await redis.stop('SIGKILL');
-    await redis.start();
-    await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: '/readyz back to 200' });
-
-    const aggregator = await startService('usage-aggregator', env);
     try {
-      for (const jobId of jobIds) expect((await api.waitForJob(jobId, 60_000)).state).toBe('completed');
+      const [tenantId] = await platform.insertTenants(1, { plan: 'enterprise' });
+      // No aggregator yet: every acknowledged batch is only in Redis when it dies.
+      const jobIds: string[] = [];
+      for (let batch = 0; batch < 20; batch++) {
+        const response = await api.call('POST', '/v1/events/api-calls', { body: { events: Array.from({ length: 50 }, () => apiCallEvent(tenantId!)) } });
+        expect(response.statusCode).toBe(202);
+        jobIds.push(response.json().jobId);
+      }
+      await redis.stop('SIGKILL');
+      await redis.start();
+      await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: '/readyz back to 200' });
+
+      const aggregator = await startService('usage-aggregator', env);
+      try {
+        for (const jobId of jobIds) expect((await api.waitForJob(jobId, 60_000)).state).toBe('completed');
+      } finally {
+        await aggregator.stop();
+      }
+      const counted = await platform.count('SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = $1', [tenantId]);
+      expect(counted).toBe(1_000);
     } finally {
-      await aggregator.stop();
+      await platform.close();
     }
-    const counted = await platform.count('SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = $1', [tenantId]);
-    await platform.close();
-    expect(counted).toBe(1_000);
   }, 120_000);
 });
 

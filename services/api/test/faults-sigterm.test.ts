@@ -1,8 +1,8 @@
 import { Agent, request as httpRequest } from 'node:http';
-import { platformNames, withClient, withDatabase } from '@deeplens/shared';
+import {  } from '@deeplens/shared';
 import { freePort, startService, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
+import { platformQuery, startTestApi, type TestApi } from './helpers.js';
 import { apiCallEvent } from './usage.fixtures.js';
 
 /**
@@ -16,8 +16,7 @@ const env = testEnv();
 let api: TestApi;
 let tenantId: string;
 
-const platform = <T>(text: string, values: unknown[] = []) =>
-  withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) => (await client.query(text, values)).rows as T[]);
+const platform = platformQuery(env);
 
 beforeAll(async () => {
   api = await startTestApi(env);

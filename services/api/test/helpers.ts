@@ -1,3 +1,4 @@
+import { platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { TEST_ADMIN_TOKEN, testEnv, waitFor } from '@deeplens/shared/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
@@ -55,4 +56,14 @@ export async function startTestApi(env: Record<string, string> = testEnv(), admi
       await close();
     },
   };
+}
+
+/**
+ * One-off queries on this run's platform database, each on a connection of its
+ * own: `server` is another PostgreSQL's URL for the fault tests that run a
+ * private one.
+ */
+export function platformQuery(env: Record<string, string>, server: string = env.DATABASE_URL!) {
+  const url = withDatabase(server, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
+  return <T>(text: string, values: unknown[] = []) => withClient(url, async (client) => (await client.query(text, values)).rows as T[]);
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { TEST_ADMIN_TOKEN, startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
+import { platformQuery, startTestApi, type TestApi } from './helpers.js';
 
 /** What the platform keeps: job records after Redis lets go, the audit log, and no secret in either. */
 const env = testEnv({ DEEPLENS_RECONCILE_INTERVAL_MS: '300', DEEPLENS_RECONCILE_AFTER_SECONDS: '1' });
@@ -19,8 +19,7 @@ afterAll(async () => {
   await api?.close();
 });
 
-const platform = <T>(text: string, values: unknown[] = []) =>
-  withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => (await client.query(text, values)).rows as T[]);
+const platform = platformQuery(env);
 
 describe('platform records', () => {
   it('answers a finished job from the platform database once Redis no longer holds it', async () => {

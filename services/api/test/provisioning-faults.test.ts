@@ -1,7 +1,7 @@
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { startService, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
+import { platformQuery, startTestApi, type TestApi } from './helpers.js';
 
 /**
  * Provisioning under pressure and faults: 20 at once while someone holds the
@@ -19,8 +19,7 @@ afterAll(async () => {
   await api?.close();
 });
 
-const platformQuery = <T>(text: string, values: unknown[]) =>
-  withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => (await client.query(text, values)).rows as T[]);
+const query = platformQuery(env);
 
 const databaseCount = async (database: string) =>
   withClient(env.DATABASE_URL!, async (client) => {
@@ -79,7 +78,7 @@ describe('provisioning under load and faults', () => {
       const tenant = (await api.call('GET', `/v1/tenants/${tenantId}`)).json();
       expect(tenant).toMatchObject({ status: 'active', databases: [{ type: 'metadata', name: databaseOf(name) }] });
       expect(await databaseCount(databaseOf(name))).toBe(1);
-      const registrations = await platformQuery<{ n: number }>(
+      const registrations = await query<{ n: number }>(
         'SELECT count(*)::int AS n FROM tenant_databases WHERE tenant_id = $1',
         [tenantId],
       );
@@ -106,7 +105,7 @@ describe('provisioning under load and faults', () => {
       expect(tenant).toMatchObject({ status: 'failed', databases: [], storage: null });
       expect(tenant.statusReason).toMatch(/failpoint/);
       expect(await databaseCount(databaseOf(name))).toBe(0);
-      const live = await platformQuery<{ n: number }>(
+      const live = await query<{ n: number }>(
         'SELECT count(*)::int AS n FROM tenant_databases WHERE tenant_id = $1 AND dropped_at IS NULL',
         [tenantId],
       );

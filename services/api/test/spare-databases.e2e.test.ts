@@ -1,7 +1,7 @@
 import { platformNames, rowLevelSecurityProblems, tenantDatabaseName, withClient, withDatabase } from '@deeplens/shared';
 import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
+import { platformQuery, startTestApi, type TestApi } from './helpers.js';
 
 /**
  * The pool of spare tenant databases: clones migrated and proven isolated
@@ -14,13 +14,12 @@ const names = platformNames(env.DEEPLENS_DB_PREFIX!);
 let api: TestApi;
 let provisioner: ServiceProcess | undefined;
 
-const platformQuery = <T>(text: string, values: unknown[] = []) =>
-  withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => (await client.query(text, values)).rows as T[]);
+const query = platformQuery(env);
 const serverQuery = <T>(text: string, values: unknown[] = []) =>
   withClient(env.DATABASE_URL!, async (client) => (await client.query(text, values)).rows as T[]);
 
 const readySpares = () =>
-  platformQuery<{ database_name: string; template_version: string }>(
+  query<{ database_name: string; template_version: string }>(
     'SELECT database_name, template_version FROM spare_databases WHERE claimed_by IS NULL ORDER BY created_at',
   );
 const spareDatabases = async () =>
@@ -46,7 +45,7 @@ async function untilPoolHolds(count: number) {
 
 /** How the provisioning got the tenant its database ('claimed', 'created', 'existed'), from its audit entry. */
 async function sourceOf(tenantId: string) {
-  const [audit] = await platformQuery<{ cloned: string }>(
+  const [audit] = await query<{ cloned: string }>(
     `SELECT details->>'cloned' AS cloned FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.provisioned'`,
     [tenantId],
   );
@@ -74,7 +73,7 @@ async function claimThenCrash(label: string) {
   const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
   await crashing.exited;
   expect(crashing.child.signalCode).toBe('SIGKILL');
-  const [claimed] = await platformQuery<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
+  const [claimed] = await query<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
   expect(claimed).toBeDefined();
   const spare = claimed!.database_name;
   expect(await spareDatabases()).toContain(spare); // claimed, not yet renamed
@@ -108,11 +107,10 @@ describe('spare tenant databases', () => {
     expect(await provision(alpha)).toMatchObject({ source: 'claimed' });
     expect(await spareDatabases()).not.toContain(first); // the oldest spare became the tenant's database
     await expectIsolatedTenantDatabase(databaseOf(alpha));
-    await untilPoolHolds(2); // refilled after the claim
 
-    // A spare of another template version is never claimed, and the refill replaces it.
+    // Refilled after the claim. A spare of another template version is never claimed, and the refill replaces it.
     const [stale, current] = await untilPoolHolds(2);
-    await platformQuery(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [stale]);
+    await query(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [stale]);
     const beta = uniqueName('spare');
     expect(await provision(beta)).toMatchObject({ source: 'claimed' });
     const after = await untilPoolHolds(2);
@@ -123,7 +121,7 @@ describe('spare tenant databases', () => {
 
     // Every refill ended cleanly: an earlier version released its lock with a query whose
     // result failed its row schema, so each refill did its work and was then logged as failed.
-    const log = provisioner.output.join('');
+    const log = provisioner!.output.join('');
     expect(log).toContain('spare tenant databases refilled');
     expect(log).not.toContain('refilling spare tenant databases failed');
   });
@@ -144,7 +142,7 @@ describe('spare tenant databases', () => {
     });
     expect(await spareDatabases()).not.toContain(spare);
     expect(await oidOf(databaseOf(name))).toBe(spareOid); // renamed: the same clone, now the tenant's
-    expect(await platformQuery('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
+    expect(await query('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
     await untilPoolHolds(2);
     expect(await spareDatabases()).not.toContain(halfMade);
     await expectIsolatedTenantDatabase(databaseOf(name));
@@ -153,16 +151,27 @@ describe('spare tenant databases', () => {
   it('gives up a claim made under another template version: the retry takes a current spare or clones, and drops the stale one', async () => {
     const { name, tenantId, jobId, spare, spareOid } = await claimThenCrash('spare-deploy');
     // As if a deploy with a newer template came between the claim and the retry.
-    await platformQuery(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [spare]);
+    await query(`UPDATE spare_databases SET template_version = 'stale' WHERE database_name = $1`, [spare]);
 
     provisioner = await startService('provisioner', env);
     const job = await api.waitForJob(jobId, 60_000);
     expect(job.state).toBe('completed');
     expect(['claimed', 'created']).toContain(await sourceOf(tenantId));
     expect(await oidOf(databaseOf(name))).not.toBe(spareOid); // not the stale spare renamed
-    expect(await platformQuery('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
+    expect(await query('SELECT 1 FROM spare_databases WHERE claimed_by = $1', [tenantId])).toEqual([]);
     await untilPoolHolds(2);
     expect(await spareDatabases()).not.toContain(spare);
     await expectIsolatedTenantDatabase(databaseOf(name));
+  });
+
+  it('drops the surplus when the pool is made smaller, keeping the oldest spare', async () => {
+    const [oldest, newest] = await untilPoolHolds(2);
+    await provisioner!.stop();
+    provisioner = await startService('provisioner', { ...env, DEEPLENS_SPARE_DATABASES: '1' });
+    expect(await untilPoolHolds(1)).toEqual([oldest]);
+    expect(await spareDatabases()).not.toContain(newest);
+    await provisioner.stop();
+    provisioner = await startService('provisioner', env);
+    await untilPoolHolds(2);
   });
 });

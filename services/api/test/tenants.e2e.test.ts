@@ -1,10 +1,11 @@
-import { createProducerConnection, JobProducer, meteringKeys, platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { meteringKeys, platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { Redis } from 'ioredis';
-import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { enqueueJob, startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
 
 const env = testEnv();
+const platformUrl = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
 let api: TestApi;
 let provisioner: ServiceProcess;
 
@@ -127,7 +128,6 @@ describe('tenant lifecycle over HTTP', () => {
     ).json();
     await api.waitForJob(created.jobId);
     // A failed verification as the verifier records it, with a microsecond instant and a key the contract does not show.
-    const platformUrl = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
     const createdAt = await withClient(platformUrl, async (client) => {
       await client.query(
         `UPDATE tenant_storage_configs SET status = 'failed', last_tested_at = '2026-01-02 03:04:05.678999+00',
@@ -223,8 +223,7 @@ describe('tenant lifecycle over HTTP', () => {
     expect(tenant).toMatchObject({ status: 'deleted', databases: [], storage: null });
     await quotaStateBecomes(created.tenantId, 'deleted');
     expect(await databaseExists(database)).toBe(false);
-    const names = platformNames(env.DEEPLENS_DB_PREFIX!);
-    const secretsLeft = await withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) => {
+    const secretsLeft = await withClient(platformUrl, async (client) => {
       const { rows } = await client.query('SELECT count(*)::int AS n FROM tenant_storage_configs WHERE tenant_id = $1', [
         created.tenantId,
       ]);
@@ -242,16 +241,11 @@ describe('tenant lifecycle over HTTP', () => {
     const name = uniqueName('race');
     const created = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
     await api.waitForJob(created.jobId);
-    const platformUrl = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
     // What DELETE does, held open: the row locked and moved to deprovisioning, the job enqueued inside.
     await withClient(platformUrl, async (client) => {
       await client.query('BEGIN');
       await client.query(`UPDATE tenants SET status = 'deprovisioning', updated_at = now() WHERE id = $1`, [created.tenantId]);
-      const redis = createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true });
-      const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX!);
-      const jobId = await producer.enqueue('tenant.deprovision', { tenantId: created.tenantId });
-      await producer.close();
-      redis.disconnect();
+      const jobId = await enqueueJob(env, 'tenant.deprovision', { tenantId: created.tenantId });
       const taken = async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined);
       await waitFor(taken, { intervalMs: 20, what: 'the job taken' });
       await new Promise((resolve) => setTimeout(resolve, 300));

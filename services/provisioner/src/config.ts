@@ -10,8 +10,10 @@ export const provisionerEnvSchema = baseEnvSchema.extend({
   DEEPLENS_VERIFICATION_HISTORY_DAYS: z.coerce.number().int().positive().default(90),
   /**
    * Tenant databases kept cloned, migrated and proven isolated ahead of
-   * demand; a provisioning claims one by renaming it. 0 turns the pool off
-   * (every provisioning clones).
+   * demand; a provisioning claims one by renaming it. Lowered, the surplus
+   * is dropped at the next refill (at start). 0 turns the pool off (every
+   * provisioning clones) and leaves spares already made alone: drop them by
+   * hand.
    */
   DEEPLENS_SPARE_DATABASES: z.coerce.number().int().min(0).max(50).default(2),
 });

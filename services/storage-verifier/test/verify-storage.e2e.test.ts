@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { createProducerConnection, deterministicJobId, JobProducer, platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { uniqueName, waitFor } from '@deeplens/shared/testing';
+import { deterministicJobId, platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { enqueueJob, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type MotoServer } from '../src/test-support/moto.js';
 import { closedPort, makeTempDir } from '../src/test-support/processes.js';
@@ -164,11 +164,7 @@ describe('storage.verify against live endpoints', () => {
       expect(second.state).toBe('completed');
 
       // As if version 1's job had been waiting behind the newer change.
-      const redis = createProducerConnection(platform.env.REDIS_URL!, { enableOfflineQueue: true });
-      const producer = new JobProducer(redis, platform.env.DEEPLENS_QUEUE_PREFIX!);
-      const staleJobId = await producer.enqueue('storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'changed' });
-      await producer.close();
-      redis.disconnect();
+      const staleJobId = await enqueueJob(platform.env, 'storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'changed' });
 
       const stale = await platform.waitForJob(staleJobId);
       expect(stale).toMatchObject({ state: 'completed', attempts: 1, result: { skipped: 'stale', configVersion: 1, currentVersion: 2 } });
@@ -227,11 +223,7 @@ describe('storage.verify against live endpoints', () => {
         await client.query('BEGIN');
         await client.query('SELECT FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]);
         await client.query(`UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() WHERE tenant_id = $1`, [tenantId]);
-        const redis = createProducerConnection(platform.env.REDIS_URL!, { enableOfflineQueue: true });
-        const producer = new JobProducer(redis, platform.env.DEEPLENS_QUEUE_PREFIX!);
-        const jobId = await producer.enqueue('storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'on_demand' });
-        await producer.close();
-        redis.disconnect();
+        const jobId = await enqueueJob(platform.env, 'storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'on_demand' });
         await waitFor(async () => ((await platform.job(jobId)).state === 'active' ? true : undefined), { intervalMs: 20, what: 'the job taken' });
         await new Promise((resolve) => setTimeout(resolve, 300));
         expect((await platform.job(jobId)).state).toBe('active');

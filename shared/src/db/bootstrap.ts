@@ -119,10 +119,12 @@ export async function migrateTenantDatabase(
   database: string,
   migrations: Migration[] = loadMigrations('template'),
 ): Promise<string[]> {
-  const names = platformNames(env.DEEPLENS_DB_PREFIX);
-  return withClient(withDatabase(env.DATABASE_URL, database), (client) =>
-    applyMigrations(client, migrations, migrationSettings(names, env.DEEPLENS_DB_PREFIX)),
-  );
+  return withClient(withDatabase(env.DATABASE_URL, database), (client) => migrateTenantClient(client, env.DEEPLENS_DB_PREFIX, migrations));
+}
+
+/** The same over a connection the caller already holds to the tenant database (the provisioner proves isolation on it next). */
+export function migrateTenantClient(client: pg.Client, prefix: string, migrations: Migration[]): Promise<string[]> {
+  return applyMigrations(client, migrations, migrationSettings(platformNames(prefix), prefix));
 }
 
 /**

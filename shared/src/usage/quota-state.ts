@@ -95,9 +95,9 @@ const resolve = async (target: Target): Promise<MeteringRedis> =>
   'redis' in target ? target : meteringRedisOf(target);
 
 /**
- * Reads a tenant's state from PostgreSQL and publishes it, after the API
- * changed it, so a plan change or a suspension takes effect at the next quota
- * check. Best effort: the change is already committed, and if Redis does not
+ * Reads a tenant's state from PostgreSQL and publishes it, after the API or
+ * the provisioner committed a change to it, so a plan change, a suspension,
+ * an activation or a deletion takes effect at the next quota check. Best effort: the change is already committed, and if Redis does not
  * answer now the aggregator's reconciliation publishes it within its interval.
  * Returns whether Redis took it.
  */

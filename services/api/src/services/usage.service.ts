@@ -101,8 +101,9 @@ export function createUsageService({ pool, tenants, metering, quotaCacheMs }: Us
     /**
      * The hot path: one Redis round trip (tenant state and this month's
      * counter), no PostgreSQL. Only a tenant Redis does not know yet, or one
-     * in a transition the provisioner finishes without telling Redis, is read
-     * from PostgreSQL, and published so the next check is fast again.
+     * still shown in a transition (the provisioner's own publish is best
+     * effort), is read from PostgreSQL, and published so the next check is
+     * fast again.
      */
     async quota(idOrName: string, now = new Date()): Promise<QuotaAnswer> {
       let tenantId = idOrName;

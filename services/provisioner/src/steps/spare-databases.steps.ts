@@ -87,9 +87,10 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
   }
 
   /**
-   * Tops the pool up to `target` ready spares at the current version, after
-   * dropping spares of another template version and spare databases that
-   * never became ready (a refill that crashed between clone and registration).
+   * Brings the pool to `target` ready spares at the current version: drops
+   * spares of another template version, spares beyond the target, and spare
+   * databases that never became ready (a refill that crashed between clone
+   * and registration), then clones what is missing.
    * One refill runs at a time across provisioners (an advisory lock).
    */
   async function refillOnce(): Promise<{ created: number; dropped: number }> {
@@ -100,8 +101,15 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
         SELECT pg_try_advisory_lock(hashtext(${lockKey})) AS locked`);
       if (!locked) return { created: 0, dropped: 0 };
       try {
+        // Unclaimed spares of another template version, and those beyond the target (the setting was
+        // lowered): the oldest current ones are kept.
         const stale = await connection.anyFirst(sql.type(nameRow)`
-          DELETE FROM spare_databases WHERE claimed_by IS NULL AND template_version <> ${version}
+          DELETE FROM spare_databases
+           WHERE claimed_by IS NULL
+             AND (template_version <> ${version}
+                  OR database_name IN (SELECT database_name FROM spare_databases
+                                        WHERE claimed_by IS NULL AND template_version = ${version}
+                                        ORDER BY created_at OFFSET ${target}))
           RETURNING database_name`);
         const registered = new Set(await connection.anyFirst(sql.type(nameRow)`SELECT database_name FROM spare_databases`));
         const unready = (await listDatabases(env, names.spareDatabasePrefix)).filter((name) => !registered.has(name));

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AppError,
-  applyMigrations,
-  migrationSettings,
+  migrateTenantClient,
   platformNames,
   rowLevelSecurityProblems,
   withClient,
@@ -111,10 +110,9 @@ export async function cloneTenantDatabase(env: DbEnv, database: string): Promise
  * was current).
  */
 export async function secureTenantDatabase(env: DbEnv, database: string, migrations: Migration[]): Promise<string[]> {
-  const names = platformNames(env.DEEPLENS_DB_PREFIX);
   return withClient(withDatabase(env.DATABASE_URL, database), async (client) => {
-    const applied = await applyMigrations(client, migrations, migrationSettings(names, env.DEEPLENS_DB_PREFIX));
-    await checkRowLevelSecurity(client, names.tenantRole, database);
+    const applied = await migrateTenantClient(client, env.DEEPLENS_DB_PREFIX, migrations);
+    await checkRowLevelSecurity(client, platformNames(env.DEEPLENS_DB_PREFIX).tenantRole, database);
     return applied;
   });
 }

@@ -1,0 +1,23 @@
+import { type JobName, type JobPayload } from '../queues/catalog.js';
+import { JobProducer } from '../queues/producer.js';
+import { createProducerConnection } from '../queues/redis.js';
+
+/**
+ * Adds a job the way another producer of the installation would (the API, a
+ * reconciler), outside any API call: for tests that replay an old job or race
+ * one against a transaction they hold open. Returns the job id.
+ */
+export async function enqueueJob<N extends JobName>(
+  env: Record<string, string>,
+  name: N,
+  payload: JobPayload<N>,
+): Promise<string> {
+  const redis = createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true });
+  const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX!);
+  try {
+    return await producer.enqueue(name, payload);
+  } finally {
+    await producer.close();
+    redis.disconnect();
+  }
+}
