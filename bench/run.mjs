@@ -34,6 +34,7 @@ const scenarios = {
   ingest: (await import('./scenarios/ingest.mjs')).ingest,
   quota: (await import('./scenarios/quota.mjs')).quota,
   memory: (await import('./scenarios/memory.mjs')).memory,
+  stages: (await import('./scenarios/stages.mjs')).stages,
   scale: (await import('./scenarios/scale.mjs')).scale,
 };
 

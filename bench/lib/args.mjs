@@ -1,5 +1,5 @@
 /** Command line: --scenario NAME (repeatable or comma separated), --quick, --dry-run, --profile SERVICE, --help. */
-export const SCENARIOS = ['provisioning', 'burst', 'intake', 'ingest', 'quota', 'memory', 'scale'];
+export const SCENARIOS = ['provisioning', 'burst', 'intake', 'ingest', 'quota', 'memory', 'stages', 'scale'];
 /** What `npm run bench` runs without --scenario: everything but scale, which takes minutes. */
 export const DEFAULT_SCENARIOS = SCENARIOS.filter((name) => name !== 'scale');
 

@@ -20,21 +20,15 @@ const counterRow = z.object({
   per_job: z.string(),
 });
 
-interface GroupedEvent {
-  event: UsageEvent;
-  job: number;
-}
+/** More than three fractional digits: PostgreSQL would round them, possibly into the next month. */
+const SUB_MILLISECOND = /\.\d{4}/;
 
-/**
- * One occurrence per eventId (the first, and the job it came in), in eventId
- * order so concurrent batches lock keys in the same order.
- */
-function uniqueEvents(jobs: ReadonlyArray<readonly UsageEvent[]>): GroupedEvent[] {
-  const seen = new Map<string, GroupedEvent>();
-  jobs.forEach((events, job) => {
-    for (const event of events) if (!seen.has(event.eventId)) seen.set(event.eventId, { event, job });
-  });
-  return [...seen.values()].sort((a, b) => (a.event.eventId < b.event.eventId ? -1 : a.event.eventId > b.event.eventId ? 1 : 0));
+/** The events as stored: instants at millisecond precision, like `normaliseInstant`, copied only where needed. */
+function asStored(events: readonly UsageEvent[]): readonly UsageEvent[] {
+  if (!events.some((event) => SUB_MILLISECOND.test(event.occurredAt))) return events;
+  return events.map((event) =>
+    SUB_MILLISECOND.test(event.occurredAt) ? { ...event, occurredAt: normaliseInstant(event.occurredAt) } : event,
+  );
 }
 
 /**
@@ -44,28 +38,31 @@ function uniqueEvents(jobs: ReadonlyArray<readonly UsageEvent[]>): GroupedEvent[
  * claim commits with the write or not at all, so a crash anywhere leaves
  * either everything or nothing, and a redelivered batch counts nothing twice.
  * The thresholds crossed are recorded in the same transaction.
+ *
+ * The group travels as one JSON parameter (an array of jobs, each an array of
+ * events) that PostgreSQL unpacks with json_to_recordset. Building one value
+ * per field for `unnest` cost the aggregator more than the statement cost
+ * PostgreSQL (split bench: ~40 ms of the aggregator's CPU per 1,000 events,
+ * a third of it garbage collection); JSON.stringify is one native call. The
+ * first occurrence of an eventId wins (DISTINCT ON, in eventId order, so
+ * concurrent batches lock keys in the same order).
  */
 export async function recordUsageBatch(pool: DatabasePool, jobs: ReadonlyArray<readonly UsageEvent[]>): Promise<RecordedBatch> {
-  const batch = uniqueEvents(jobs);
-  if (batch.length === 0) return { countedPerJob: jobs.map(() => 0), counters: [], quotaEvents: [] };
-  const tuples = batch.map(({ event, job }) => [
-    job,
-    event.eventId,
-    event.tenantId,
-    event.endpoint,
-    event.method,
-    event.statusCode,
-    event.durationMs,
-    event.requestBytes ?? 0,
-    event.responseBytes ?? 0,
-    normaliseInstant(event.occurredAt),
-  ]);
+  if (jobs.every((events) => events.length === 0)) return { countedPerJob: jobs.map(() => 0), counters: [], quotaEvents: [] };
+  const group = JSON.stringify(jobs.map(asStored));
 
   return pool.transaction(async (trx) => {
     const rows = await trx.any(sql.type(counterRow)`
       WITH input AS (
-        SELECT * FROM ${sql.unnest(tuples, ['int4', 'uuid', 'uuid', 'text', 'text', 'int4', 'int4', 'int8', 'int8', 'timestamptz'])}
-          AS i(job, event_id, tenant_id, endpoint, method, status_code, duration_ms, request_bytes, response_bytes, occurred_at)
+        SELECT DISTINCT ON (e."eventId")
+               j.position - 1 AS job, e."eventId" AS event_id, e."tenantId" AS tenant_id, e.endpoint, e.method,
+               e."statusCode" AS status_code, e."durationMs" AS duration_ms,
+               coalesce(e."requestBytes", 0) AS request_bytes, coalesce(e."responseBytes", 0) AS response_bytes,
+               e."occurredAt" AS occurred_at
+          FROM json_array_elements(${group}::json) WITH ORDINALITY AS j(events, position)
+         CROSS JOIN LATERAL json_to_recordset(j.events) AS e("eventId" uuid, "tenantId" uuid, endpoint text, method text,
+               "statusCode" int4, "durationMs" int4, "requestBytes" int8, "responseBytes" int8, "occurredAt" timestamptz)
+         ORDER BY e."eventId", j.position
       ),
       claimed AS (
         INSERT INTO usage_event_keys (event_id, tenant_id, occurred_at)

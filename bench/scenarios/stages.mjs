@@ -1,0 +1,111 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { runLoad } from '../lib/load.mjs';
+import { SERVICE_TOKEN, sleep } from '../lib/stack.mjs';
+import { ensureLoadTenants, round } from '../lib/tenants.mjs';
+
+/** CPU time (user + system) of a process so far, in ms; 0 once it is gone. */
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time of every process whose command line starts with `name` (all of PostgreSQL's backends). */
+function cpuMsOf(name) {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(name)) total += cpuMs(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+async function usedBy(ctx, tenantIds) {
+  const answers = await Promise.all(tenantIds.map((id) => ctx.call('GET', `/v1/tenants/${id}/usage`)));
+  return answers.reduce((sum, answer) => sum + (answer.body?.apiCalls?.used ?? 0), 0);
+}
+
+/**
+ * Where an event's cost goes, one stage at a time (information, no target):
+ * with the aggregator stopped, the API accepts the ingest scenario's
+ * 100-event batches into the queue; then the aggregator is started alone and
+ * drains them into PostgreSQL. For each stage: events/s, and the CPU time of
+ * the API, the aggregator, PostgreSQL and Redis per 1,000 events (from
+ * /proc, so Linux only). CPU time per event is steadier than throughput on a
+ * shared machine, and tells which process to profile.
+ */
+export async function stages(ctx) {
+  const tenantIds = await ensureLoadTenants(ctx);
+  const total = ctx.quick ? 40_000 : 80_000;
+  const perThousand = (ms) => round(ms / (total / 1000), 1);
+  const rounds = [];
+  for (let r = 1; r <= 2; r += 1) {
+    const before = await usedBy(ctx, tenantIds);
+    await ctx.services['usage-aggregator'].stop();
+    ctx.progress(`round ${r}/2: the API accepts ${total} events, aggregator stopped`);
+    const api = ctx.services.api.pid;
+    let started = [performance.now(), cpuMs(api), cpuMsOf('postgres'), cpuMsOf('redis-server')];
+    const load = await runLoad({
+      url: `${ctx.apiUrl}/v1/events/api-calls`,
+      method: 'POST',
+      connections: 16,
+      amount: total / 100,
+      headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+      body: { kind: 'event', tenantIds, batch: 100 },
+    });
+    const accept = {
+      eventsPerSecond: round(total / ((performance.now() - started[0]) / 1000), 0),
+      apiCpuMsPer1k: perThousand(cpuMs(api) - started[1]),
+      postgresCpuMsPer1k: perThousand(cpuMsOf('postgres') - started[2]),
+      redisCpuMsPer1k: perThousand(cpuMsOf('redis-server') - started[3]),
+      non2xx: load.non2xx,
+    };
+
+    ctx.progress(`round ${r}/2: the aggregator drains them alone`);
+    await ctx.restart('usage-aggregator');
+    const aggregator = ctx.services['usage-aggregator'].pid;
+    started = [performance.now(), cpuMs(aggregator), cpuMsOf('postgres'), cpuMsOf('redis-server')];
+    let seen = before;
+    while (seen < before + total) {
+      await sleep(100);
+      seen = await usedBy(ctx, tenantIds);
+      if (performance.now() - started[0] > 600_000) throw new Error(`only ${seen - before} of ${total} events counted after 10 minutes`);
+    }
+    const drain = {
+      eventsPerSecond: round(total / ((performance.now() - started[0]) / 1000), 0),
+      aggregatorCpuMsPer1k: perThousand(cpuMs(aggregator) - started[1]),
+      postgresCpuMsPer1k: perThousand(cpuMsOf('postgres') - started[2]),
+      redisCpuMsPer1k: perThousand(cpuMsOf('redis-server') - started[3]),
+    };
+    if (seen !== before + total) throw new Error(`counted ${seen - before} events, sent ${total}: not exactly once`);
+    rounds.push({ events: total, accept, drain });
+  }
+  return {
+    rounds,
+    rows: rounds.flatMap(({ accept, drain }, index) => [
+      {
+        metric: `stage: API accepts, round ${index + 1}`,
+        value: `${accept.eventsPerSecond} events/s; CPU ms per 1k events: API ${accept.apiCpuMsPer1k}, PostgreSQL ${accept.postgresCpuMsPer1k}, Redis ${accept.redisCpuMsPer1k}`,
+        baseline: '—',
+        ratio: null,
+        target: 'information',
+        pass: accept.non2xx === 0,
+      },
+      {
+        metric: `stage: aggregator drains, round ${index + 1}`,
+        value: `${drain.eventsPerSecond} events/s; CPU ms per 1k events: aggregator ${drain.aggregatorCpuMsPer1k}, PostgreSQL ${drain.postgresCpuMsPer1k}, Redis ${drain.redisCpuMsPer1k}`,
+        baseline: '—',
+        ratio: null,
+        target: 'information',
+        pass: true,
+      },
+    ]),
+  };
+}
