@@ -3,6 +3,7 @@ import pg from 'pg';
 import { runLoad } from '../lib/load.mjs';
 import { SERVICE_TOKEN, sleep, waitFor, withAdmin } from '../lib/stack.mjs';
 import { ensureLoadTenants, round } from '../lib/tenants.mjs';
+import { usageQueueIdle, usedBy } from '../lib/usage.mjs';
 
 const BATCH = 1_000;
 
@@ -44,17 +45,6 @@ function withDatabase(url, database) {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
-}
-
-async function usedBy(ctx, tenantIds) {
-  const answers = await Promise.all(tenantIds.map((id) => ctx.call('GET', `/v1/tenants/${id}/usage`)));
-  return answers.reduce((sum, answer) => sum + (answer.body?.apiCalls?.used ?? 0), 0);
-}
-
-async function usageQueueIdle(ctx) {
-  const { body } = await ctx.call('GET', '/v1/status');
-  const usage = body?.queues?.usage;
-  return usage && usage.waiting + usage.active + usage.delayed === 0 ? true : undefined;
 }
 
 /**

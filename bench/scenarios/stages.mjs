@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { runLoad } from '../lib/load.mjs';
 import { SERVICE_TOKEN, sleep } from '../lib/stack.mjs';
 import { ensureLoadTenants, round } from '../lib/tenants.mjs';
+import { usedBy } from '../lib/usage.mjs';
 
 /** CPU time (user + system) of a process so far, in ms; 0 once it is gone. */
 function cpuMs(pid) {
@@ -27,38 +28,38 @@ function cpuMsOf(name) {
   return total;
 }
 
-async function usedBy(ctx, tenantIds) {
-  const answers = await Promise.all(tenantIds.map((id) => ctx.call('GET', `/v1/tenants/${id}/usage`)));
-  return answers.reduce((sum, answer) => sum + (answer.body?.apiCalls?.used ?? 0), 0);
-}
-
 /**
  * Where an event's cost goes, one stage at a time (information, no target):
- * with the aggregator stopped, the API accepts the ingest scenario's
- * 100-event batches into the queue; then the aggregator is started alone and
- * drains them into PostgreSQL. For each stage: events/s, and the CPU time of
- * the API, the aggregator, PostgreSQL and Redis per 1,000 events (from
- * /proc, so Linux only). CPU time per event is steadier than throughput on a
- * shared machine, and tells which process to profile.
+ * with the aggregator stopped, the API accepts events into the queue; then
+ * the aggregator is started alone and drains them into PostgreSQL. Two
+ * shapes: the ingest scenario's 100-event batches from 16 connections, and
+ * the intake scenario's single events from 50. For each stage: events/s, and
+ * the CPU time of the API, the aggregator, PostgreSQL and Redis per 1,000
+ * events (from /proc, so Linux only). CPU time per event is steadier than
+ * throughput on a shared machine, and tells which process to profile.
  */
 export async function stages(ctx) {
   const tenantIds = await ensureLoadTenants(ctx);
-  const total = ctx.quick ? 40_000 : 80_000;
-  const perThousand = (ms) => round(ms / (total / 1000), 1);
+  const shapes = [
+    { name: '100-event batches', batch: 100, connections: 16, events: ctx.quick ? 40_000 : 80_000 },
+    { name: 'single events', batch: 1, connections: 50, events: ctx.quick ? 10_000 : 20_000 },
+  ];
   const rounds = [];
-  for (let r = 1; r <= 2; r += 1) {
+  for (const shape of shapes) {
+    const total = shape.events;
+    const perThousand = (ms) => round(ms / (total / 1000), 1);
     const before = await usedBy(ctx, tenantIds);
     await ctx.services['usage-aggregator'].stop();
-    ctx.progress(`round ${r}/2: the API accepts ${total} events, aggregator stopped`);
+    ctx.progress(`${shape.name}: the API accepts ${total} events, aggregator stopped`);
     const api = ctx.services.api.pid;
     let started = [performance.now(), cpuMs(api), cpuMsOf('postgres'), cpuMsOf('redis-server')];
     const load = await runLoad({
       url: `${ctx.apiUrl}/v1/events/api-calls`,
       method: 'POST',
-      connections: 16,
-      amount: total / 100,
+      connections: shape.connections,
+      amount: total / shape.batch,
       headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
-      body: { kind: 'event', tenantIds, batch: 100 },
+      body: { kind: 'event', tenantIds, ...(shape.batch > 1 ? { batch: shape.batch } : {}) },
     });
     const accept = {
       eventsPerSecond: round(total / ((performance.now() - started[0]) / 1000), 0),
@@ -68,7 +69,7 @@ export async function stages(ctx) {
       non2xx: load.non2xx,
     };
 
-    ctx.progress(`round ${r}/2: the aggregator drains them alone`);
+    ctx.progress(`${shape.name}: the aggregator drains them alone`);
     await ctx.restart('usage-aggregator');
     const aggregator = ctx.services['usage-aggregator'].pid;
     started = [performance.now(), cpuMs(aggregator), cpuMsOf('postgres'), cpuMsOf('redis-server')];
@@ -85,13 +86,13 @@ export async function stages(ctx) {
       redisCpuMsPer1k: perThousand(cpuMsOf('redis-server') - started[3]),
     };
     if (seen !== before + total) throw new Error(`counted ${seen - before} events, sent ${total}: not exactly once`);
-    rounds.push({ events: total, accept, drain });
+    rounds.push({ shape: shape.name, events: total, accept, drain });
   }
   return {
     rounds,
-    rows: rounds.flatMap(({ accept, drain }, index) => [
+    rows: rounds.flatMap(({ shape, accept, drain }) => [
       {
-        metric: `stage: API accepts, round ${index + 1}`,
+        metric: `stage: API accepts ${shape}`,
         value: `${accept.eventsPerSecond} events/s; CPU ms per 1k events: API ${accept.apiCpuMsPer1k}, PostgreSQL ${accept.postgresCpuMsPer1k}, Redis ${accept.redisCpuMsPer1k}`,
         baseline: '—',
         ratio: null,
@@ -99,7 +100,7 @@ export async function stages(ctx) {
         pass: accept.non2xx === 0,
       },
       {
-        metric: `stage: aggregator drains, round ${index + 1}`,
+        metric: `stage: aggregator drains ${shape}`,
         value: `${drain.eventsPerSecond} events/s; CPU ms per 1k events: aggregator ${drain.aggregatorCpuMsPer1k}, PostgreSQL ${drain.postgresCpuMsPer1k}, Redis ${drain.redisCpuMsPer1k}`,
         baseline: '—',
         ratio: null,

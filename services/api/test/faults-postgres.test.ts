@@ -120,7 +120,8 @@ describe('PostgreSQL restarted mid-work', () => {
       [tenantId],
     );
     // Batches refused with 503 while the API's own pool reconnected are not counted by anyone; the rest all are.
-    expect(jobIds.length).toBeGreaterThanOrEqual(20);
+    // (How many were refused depends on how long the restart took: at least 10 went before it, 5 after.)
+    expect(jobIds.length - acceptedAfterRestart).toBeGreaterThanOrEqual(10);
     expect(acceptedAfterRestart).toBeGreaterThanOrEqual(5);
     expect(counted).toEqual({ calls: accepted, logs: accepted, keys: accepted });
     expect(aggregator.child.exitCode).toBeNull();

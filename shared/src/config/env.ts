@@ -53,6 +53,13 @@ export const baseEnvSchema = z.object({
   DEEPLENS_JOB_LOCK_MS: positiveInt(30_000),
   DEEPLENS_STALLED_INTERVAL_MS: positiveInt(30_000),
   DEEPLENS_WORKER_CONCURRENCY: positiveInt(4),
+  /**
+   * The worker process's scheduling niceness, 0 (normal) to 19 (only idle CPU).
+   * Work a caller waits for runs at 0; the usage aggregator, whose work is
+   * deferred by design, defaults to 10 so that on a shared machine the API's
+   * intake goes first and the backlog is worked off in larger, cheaper groups.
+   */
+  DEEPLENS_CPU_NICENESS: z.coerce.number().int().min(0).max(19).default(0),
   /** `key` or a keyring `id:key,id:key` (the first encrypts); required outside development. */
   DEEPLENS_ENCRYPTION_KEY: z
     .string()

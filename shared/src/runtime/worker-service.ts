@@ -6,6 +6,7 @@ import { openPlatformPool, type DatabasePool } from '../db/pool.js';
 import { armFailpoints } from '../failpoints.js';
 import { followParentProcess } from './follow-parent.js';
 import { GroupCommit } from './group-commit.js';
+import { lowerCpuPriority } from './niceness.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, startMetricsServer, type Metrics } from '../metrics.js';
 import type { QueueName } from '../queues/catalog.js';
@@ -48,6 +49,12 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
   );
   armFailpoints(env.NODE_ENV, env.DEEPLENS_FAILPOINTS);
   const log = createLogger({ name: options.name, level: env.LOG_LEVEL });
+  try {
+    const threads = lowerCpuPriority(env.DEEPLENS_CPU_NICENESS);
+    if (threads) log.debug({ niceness: env.DEEPLENS_CPU_NICENESS, threads }, 'CPU priority lowered');
+  } catch (error) {
+    log.warn({ err: error, niceness: env.DEEPLENS_CPU_NICENESS }, 'could not lower the CPU priority; running at normal priority');
+  }
   const metrics = createMetrics(options.name);
   const closers: Array<() => Promise<void>> = [];
   const workers: Worker[] = [];
