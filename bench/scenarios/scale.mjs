@@ -119,12 +119,12 @@ export async function scale(ctx) {
       pass: failed.length === 0 && live + ids.length >= TENANTS,
     },
     ...Object.entries(latencies).map(([name, latency]) => ({
-      metric: `scale: ${name} p97.5 (≥ p95), 10 connections`,
-      value: `${latency.p97_5} ms (${latency.requestsPerSecond} req/s)`,
+      metric: `scale: ${name} p95, 10 connections`,
+      value: `${latency.p95} ms (p97.5 ${latency.p97_5} ms; ${latency.requestsPerSecond} req/s)`,
       baseline: '—',
       ratio: null,
       target: `p95 < ${P95_LIMIT_MS} ms`,
-      pass: latency.p97_5 < P95_LIMIT_MS && latency.non2xx === 0,
+      pass: latency.p95 < P95_LIMIT_MS && latency.non2xx === 0,
     })),
     {
       metric: 'scale: peak connections to tenant databases',
