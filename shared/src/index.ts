@@ -33,6 +33,7 @@ export * from './runtime/follow-parent.js';
 export * from './db/tenant-pools.js';
 export * from './events/domain-events.js';
 export * from './usage/periods.js';
+export * from './usage/event-batches.js';
 export * from './usage/metering-redis.js';
 export * from './usage/quota-state.js';
 export * from './usage/tenant-changes.js';

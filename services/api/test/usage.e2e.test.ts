@@ -1,5 +1,5 @@
 import { meteringKeys, platformNames, withClient, withDatabase, withTemplateLock } from '@deeplens/shared';
-import { startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { enqueueJob, startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
@@ -70,6 +70,26 @@ describe('usage metering', () => {
     expect(await platform.count('SELECT count(DISTINCT event_id) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(10_000);
     const status = (await api.call('GET', '/v1/status')).json();
     expect(status.usage.apiCalls).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('counts a job queued by the previous version ({"events": [...]}, not JSON text) exactly once, sub-millisecond instants in their month', async () => {
+    const [tenantId] = await platform.insertTenants(1);
+    const now = new Date();
+    const lastInstantBefore = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1) - 1);
+    const [previous, current] = [monthOfDate(lastInstantBefore), monthOfDate(now)];
+    const events = [
+      apiCallEvent(tenantId!),
+      // PostgreSQL alone would round this into the current month.
+      apiCallEvent(tenantId!, { occurredAt: `${lastInstantBefore.toISOString().slice(0, 10)}T23:59:59.9999999Z` }),
+    ];
+    const jobId = await enqueueJob(env, 'usage.ingest', { events });
+    const [job] = await waitForJobs(api, [jobId]);
+    expect(job).toMatchObject({ state: 'completed', tenantId, result: { events: 2, counted: 2, duplicates: 0 } });
+    expect((await usageOf(api, tenantId!, current)).apiCalls.used).toBe(1);
+    expect((await usageOf(api, tenantId!, previous)).apiCalls.used).toBe(1);
+    // The same events again in the current shape count nothing.
+    const [again] = await waitForJobs(api, await postEvents(api, [events]));
+    expect(again!.result).toEqual({ events: 2, counted: 0, duplicates: 2 });
   });
 
   it('counts an event at 23:59:59 UTC on the last day of a month in that month', async () => {

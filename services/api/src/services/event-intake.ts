@@ -5,6 +5,7 @@ import {
   isApiCallEvent,
   MAX_EVENTS_PER_REQUEST,
   sql,
+  usageIngestPayloadOf,
   validationFailed,
   type DatabasePool,
   type JobProducer,
@@ -146,7 +147,7 @@ export function createEventIntake({ pool, producer, settings }: EventIntakeDeps)
   // event at once. A request's events always travel together; all of a job's requests get its id.
   const coalescer = new GroupCommit<readonly UsageEvent[], string>(
     async (requests) => {
-      const jobId = await producer.enqueue('usage.ingest', { events: requests.flat() });
+      const jobId = await producer.enqueue('usage.ingest', usageIngestPayloadOf(requests.flat()));
       return requests.map(() => jobId);
     },
     { lingerMs: settings.coalesceMs, maxSize: settings.coalesceMaxEvents, maxInFlight: 2, sizeOf: (events) => events.length },

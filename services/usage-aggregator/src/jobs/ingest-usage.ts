@@ -1,5 +1,6 @@
 import {
   AppError,
+  eventsJsonOf,
   failpoint,
   GroupCommit,
   mirrorApiCallCounters,
@@ -7,7 +8,6 @@ import {
   type JobPayload,
   type Logger,
   type MeteringRedis,
-  type UsageEvent,
 } from '@deeplens/shared';
 import type { UsageMetrics } from '../usage-metrics.js';
 import { publishQuotaEvents } from '../steps/quota-events.js';
@@ -32,7 +32,7 @@ type JobOutcome = { counted: number } | { error: unknown };
  * with. A Redis mirror that fails fails the whole group: the counts are
  * committed, and every job's retry counts nothing again but mirrors.
  */
-async function countGroup(deps: IngestDeps, jobs: Array<readonly UsageEvent[]>): Promise<JobOutcome[]> {
+async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[]> {
   let batch;
   try {
     batch = await recordUsageBatch(deps.pool, jobs);
@@ -71,18 +71,23 @@ async function countGroup(deps: IngestDeps, jobs: Array<readonly UsageEvent[]>):
  * absolute values.
  */
 export function ingestUsageHandler(deps: IngestDeps) {
-  const group = new GroupCommit<readonly UsageEvent[], JobOutcome>((jobs) => countGroup(deps, jobs), {
-    lingerMs: 0,
-    maxSize: 10_000, // events per statement, whatever the concurrency
-    maxInFlight: 1,
-    sizeOf: (events) => events.length,
-  });
-  return async ({ events }: JobPayload<'usage.ingest'>) => {
-    const outcome = await group.add(events);
+  // A job is its events' JSON text; a group's size is counted in events.
+  const group = new GroupCommit<{ json: string; count: number }, JobOutcome>(
+    (jobs) => countGroup(deps, jobs.map((job) => job.json)),
+    {
+      lingerMs: 0,
+      maxSize: 10_000, // events per statement, whatever the concurrency
+      maxInFlight: 1,
+      sizeOf: (job) => job.count,
+    },
+  );
+  return async (payload: JobPayload<'usage.ingest'>) => {
+    const job = eventsJsonOf(payload);
+    const outcome = await group.add(job);
     if ('error' in outcome) throw outcome.error;
-    const duplicates = events.length - outcome.counted;
+    const duplicates = job.count - outcome.counted;
     deps.metrics.eventsIngested.inc(outcome.counted);
     deps.metrics.duplicatesDropped.inc(duplicates);
-    return { events: events.length, counted: outcome.counted, duplicates };
+    return { events: job.count, counted: outcome.counted, duplicates };
   };
 }
