@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEnv } from '../testing/index.js';
@@ -43,5 +44,22 @@ describe('the pool’s connection reset', () => {
     expect(await backend()).toBe(pid);
     expect(await setting()).toBe('session');
     await pool.query(sql.unsafe`RESET deeplens.test`);
+  });
+});
+
+describe('a connection PostgreSQL ends', () => {
+  it('does not take the process down when nobody listens on the client (slonik’s type-reading client)', async () => {
+    // What @slonik/pg-driver does for every new pool: a plain client, no 'error' listener.
+    const client = new pg.Client({ connectionString: env.DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await pool.query(sql.unsafe`SELECT pg_terminate_backend(${rows[0]!.pid})`);
+      // Without a listener the 57P01 error event is thrown out of the process here (vitest reports it).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   });
 });

@@ -2,7 +2,10 @@ import { createPool, createTypeParserPreset, type DatabasePool, type Interceptor
 import type { BaseEnv } from '../config/env.js';
 import { withCredentials, withDatabase } from './connection-uri.js';
 import { platformNames } from './names.js';
+import { listenForClientErrors } from './pg-client-errors.js';
 import { sql } from './sql.js';
+
+listenForClientErrors();
 
 export type { DatabasePool };
 
