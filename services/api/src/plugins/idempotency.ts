@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppError, conflict, validationFailed } from '@deeplens/shared';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import type { IdempotencyRepository } from '../repositories/idempotency.repository.js';
 
@@ -79,13 +79,27 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
     return payload;
   };
 
+  // Callback-style wrappers: most writes (every usage event) carry no key, and an async hook
+  // would cost each of them a promise and a microtask turn for nothing. A claim that answered
+  // from the record (a replay, or a refusal sent as the reply) ends the request without done().
+  const claimHook: preHandlerHookHandler = (request, reply, done) => {
+    if (request.headers['idempotency-key'] === undefined) return done();
+    claim(request, reply).then(() => {
+      if (!reply.sent) done();
+    }, done);
+  };
+  const recordHook: onSendHookHandler = (request, reply, payload, done) => {
+    if (!request.idempotencyKey) return done(null, payload);
+    record(request, reply, payload).then((sent) => done(null, sent), done);
+  };
+
   // Only writes take a key, so only their routes carry the hooks: reads (the quota check above
   // all) skip two hooks per request. onRoute sees every route registered after this plugin.
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!methods.some((method) => WRITE_METHODS.has(method))) return;
-    route.preHandler = [...toArray(route.preHandler), claim];
-    route.onSend = [record, ...toArray(route.onSend)];
+    route.preHandler = [...toArray(route.preHandler), claimHook];
+    route.onSend = [recordHook, ...toArray(route.onSend)];
   });
 }
 
