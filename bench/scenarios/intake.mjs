@@ -19,18 +19,16 @@ export async function intake(ctx) {
   const settings = { connections: 50, duration: ctx.quick ? 5 : 10, warmup: ctx.quick ? 1 : 2, method: 'POST' };
   const body = { kind: 'event', tenantIds };
   const idle = () => waitFor(() => usageQueueIdle(ctx), { what: 'an idle usage queue', intervalMs: 100, timeoutMs: 600_000 });
+  const helloLoad = () => runLoad({ ...settings, url: `${ctx.hello.url}/hello`, body });
+  const apiLoad = () =>
+    runLoad({ ...settings, url: `${ctx.apiUrl}/v1/events/api-calls`, headers: { authorization: `Bearer ${SERVICE_TOKEN}` }, body });
   const rounds = [];
   for (let r = 1; r <= 2; r += 1) {
     await idle();
     ctx.progress(`round ${r}/2: hello-world POST`);
-    const hello = await runLoad({ ...settings, url: `${ctx.hello.url}/hello`, body });
+    const hello = await helloLoad();
     ctx.progress(`round ${r}/2: POST /v1/events/api-calls`);
-    const api = await runLoad({
-      ...settings,
-      url: `${ctx.apiUrl}/v1/events/api-calls`,
-      headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
-      body,
-    });
+    const api = await apiLoad();
     const loadEnded = performance.now();
     ctx.progress(`round ${r}/2: waiting for the aggregator to count every accepted event`);
     await idle();
@@ -50,10 +48,10 @@ export async function intake(ctx) {
   // what the API itself takes when counting does not share the machine's cores with it.
   await idle();
   ctx.progress('alone: hello-world POST');
-  const helloAlone = await runLoad({ ...settings, url: `${ctx.hello.url}/hello`, body });
+  const helloAlone = await helloLoad();
   await ctx.services['usage-aggregator'].stop();
   ctx.progress('alone: POST /v1/events/api-calls with the aggregator stopped');
-  const apiAlone = await runLoad({ ...settings, url: `${ctx.apiUrl}/v1/events/api-calls`, headers: { authorization: `Bearer ${SERVICE_TOKEN}` }, body });
+  const apiAlone = await apiLoad();
   await ctx.restart('usage-aggregator');
   await idle();
   const alone = {

@@ -90,6 +90,7 @@ describe('usage metering', () => {
     // The same events again in the current shape count nothing.
     const [again] = await waitForJobs(api, await postEvents(api, [events]));
     expect(again!.result).toEqual({ events: 2, counted: 0, duplicates: 2 });
+    expect(again!.tenantId).toBe(tenantId); // the job view names the tenant of a JSON-text job too
   });
 
   it('counts an event at 23:59:59 UTC on the last day of a month in that month', async () => {

@@ -97,8 +97,9 @@ const resolve = async (target: Target): Promise<MeteringRedis> =>
 /**
  * Reads a tenant's state from PostgreSQL and publishes it, after the API or
  * the provisioner committed a change to it, so a plan change, a suspension,
- * an activation or a deletion takes effect at the next quota check. Best effort: the change is already committed, and if Redis does not
- * answer now the aggregator's reconciliation publishes it within its interval.
+ * an activation or a deletion takes effect at the next quota check. Best
+ * effort: the change is already committed, and if Redis does not answer now
+ * the aggregator's reconciliation publishes it within its interval.
  * Returns whether Redis took it.
  */
 export async function refreshTenantQuotaState(db: CommonQueryMethods, target: Target, tenantId: string): Promise<boolean> {

@@ -24,16 +24,16 @@ interface Hit {
 
 const WINDOW_MS = 1_000;
 
-/** Fixed one-second windows per key in this process; a bounded map (principals are a handful of tokens). */
+/** Fixed one-second windows per principal in this process; a bounded map (principals are a handful of tokens). */
 function memoryCounter(maxKeys = 10_000) {
   const windows = new Map<string, { count: number; endsAt: number }>();
-  return (key: string): Hit => {
+  return (principal: string): Hit => {
     const now = Date.now();
-    let window = windows.get(key);
+    let window = windows.get(principal);
     if (!window || window.endsAt <= now) {
       if (!window && windows.size >= maxKeys) windows.delete(windows.keys().next().value!);
       window = { count: 0, endsAt: now + WINDOW_MS };
-      windows.set(key, window);
+      windows.set(principal, window);
     }
     window.count += 1;
     return { count: window.count, ttlMs: window.endsAt - now };
@@ -45,7 +45,7 @@ function memoryCounter(maxKeys = 10_000) {
  * expiry set by whoever opened it. A key someone set with a longer expiry
  * (an operator blocking a token for a minute) keeps it.
  */
-function redisCounter(redis: Redis) {
+function redisCounter(redis: Redis, keyPrefix: string) {
   const script = `
     local count = redis.call('INCR', KEYS[1])
     local ttl = redis.call('PTTL', KEYS[1])
@@ -54,7 +54,8 @@ function redisCounter(redis: Redis) {
       ttl = tonumber(ARGV[1])
     end
     return {count, ttl}`;
-  return async (key: string): Promise<Hit> => {
+  return async (principal: string): Promise<Hit> => {
+    const key = `${keyPrefix}:ratelimit:${principal}`;
     const [count, ttlMs] = (await redis.eval(script, 1, key, WINDOW_MS)) as [number, number];
     return { count, ttlMs };
   };
@@ -78,9 +79,8 @@ function redisCounter(redis: Redis) {
  * be the reason it fails; routes that need Redis answer 503 themselves.
  */
 async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions) {
-  const keyOf = (principal: string) => `${options.keyPrefix}:ratelimit:${principal}`;
   const countInMemory = options.redis ? null : memoryCounter();
-  const countInRedis = options.redis ? redisCounter(options.redis) : null;
+  const countInRedis = options.redis ? redisCounter(options.redis, options.keyPrefix) : null;
 
   /** The request's error when over the limit, with the draft-spec headers and Retry-After; null otherwise. */
   const verdict = (reply: FastifyReply, hit: Hit): AppError | null => {
@@ -95,9 +95,9 @@ async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions) 
 
   app.addHook('onRequest', (request, reply, done) => {
     if ((request.routeOptions.config as { access?: string }).access === 'public') return done();
-    const key = keyOf(request.principal?.id ?? 'anonymous');
-    if (countInMemory) return done(verdict(reply, countInMemory(key)) ?? undefined);
-    countInRedis!(key).then(
+    const principal = request.principal?.id ?? 'anonymous';
+    if (countInMemory) return done(verdict(reply, countInMemory(principal)) ?? undefined);
+    countInRedis!(principal).then(
       (hit) => done(verdict(reply, hit) ?? undefined),
       () => done(), // Redis away: let the request through
     );

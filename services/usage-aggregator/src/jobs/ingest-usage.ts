@@ -3,6 +3,7 @@ import {
   eventsJsonOf,
   failpoint,
   GroupCommit,
+  MAX_EVENTS_PER_JOB,
   mirrorApiCallCounters,
   type DatabasePool,
   type JobPayload,
@@ -76,7 +77,7 @@ export function ingestUsageHandler(deps: IngestDeps) {
     (jobs) => countGroup(deps, jobs.map((job) => job.json)),
     {
       lingerMs: 0,
-      maxSize: 10_000, // events per statement, whatever the concurrency
+      maxSize: MAX_EVENTS_PER_JOB, // events per statement, whatever the concurrency (a bigger job goes alone)
       maxInFlight: 1,
       sizeOf: (job) => job.count,
     },
