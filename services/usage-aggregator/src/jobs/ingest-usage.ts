@@ -78,7 +78,11 @@ export function ingestUsageHandler(deps: IngestDeps) {
     {
       lingerMs: 0,
       maxSize: MAX_EVENTS_PER_JOB, // events per statement, whatever the concurrency (a bigger job goes alone)
-      maxInFlight: 1,
+      // Two statements at once: while PostgreSQL runs one, the next group is gathered and sent
+      // instead of waiting (full ingest 48k -> 51-55k events/s). Concurrent statements are safe as
+      // they are between replicas: each claims its keys in eventId order, and counters in
+      // (tenant, month) order only after all its keys, so no two wait on each other in a cycle.
+      maxInFlight: 2,
       sizeOf: (job) => job.count,
     },
   );
