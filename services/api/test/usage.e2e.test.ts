@@ -72,7 +72,38 @@ describe('usage metering', () => {
     expect(status.usage.apiCalls).toBeGreaterThanOrEqual(10_000);
   });
 
-  it('counts a job queued by the previous version ({"events": [...]}, not JSON text) exactly once, sub-millisecond instants in their month', async () => {
+  it('stores every field of an event as it was sent, free text and large byte counts included', async () => {
+    const [tenantId] = await platform.insertTenants(1);
+    const sent = apiCallEvent(tenantId!, {
+      endpoint: '/v1/search?q="猫 café"\\dogs\n{[,]}',
+      method: 'patch',
+      statusCode: 599,
+      durationMs: 2_147_483_647,
+      responseBytes: Number.MAX_SAFE_INTEGER,
+    });
+    delete (sent as { requestBytes?: number }).requestBytes;
+    const [job] = await waitForJobs(api, await postEvents(api, [sent]));
+    expect(job!.result).toEqual({ events: 1, counted: 1, duplicates: 0 });
+    const { rows } = await platform.client.query(
+      `SELECT tenant_id, endpoint, method, status_code, duration_ms, request_bytes::text, response_bytes::text, occurred_at
+         FROM api_usage_logs WHERE event_id = $1`,
+      [sent.eventId],
+    );
+    expect(rows).toEqual([
+      {
+        tenant_id: tenantId,
+        endpoint: sent.endpoint,
+        method: 'patch',
+        status_code: 599,
+        duration_ms: 2_147_483_647,
+        request_bytes: '0',
+        response_bytes: String(Number.MAX_SAFE_INTEGER),
+        occurred_at: new Date(sent.occurredAt as string),
+      },
+    ]);
+  });
+
+  it('counts jobs queued by earlier versions (events as objects, then as JSON text) exactly once, sub-millisecond instants in their month', async () => {
     const [tenantId] = await platform.insertTenants(1);
     const now = new Date();
     const lastInstantBefore = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1) - 1);
@@ -91,6 +122,11 @@ describe('usage metering', () => {
     const [again] = await waitForJobs(api, await postEvents(api, [events]));
     expect(again!.result).toEqual({ events: 2, counted: 0, duplicates: 2 });
     expect(again!.tenantId).toBe(tenantId); // the job view names the tenant of a JSON-text job too
+    // The version between wrote the events as objects in JSON text.
+    const between = [apiCallEvent(tenantId!), apiCallEvent(tenantId!)];
+    const betweenJob = await enqueueJob(env, 'usage.ingest', { eventsJson: JSON.stringify(between), eventCount: 2, tenantId: tenantId! });
+    expect((await waitForJobs(api, [betweenJob]))[0]).toMatchObject({ state: 'completed', tenantId, result: { events: 2, counted: 2, duplicates: 0 } });
+    expect((await usageOf(api, tenantId!, current)).apiCalls.used).toBe(3);
   });
 
   it('counts an event at 23:59:59 UTC on the last day of a month in that month', async () => {

@@ -1,24 +1,72 @@
+import { validationFailed } from '../errors.js';
 import { soleTenantOf, type UsageEvent, type UsageIngestPayload } from '../queues/catalog.js';
+import { apiCallEventCheck } from '../schemas/http/usage.js';
 import { normaliseInstant } from './periods.js';
 
 /** More than three fractional digits: PostgreSQL would round them, possibly into the next month. */
 const SUB_MILLISECOND = /\.\d{4}/;
 
-/** The events as stored: instants at millisecond precision (normaliseInstant), copied only where needed. */
-export function eventsAsStored(events: readonly UsageEvent[]): readonly UsageEvent[] {
-  if (!events.some((event) => SUB_MILLISECOND.test(event.occurredAt))) return events;
-  return events.map((event) =>
-    SUB_MILLISECOND.test(event.occurredAt) ? { ...event, occurredAt: normaliseInstant(event.occurredAt) } : event,
+/**
+ * The fields of an event row, in order: a usage.ingest job carries each event
+ * as a JSON array of these (`eventRows`), and the aggregator's statement reads
+ * them back by position. Optional byte counts are written as 0, as stored.
+ */
+export const EVENT_ROW_FIELDS = [
+  'eventId',
+  'tenantId',
+  'endpoint',
+  'method',
+  'statusCode',
+  'durationMs',
+  'requestBytes',
+  'responseBytes',
+  'occurredAt',
+] as const satisfies ReadonlyArray<keyof UsageEvent>;
+
+/**
+ * One event's row as JSON text, for an event that passed the contract's check:
+ * uuids, the method (letters) and the instant (digits and ISO separators) hold
+ * nothing JSON would escape, so only the endpoint, free text, goes through
+ * JSON.stringify, and integers print as integers. A row is about half the
+ * bytes of the event's object (no keys), so the queue, the job's escaped copy
+ * in Redis and PostgreSQL's parse all shrink with it.
+ */
+function eventRowJson(event: UsageEvent): string {
+  const occurredAt = SUB_MILLISECOND.test(event.occurredAt) ? normaliseInstant(event.occurredAt) : event.occurredAt;
+  return (
+    `["${event.eventId}","${event.tenantId}",${JSON.stringify(event.endpoint)},"${event.method}",` +
+    `${event.statusCode},${event.durationMs},${event.requestBytes ?? 0},${event.responseBytes ?? 0},"${occurredAt}"]`
   );
 }
 
-/** A usage.ingest payload for events already checked (the intake's): their JSON text, as stored. */
-export function usageIngestPayloadOf(events: readonly UsageEvent[]): UsageIngestPayload {
-  return { eventsJson: JSON.stringify(eventsAsStored(events)), eventCount: events.length, tenantId: soleTenantOf(events) };
+/** Checked events as the JSON text of an array of rows (EVENT_ROW_FIELDS), instants at millisecond precision. */
+export function eventRowsJsonOf(events: readonly UsageEvent[]): string {
+  let text = '[';
+  for (let index = 0; index < events.length; index += 1) {
+    if (index > 0) text += ',';
+    text += eventRowJson(events[index]!);
+  }
+  return `${text}]`;
 }
 
-/** A usage.ingest job's events as JSON text and their number, from either payload shape. */
-export function eventsJsonOf(payload: UsageIngestPayload): { json: string; count: number } {
-  if ('eventsJson' in payload) return { json: payload.eventsJson, count: payload.eventCount };
-  return { json: JSON.stringify(eventsAsStored(payload.events)), count: payload.events.length };
+/** A usage.ingest payload for events already checked (the intake's). */
+export function usageIngestPayloadOf(events: readonly UsageEvent[]): UsageIngestPayload {
+  return { eventRows: eventRowsJsonOf(events), eventCount: events.length, tenantId: soleTenantOf(events) };
+}
+
+/**
+ * A usage.ingest job's rows as JSON text and their number, from any payload
+ * shape: the current one as it is; the two of earlier versions (`eventsJson`,
+ * objects as JSON text, and `events`, objects), still waiting in a queue
+ * across a deploy, checked and rewritten as rows.
+ */
+export function eventRowsOf(payload: UsageIngestPayload): { json: string; count: number } {
+  if ('eventRows' in payload) return { json: payload.eventRows, count: payload.eventCount };
+  if ('events' in payload) return { json: eventRowsJsonOf(payload.events), count: payload.events.length }; // checked by the catalog
+  // The text was checked for its shape only; each event gets the contract's check before it becomes a row.
+  const events: unknown = JSON.parse(payload.eventsJson);
+  if (!Array.isArray(events) || !events.every((event) => apiCallEventCheck.Check(event))) {
+    throw validationFailed('a usage.ingest job of the previous version holds an event that is not a valid API-call event');
+  }
+  return { json: eventRowsJsonOf(events), count: events.length };
 }

@@ -1,6 +1,6 @@
 import {
   AppError,
-  eventsJsonOf,
+  eventRowsOf,
   failpoint,
   GroupCommit,
   MAX_EVENTS_PER_JOB,
@@ -72,7 +72,7 @@ async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[
  * absolute values.
  */
 export function ingestUsageHandler(deps: IngestDeps) {
-  // A job is its events' JSON text; a group's size is counted in events.
+  // A job is its event rows' JSON text; a group's size is counted in events.
   const group = new GroupCommit<{ json: string; count: number }, JobOutcome>(
     (jobs) => countGroup(deps, jobs.map((job) => job.json)),
     {
@@ -87,7 +87,7 @@ export function ingestUsageHandler(deps: IngestDeps) {
     },
   );
   return async (payload: JobPayload<'usage.ingest'>) => {
-    const job = eventsJsonOf(payload);
+    const job = eventRowsOf(payload);
     const outcome = await group.add(job);
     if ('error' in outcome) throw outcome.error;
     const duplicates = job.count - outcome.counted;

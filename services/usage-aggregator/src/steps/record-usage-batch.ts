@@ -29,12 +29,13 @@ const counterRow = z.object({
  * The thresholds crossed are recorded in the same transaction.
  *
  * The group travels as one JSON parameter (an array of jobs, each the JSON
- * text of its events as the intake wrote it, sub-millisecond instants already
- * cut) that PostgreSQL unpacks with json_to_recordset, casting each field to
- * its column's type. The aggregator neither parses nor builds the events:
- * building one value per field for `unnest` cost it more than the statement
- * cost PostgreSQL. The first occurrence of an eventId wins (DISTINCT ON, in
- * eventId order, so concurrent batches lock keys in the same order).
+ * text of its event rows as the intake wrote them, EVENT_ROW_FIELDS in order,
+ * sub-millisecond instants already cut) that PostgreSQL reads as jsonb,
+ * casting each field by position to its column's type. The aggregator neither
+ * parses nor builds the events: building one value per field for `unnest`
+ * cost it more than the statement cost PostgreSQL. The first occurrence of an
+ * eventId wins (DISTINCT ON, in eventId order, so concurrent batches lock keys
+ * in the same order).
  */
 export async function recordUsageBatch(pool: DatabasePool, jobs: readonly string[]): Promise<RecordedBatch> {
   if (jobs.length === 0) return { countedPerJob: [], counters: [], quotaEvents: [] };
@@ -43,15 +44,13 @@ export async function recordUsageBatch(pool: DatabasePool, jobs: readonly string
   return pool.transaction(async (trx) => {
     const rows = await trx.any(sql.type(counterRow)`
       WITH input AS (
-        SELECT DISTINCT ON (e."eventId")
-               j.position - 1 AS job, e."eventId" AS event_id, e."tenantId" AS tenant_id, e.endpoint, e.method,
-               e."statusCode" AS status_code, e."durationMs" AS duration_ms,
-               coalesce(e."requestBytes", 0) AS request_bytes, coalesce(e."responseBytes", 0) AS response_bytes,
-               e."occurredAt" AS occurred_at
-          FROM json_array_elements(${group}::json) WITH ORDINALITY AS j(events, position)
-         CROSS JOIN LATERAL json_to_recordset(j.events) AS e("eventId" uuid, "tenantId" uuid, endpoint text, method text,
-               "statusCode" int4, "durationMs" int4, "requestBytes" int8, "responseBytes" int8, "occurredAt" timestamptz)
-         ORDER BY e."eventId", j.position
+        SELECT DISTINCT ON (event_id) *
+          FROM (SELECT j.position - 1 AS job, (e.r->>0)::uuid AS event_id, (e.r->>1)::uuid AS tenant_id,
+                       e.r->>2 AS endpoint, e.r->>3 AS method, (e.r->>4)::int4 AS status_code, (e.r->>5)::int4 AS duration_ms,
+                       (e.r->>6)::int8 AS request_bytes, (e.r->>7)::int8 AS response_bytes, (e.r->>8)::timestamptz AS occurred_at
+                  FROM jsonb_array_elements(${group}::jsonb) WITH ORDINALITY AS j(rows, position)
+                 CROSS JOIN LATERAL jsonb_array_elements(j.rows) AS e(r)) AS events
+         ORDER BY event_id, job
       ),
       claimed AS (
         INSERT INTO usage_event_keys (event_id, tenant_id, occurred_at)
