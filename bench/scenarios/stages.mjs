@@ -15,16 +15,23 @@ function cpuMs(pid) {
   }
 }
 
-/** CPU time of every process whose command line starts with `name` (all of PostgreSQL's backends). */
+/** CPU time of each process whose command line starts with `name` (all of PostgreSQL's backends), by pid. */
 function cpuMsOf(name) {
-  let total = 0;
+  const byPid = new Map();
   for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(name)) total += cpuMs(pid);
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(name)) byPid.set(pid, cpuMs(pid));
     } catch {
       // gone meanwhile
     }
   }
+  return byPid;
+}
+
+/** CPU time those processes spent since `before` (a cpuMsOf): a process that exited meanwhile drops out, never below 0. */
+function cpuMsSince(name, before) {
+  let total = 0;
+  for (const [pid, ms] of cpuMsOf(name)) total += ms - (before.get(pid) ?? 0);
   return total;
 }
 
@@ -64,8 +71,8 @@ export async function stages(ctx) {
     const accept = {
       eventsPerSecond: round(total / ((performance.now() - started[0]) / 1000), 0),
       apiCpuMsPer1k: perThousand(cpuMs(api) - started[1]),
-      postgresCpuMsPer1k: perThousand(cpuMsOf('postgres') - started[2]),
-      redisCpuMsPer1k: perThousand(cpuMsOf('redis-server') - started[3]),
+      postgresCpuMsPer1k: perThousand(cpuMsSince('postgres', started[2])),
+      redisCpuMsPer1k: perThousand(cpuMsSince('redis-server', started[3])),
       non2xx: load.non2xx,
     };
 
@@ -82,8 +89,8 @@ export async function stages(ctx) {
     const drain = {
       eventsPerSecond: round(total / ((performance.now() - started[0]) / 1000), 0),
       aggregatorCpuMsPer1k: perThousand(cpuMs(aggregator) - started[1]),
-      postgresCpuMsPer1k: perThousand(cpuMsOf('postgres') - started[2]),
-      redisCpuMsPer1k: perThousand(cpuMsOf('redis-server') - started[3]),
+      postgresCpuMsPer1k: perThousand(cpuMsSince('postgres', started[2])),
+      redisCpuMsPer1k: perThousand(cpuMsSince('redis-server', started[3])),
     };
     if (seen !== before + total) throw new Error(`counted ${seen - before} events, sent ${total}: not exactly once`);
     rounds.push({ shape: shape.name, events: total, accept, drain });

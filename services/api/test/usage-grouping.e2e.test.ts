@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { startService, testEnv, type ServiceProcess } from '@deeplens/shared/testing';
+import { usageIngestPayloadOf } from '@deeplens/shared';
+import { enqueueJob, startService, testEnv, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
 import { apiCallEvent, openPlatform, postEvents, waitFor, waitForJobs, type Platform } from './usage.fixtures.js';
@@ -70,5 +71,27 @@ describe('usage aggregator group commit', () => {
     expect(
       await platform.count('SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = ANY($1)', [tenants]),
     ).toBe(110);
+  });
+
+  it('lets small jobs that arrive one by one within the group linger share one statement', async () => {
+    await aggregator?.stop();
+    // The poisoned job of the test before retries meanwhile: it must not fail (and split) this group.
+    await platform.client.query('DROP TRIGGER IF EXISTS refuse_poison ON usage_event_keys');
+    const [tenantId] = await platform.insertTenants(1);
+    aggregator = await startService('usage-aggregator', { ...env, DEEPLENS_USAGE_GROUP_LINGER_MS: '1000' });
+    // Ten one-event jobs, as single-event requests make them, one every ~20 ms: without the
+    // linger each would find the aggregator idle and commit alone.
+    const jobIds: string[] = [];
+    for (let n = 0; n < 10; n += 1) {
+      jobIds.push(await enqueueJob(env, 'usage.ingest', usageIngestPayloadOf([apiCallEvent(tenantId!)])));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const finished = await waitForJobs(api, jobIds);
+    expect(finished.map((job) => job.result)).toEqual(jobIds.map(() => ({ events: 1, counted: 1, duplicates: 0 })));
+    // received_at is its transaction's start, so each value is one statement (two if this machine
+    // took over a second to add the ten).
+    expect(
+      await platform.count('SELECT count(DISTINCT received_at) AS n FROM api_usage_logs WHERE tenant_id = $1', [tenantId]),
+    ).toBeLessThanOrEqual(2);
   });
 });

@@ -27,7 +27,7 @@ await runWorkerService({
     const metrics = createUsageMetrics(runtime.metrics);
     const publishing = { pool, target, streamMaxLength: env.DEEPLENS_EVENTS_STREAM_MAX_LENGTH };
 
-    runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ ...publishing, metrics, log }) });
+    runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ ...publishing, metrics, log, groupLingerMs: env.DEEPLENS_USAGE_GROUP_LINGER_MS }) });
 
     // One installation's replicas share its queue prefix; the lock keys follow it.
     const installation = `${env.DEEPLENS_DB_PREFIX}/${env.DEEPLENS_QUEUE_PREFIX}`;
