@@ -25,6 +25,12 @@ describe('isRealInstant', () => {
       '2026-01-01T00:00:00',
       '1969-12-31T23:59:59Z',
       '2026-01-01 00:00:00Z',
+      '2026-01-01T00:00:00.Z', // a fraction without digits
+      '2026-01-01T00:00:00Zz',
+      '2026-01-01T00:00:00+05:3',
+      '2026-01-01T00:00:00+05:300',
+      '２026-01-01T00:00:00Z', // digits are ASCII
+      '+2026-01-01T00:00:00Z',
     ]) {
       expect(isRealInstant(value), value).toBe(false);
     }

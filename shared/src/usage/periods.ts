@@ -45,25 +45,56 @@ export function monthEnd(month: string): Date {
 /** "YYYY-MM" → "YYYY-MM-01", the `period` column. */
 export const periodDate = (month: string) => `${month}-01`;
 
-const ISO_INSTANT =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-](\d{2}):(\d{2}))$/i;
+/** Whether the character at `at` is an ASCII digit (NaN past the end is not). */
+function isDigitAt(value: string, at: number): boolean {
+  const code = value.charCodeAt(at);
+  return code >= 48 && code <= 57;
+}
+
+/** The number the two ASCII digits at `at` spell, or -1. */
+function twoDigits(value: string, at: number): number {
+  return isDigitAt(value, at) && isDigitAt(value, at + 1) ? (value.charCodeAt(at) - 48) * 10 + value.charCodeAt(at + 1) - 48 : -1;
+}
 
 /**
- * An ISO-8601 instant with a zone that names a real moment: `Date` would turn
- * 2026-02-30 into March 2nd, and PostgreSQL would refuse it and fail a whole
- * batch, so calendar and clock fields are checked here.
+ * An ISO-8601 instant with a zone that names a real moment, exactly
+ * `YYYY-MM-DDTHH:MM:SS(.fraction)?(Z|±HH:MM)` (T and Z in either case): `Date`
+ * would turn 2026-02-30 into March 2nd, and PostgreSQL would refuse it and
+ * fail a whole batch, so calendar and clock fields are checked here. It runs
+ * for every event at least twice (intake and queue), so it reads character
+ * codes: a regular expression's match array and its eleven strings were 4 %
+ * of the API's CPU under batched ingest, most of it garbage to collect.
  */
 export function isRealInstant(value: string): boolean {
-  // Called for every event at least twice (intake and queue): no arrays, no Date objects.
-  const match = ISO_INSTANT.exec(value);
-  if (!match) return false;
-  const year = Number(match[1]);
-  const month = Number(match[2]);
-  const day = Number(match[3]);
-  if (year < 1970 || month < 1 || month > 12 || Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6]) > 59) return false;
+  if (value.length < 20) return false;
+  const century = twoDigits(value, 0);
+  const yearOfCentury = twoDigits(value, 2);
+  const month = twoDigits(value, 5);
+  const day = twoDigits(value, 8);
+  const hour = twoDigits(value, 11);
+  const minute = twoDigits(value, 14);
+  const second = twoDigits(value, 17);
+  if (century < 0 || yearOfCentury < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return false;
+  if (value[4] !== '-' || value[7] !== '-' || (value[10] !== 'T' && value[10] !== 't') || value[13] !== ':' || value[16] !== ':') {
+    return false;
+  }
+  const year = century * 100 + yearOfCentury;
+  if (year < 1970 || month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return false;
   const leapDay = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
   if (day < 1 || day > DAYS_IN_MONTH[month - 1]! + leapDay) return false;
-  return match[9] === undefined || (Number(match[9]) <= 23 && Number(match[10]) <= 59);
+
+  let at = 19;
+  if (value[at] === '.') {
+    const fractionStart = (at += 1);
+    while (isDigitAt(value, at)) at += 1;
+    if (at === fractionStart) return false;
+  }
+  const zone = value[at];
+  if (zone === 'Z' || zone === 'z') return at + 1 === value.length;
+  if (zone !== '+' && zone !== '-') return false;
+  const zoneHours = twoDigits(value, at + 1);
+  const zoneMinutes = twoDigits(value, at + 4);
+  return value.length === at + 6 && value[at + 3] === ':' && zoneHours >= 0 && zoneHours <= 23 && zoneMinutes >= 0 && zoneMinutes <= 59;
 }
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
