@@ -81,6 +81,8 @@ describe('POST /v1/events/api-calls', () => {
       { body: { events: [{ ...good(), eventId: 'not-a-uuid' }] }, index: 0, field: 'body.events.0.eventId' },
       { body: { events: [good(), (({ endpoint: _, ...rest }) => rest)(good())] }, index: 1, field: 'body.events.1.endpoint' },
       { body: { ...good(), method: '' }, index: 0, field: 'body.method' },
+      // A lone surrogate (valid JSON, not valid Unicode): PostgreSQL would refuse it in the aggregator.
+      { body: { events: [good(), { ...good(), endpoint: '/v1/search?q=\ud800' }] }, index: 1, field: 'body.events.1.endpoint' },
       { body: { events: [] } },
       { body: { events: Array.from({ length: 1_001 }, good) } },
       { body: { events: [good()], more: true } },

@@ -20,7 +20,9 @@ export const apiCallEventSchema = Type.Object(
   {
     eventId: Type.String({ format: 'uuid', description: 'the idempotency key: an event sent again is counted once' }),
     tenantId: Type.String({ format: 'uuid' }),
-    endpoint: Type.String({ minLength: 1, maxLength: 512, pattern: '^[^\\u0000]+$' }),
+    // No NUL and no lone surrogate: PostgreSQL refuses both in text, and one such event would fail
+    // the job it shares with other callers' events after they were all accepted.
+    endpoint: Type.String({ minLength: 1, maxLength: 512, pattern: '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$' }),
     method: Type.String({ minLength: 1, maxLength: 16, pattern: '^[A-Za-z]+$' }),
     statusCode: Type.Integer({ minimum: 100, maximum: 599 }),
     durationMs: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }),
