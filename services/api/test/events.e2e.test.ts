@@ -77,6 +77,7 @@ describe('POST /v1/events/api-calls', () => {
       { body: { events: [good(), { ...good(), tenantId: randomUUID() }, good()] }, index: 1, field: 'body.events.1.tenantId' },
       { body: { events: [good(), apiCallEvent(deletedId!)] }, index: 1, field: 'body.events.1.tenantId' },
       { body: { events: [good(), { ...good(), occurredAt: '2026-02-30T10:00:00Z' }] }, index: 1, field: 'body.events.1.occurredAt' },
+      { body: { events: [good(), { ...good(), occurredAt: '2026-11-02T10:00:00+16:00' }] }, index: 1, field: 'body.events.1.occurredAt' },
       { body: { events: [good(), { ...good(), extra: 1 }] }, index: 1, field: 'body.events.1.extra' },
       { body: { events: [{ ...good(), eventId: 'not-a-uuid' }] }, index: 0, field: 'body.events.0.eventId' },
       { body: { events: [good(), (({ endpoint: _, ...rest }) => rest)(good())] }, index: 1, field: 'body.events.1.endpoint' },

@@ -58,9 +58,10 @@ function twoDigits(value: string, at: number): number {
 
 /**
  * An ISO-8601 instant with a zone that names a real moment, exactly
- * `YYYY-MM-DDTHH:MM:SS(.fraction)?(Z|±HH:MM)` (T and Z in either case): `Date`
- * would turn 2026-02-30 into March 2nd, and PostgreSQL would refuse it and
- * fail a whole batch, so calendar and clock fields are checked here. It runs
+ * `YYYY-MM-DDTHH:MM:SS(.fraction)?(Z|±HH:MM)` (T and Z in either case, the
+ * offset at most ±15:59): `Date` would turn 2026-02-30 into March 2nd, and
+ * PostgreSQL would refuse it, or an offset beyond ±15:59, and fail a whole
+ * batch, so calendar, clock and zone fields are checked here. It runs
  * for every event at least twice (intake and queue), so it reads character
  * codes: a regular expression's match array and its eleven strings were 4 %
  * of the API's CPU under batched ingest, most of it garbage to collect.
@@ -94,7 +95,9 @@ export function isRealInstant(value: string): boolean {
   if (zone !== '+' && zone !== '-') return false;
   const zoneHours = twoDigits(value, at + 1);
   const zoneMinutes = twoDigits(value, at + 4);
-  return value.length === at + 6 && value[at + 3] === ':' && zoneHours >= 0 && zoneHours <= 23 && zoneMinutes >= 0 && zoneMinutes <= 59;
+  // PostgreSQL stores offsets up to ±15:59 and refuses the rest ("time zone displacement out of
+  // range"); real zones span -12:00 to +14:00.
+  return value.length === at + 6 && value[at + 3] === ':' && zoneHours >= 0 && zoneHours <= 15 && zoneMinutes >= 0 && zoneMinutes <= 59;
 }
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
