@@ -58,37 +58,37 @@ export async function recordUsageBatch(pool: DatabasePool, jobs: readonly string
         ON CONFLICT (event_id) DO NOTHING
         RETURNING event_id
       ),
+      -- Every event of the group once, marked fresh where its key was claimed now (one join serves
+      -- the log, the counters and the per-job counts).
+      marked AS (
+        SELECT i.*, date_trunc('month', i.occurred_at AT TIME ZONE 'UTC')::date AS period, c.event_id IS NOT NULL AS fresh
+          FROM input i LEFT JOIN claimed c USING (event_id)
+      ),
       logged AS (
         INSERT INTO api_usage_logs (event_id, tenant_id, endpoint, method, status_code, duration_ms,
                                     request_bytes, response_bytes, occurred_at)
-        SELECT i.event_id, i.tenant_id, i.endpoint, i.method, i.status_code, i.duration_ms,
-               i.request_bytes, i.response_bytes, i.occurred_at
-          FROM input i JOIN claimed c USING (event_id)
-        RETURNING tenant_id, occurred_at
+        SELECT event_id, tenant_id, endpoint, method, status_code, duration_ms, request_bytes, response_bytes, occurred_at
+          FROM marked WHERE fresh
       ),
-      fresh AS (
-        SELECT tenant_id, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS period, count(*) AS n
-          FROM logged GROUP BY 1, 2
-      ),
-      touched AS (
-        SELECT DISTINCT tenant_id, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS period FROM input
+      -- Every (tenant, month) the group touched, with what it adds (0 for a group of duplicates,
+      -- whose counters are still returned and mirrored).
+      per_period AS (
+        SELECT tenant_id, period, count(*) FILTER (WHERE fresh) AS n FROM marked GROUP BY 1, 2
       ),
       counted AS (
         INSERT INTO usage_counters (tenant_id, period, api_calls)
-        SELECT t.tenant_id, t.period, coalesce(f.n, 0)
-          FROM touched t LEFT JOIN fresh f USING (tenant_id, period)
-         ORDER BY t.tenant_id, t.period
+        SELECT tenant_id, period, n FROM per_period ORDER BY tenant_id, period
         ON CONFLICT (tenant_id, period)
           DO UPDATE SET api_calls = usage_counters.api_calls + excluded.api_calls, updated_at = now()
         RETURNING tenant_id, period, api_calls
       ),
       per_job AS (
         SELECT coalesce(json_object_agg(job, n), '{}')::text AS counts
-          FROM (SELECT i.job, count(*) AS n FROM input i JOIN claimed c USING (event_id) GROUP BY 1) j
+          FROM (SELECT job, count(*) AS n FROM marked WHERE fresh GROUP BY 1) j
       )
-      SELECT c.tenant_id, to_char(c.period, 'YYYY-MM') AS month, c.api_calls, coalesce(f.n, 0)::bigint AS added,
+      SELECT c.tenant_id, to_char(c.period, 'YYYY-MM') AS month, c.api_calls, p.n::bigint AS added,
              (SELECT counts FROM per_job) AS per_job
-        FROM counted c LEFT JOIN fresh f USING (tenant_id, period)`);
+        FROM counted c JOIN per_period p USING (tenant_id, period)`);
 
     const crossed = await recordThresholdCrossings(
       trx,
