@@ -70,12 +70,15 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
   closers.push(async () => void workerConnection.disconnect());
   const jobRecords = createJobRecordsRepository(platformPool);
   // Finished jobs' records, many per statement when jobs finish together (a busy usage queue).
+  // The 20 ms linger lets a stream of small jobs share statements, as the aggregator's groups do:
+  // under single events ~900 records a second went out in ~100 statements. A record lands that
+  // much later; GET /v1/jobs/:id reads Redis first, which keeps a finished job far longer.
   const archiver = new GroupCommit<JobView, void>(
     async (views) => {
       await jobRecords.saveMany(views);
       return views.map(() => undefined);
     },
-    { lingerMs: 0, maxSize: 500, maxInFlight: 1 },
+    { lingerMs: 20, maxSize: 500, maxInFlight: 1 },
   );
   closers.push(() => archiver.close());
 
