@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { runLoad } from '../lib/load.mjs';
-import { SERVICE_TOKEN, sleep, waitFor, withAdmin } from '../lib/stack.mjs';
+import { SERVICE_TOKEN, waitFor, withAdmin } from '../lib/stack.mjs';
 import { ensureLoadTenants, round } from '../lib/tenants.mjs';
-import { usageQueueIdle, usedBy } from '../lib/usage.mjs';
+import { untilCounted, usageQueueIdle, usedBy } from '../lib/usage.mjs';
 
 const BATCH = 1_000;
 
@@ -90,22 +90,19 @@ export async function ingest(ctx) {
     );
     let sent = null;
     void load.then((result) => (sent = result));
-    let seen = before;
     let lastReport = 0;
-    while (seen < before + total) {
+    await untilCounted(ctx, tenantIds, before + total, {
       // Each look is ten usage reads through the API and PostgreSQL: rare while the load still
       // runs (it could not have been counted yet, and the reads would compete with it), frequent after.
-      await sleep(sent ? 20 : 250);
-      seen = await usedBy(ctx, tenantIds);
-      if (Date.now() - lastReport > 1000) {
+      intervalMs: () => (sent ? 20 : 250),
+      onLook: (seen) => {
+        if (Date.now() - lastReport < 1000) return;
         lastReport = Date.now();
         ctx.progress(`round ${r}/2: ${seen - before}/${total} events counted${sent ? ' (all sent)' : ''}`);
-      }
-      if (Date.now() - started > 600_000) throw new Error(`only ${seen - before} of ${total} events counted after 10 minutes`);
-    }
+      },
+    });
     const seconds = (Date.now() - started) / 1000;
     const result = await load;
-    if (seen !== before + total) throw new Error(`counted ${seen - before} events, sent ${total}: not exactly once`);
     rounds.push({
       events: total,
       rawEventsPerSecond: round(rawEventsPerSecond, 0),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { platformNames, readDomainEvents, withDatabase, type DomainEvent } from '@deeplens/shared';
-import { uniqueName, waitFor } from '@deeplens/shared/testing';
+import { apiCallEvent, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { TestApi } from './helpers.js';
@@ -36,20 +36,7 @@ export async function openPlatform(env: Record<string, string>) {
 }
 export type Platform = Awaited<ReturnType<typeof openPlatform>>;
 
-export function apiCallEvent(tenantId: string, overrides: Record<string, unknown> = {}) {
-  return {
-    eventId: randomUUID(),
-    tenantId,
-    endpoint: '/v1/search',
-    method: 'GET',
-    statusCode: 200,
-    durationMs: 12,
-    requestBytes: 512,
-    responseBytes: 2048,
-    occurredAt: new Date().toISOString(),
-    ...overrides,
-  };
-}
+export { apiCallEvent };
 
 /** Posts events (one request per element: an event or an array for a batch); returns the job ids, checking each 202. */
 export async function postEvents(api: TestApi, requests: Array<unknown>, token?: string): Promise<string[]> {

@@ -45,7 +45,7 @@ export const aggregatorEnvSchema = baseEnvSchema.extend({
    * check reads Redis, and the usage answer says what is counted), so under
    * CPU contention the API and the provisioner go first. 0 restores normal.
    */
-  DEEPLENS_CPU_NICENESS: z.coerce.number().int().min(0).max(19).default(10),
+  DEEPLENS_CPU_NICENESS: baseEnvSchema.shape.DEEPLENS_CPU_NICENESS.removeDefault().default(10),
   /** A quota event not published this long after its commit is published by the sweep (a worker died in between). */
   DEEPLENS_USAGE_OUTBOX_GRACE_MS: positiveInt(30_000),
 });

@@ -1,24 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EVENT_ROW_FIELDS, eventRowsOf, usageIngestPayloadOf } from '../usage/event-batches.js';
+import { apiCallEvent } from '../testing/index.js';
 import { jobCatalog, type UsageEvent } from './catalog.js';
 
 const usageIngest = jobCatalog['usage.ingest'];
-const event = (tenantId: string, occurredAt = '2026-11-28T10:00:00.000Z'): UsageEvent => ({
-  eventId: randomUUID(),
-  tenantId,
-  endpoint: '/v1/search',
-  method: 'GET',
-  statusCode: 200,
-  durationMs: 12,
-  occurredAt,
-});
+const event = (tenantId: string, overrides: Partial<UsageEvent> = {}) => apiCallEvent(tenantId, overrides) as UsageEvent;
 
 describe('the usage.ingest payload', () => {
   it('is the intake’s events as JSON rows, instants cut to milliseconds, with the count and the sole tenant', () => {
     const tenant = randomUUID();
-    const first = { ...event(tenant), endpoint: '/v1/search?q="cats"\\dogs', requestBytes: 512 };
-    const payload = usageIngestPayloadOf([first, event(tenant, '2026-10-31T23:59:59.9999999Z')]);
+    const { responseBytes: _, ...first } = event(tenant, { endpoint: '/v1/search?q="cats"\\dogs' });
+    const payload = usageIngestPayloadOf([first, event(tenant, { occurredAt: '2026-10-31T23:59:59.9999999Z' })]);
     expect(usageIngest.payload.safeParse(payload).success).toBe(true);
     expect(payload).toMatchObject({ eventCount: 2, tenantId: tenant });
     const rows = JSON.parse('eventRows' in payload ? payload.eventRows : '[]') as unknown[][];
@@ -31,7 +24,7 @@ describe('the usage.ingest payload', () => {
 
   it('rewrites the payloads of earlier versions as the same rows, and refuses an invalid event among them', () => {
     const tenant = randomUUID();
-    const events = [event(tenant), event(tenant, '2026-10-31T23:59:59.9999999Z')];
+    const events = [event(tenant), event(tenant, { occurredAt: '2026-10-31T23:59:59.9999999Z' })];
     const current = eventRowsOf(usageIngestPayloadOf(events));
     const previous = { eventsJson: JSON.stringify(events), eventCount: 2, tenantId: tenant };
     expect(usageIngest.payload.safeParse(previous).success).toBe(true);

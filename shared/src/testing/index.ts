@@ -7,6 +7,7 @@ import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
 export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
 export { freePort } from './private-services.js';
 export { enqueueJob } from './enqueue.js';
+export { apiCallEvent } from './events.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_SERVICE_TOKEN = 'test-service-token-0123456789abcdef';

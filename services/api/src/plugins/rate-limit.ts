@@ -79,8 +79,10 @@ function redisCounter(redis: Redis, keyPrefix: string) {
  * be the reason it fails; routes that need Redis answer 503 themselves.
  */
 async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions) {
-  const countInMemory = options.redis ? null : memoryCounter();
-  const countInRedis = options.redis ? redisCounter(options.redis, options.keyPrefix) : null;
+  // In memory the count is synchronous, so the hook answers within the same turn.
+  const count: (principal: string) => Hit | Promise<Hit> = options.redis
+    ? redisCounter(options.redis, options.keyPrefix)
+    : memoryCounter();
 
   /** The request's error when over the limit, with the draft-spec headers and Retry-After; null otherwise. */
   const verdict = (reply: FastifyReply, hit: Hit): AppError | null => {
@@ -96,9 +98,10 @@ async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions) 
   app.addHook('onRequest', (request, reply, done) => {
     if ((request.routeOptions.config as { access?: string }).access === 'public') return done();
     const principal = request.principal?.id ?? 'anonymous';
-    if (countInMemory) return done(verdict(reply, countInMemory(principal)) ?? undefined);
-    countInRedis!(principal).then(
-      (hit) => done(verdict(reply, hit) ?? undefined),
+    const hit = count(principal);
+    if (!(hit instanceof Promise)) return done(verdict(reply, hit) ?? undefined);
+    hit.then(
+      (counted) => done(verdict(reply, counted) ?? undefined),
       () => done(), // Redis away: let the request through
     );
   });

@@ -38,7 +38,6 @@ const counterRow = z.object({
  * in the same order).
  */
 export async function recordUsageBatch(pool: DatabasePool, jobs: readonly string[]): Promise<RecordedBatch> {
-  if (jobs.length === 0) return { countedPerJob: [], counters: [], quotaEvents: [] };
   const group = `[${jobs.join(',')}]`;
 
   return pool.transaction(async (trx) => {
