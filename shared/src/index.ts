@@ -44,3 +44,6 @@ export * from './storage/digest-stream.js';
 export * from './events/outbox.js';
 export * from './events/webhooks.js';
 export * from './repositories/housekeeping.js';
+export * from './egress/egress-policy.js';
+export * from './egress/guarded-connect.js';
+export * from './crypto/sealed.js';

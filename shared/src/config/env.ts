@@ -1,5 +1,6 @@
 import { Value } from '@sinclair/typebox/value';
 import { z } from 'zod';
+import { EgressPolicy } from '../egress/egress-policy.js';
 import { DEVELOPMENT_ENCRYPTION_KEY, parseKeyring, type Keyring } from '../crypto/keyring.js';
 import { minioConfig, type StorageConfigOf } from '../schemas/storage.js';
 
@@ -111,6 +112,18 @@ export const baseEnvSchema = z.object({
   DEEPLENS_WEBHOOK_ATTEMPTS: positiveInt(8),
   DEEPLENS_WEBHOOK_BACKOFF_MS: positiveInt(2_000),
   DEEPLENS_WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  /**
+   * Private addresses tenants' endpoints may reach (an operator's on-premises MinIO):
+   * comma separated host:port, ip:port, cidr or cidr:port. Everything else private is refused.
+   */
+  DEEPLENS_EGRESS_ALLOW: csv.superRefine((entries, context) => {
+    const problem = EgressPolicy.validateAllowList(entries);
+    if (problem) context.addIssue({ code: 'custom', message: problem });
+  }),
+  /** Folders NFS mount paths must lie in (comma separated absolute paths); none means NFS is refused outside development. */
+  DEEPLENS_NFS_ROOTS: csv.superRefine((entries, context) => {
+    for (const entry of entries) if (!entry.startsWith('/')) context.addIssue({ code: 'custom', message: `"${entry}" is not an absolute path` });
+  }),
 });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
