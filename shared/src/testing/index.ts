@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
@@ -43,6 +44,11 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     // Test files share one database prefix, so they would share one pool of spare databases:
     // each provisioning clones here, and the pool has its own test (spare-databases.e2e).
     DEEPLENS_SPARE_DATABASES: '0',
+    // The storage emulators and webhook receivers of the tests listen on loopback, which the
+    // egress policy refuses unless an operator allows it: tests allow it as an operator would.
+    // Tests of the policy itself override this.
+    DEEPLENS_EGRESS_ALLOW: '127.0.0.0/8,::1',
+    DEEPLENS_NFS_ROOTS: tmpdir(),
     ...overrides,
   };
 }

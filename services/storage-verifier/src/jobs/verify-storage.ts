@@ -16,7 +16,7 @@ import {
   type WorkerRuntime,
 } from '@deeplens/shared';
 import { probeStorage, type ProbeResult } from '../probes/index.js';
-import { probeTimeouts, type VerifierEnv } from '../verification/config.js';
+import { probeOptions, type VerifierEnv } from '../verification/config.js';
 import { verificationsRepository as verifications } from '../verification/verifications.repository.js';
 
 type Deps = { runtime: WorkerRuntime<VerifierEnv> };
@@ -38,7 +38,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
   const { platformPool: pool } = runtime;
   const keyring = keyringFromEnv(runtime.env);
   const tenants = createTenantsRepository(pool);
-  const timeouts = probeTimeouts(runtime.env);
+  const options = probeOptions(runtime.env);
   const outcomes = runtime.metrics.counter(
     'deeplens_storage_verifications_total',
     'Storage verification attempts by provider and outcome (verified or the error code)',
@@ -47,7 +47,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
 
   async function probe(stored: StoredStorageConfig, context: JobContext): Promise<ProbeResult> {
     try {
-      return await probeStorage(stored.provider, stored.config as never, timeouts);
+      return await probeStorage(stored.provider, stored.config as never, options);
     } catch (error) {
       // The probe library reports failures as values; a throw is a bug. Its error may
       // quote the config, so only its name and code reach the log.

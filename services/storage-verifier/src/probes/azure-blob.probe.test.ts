@@ -5,8 +5,9 @@ import { DEV_ACCOUNT, DEV_KEY, startAzurite, type AzuriteServer } from '../test-
 import { closedPort } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
-const options = { stepTimeoutMs: 3000, totalTimeoutMs: 10_000 };
+const options = testProbeOptions();
 const CONTAINER = 'deeplens-azure-probe';
 const WRONG_KEY = Buffer.from('this is not the account key of devstoreaccount1!').toString('base64');
 

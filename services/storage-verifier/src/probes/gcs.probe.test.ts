@@ -5,8 +5,9 @@ import { startGcsFixture, type GcsFixture, type ServiceAccount } from '../test-s
 import { closedPort } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
-const options = { stepTimeoutMs: 3000, totalTimeoutMs: 10_000 };
+const options = testProbeOptions();
 const BUCKET = 'deeplens-gcs-probe';
 
 describe('GCS probe (real @google-cloud/storage + OAuth JWT grant) against an HTTP fixture', () => {

@@ -6,8 +6,9 @@ import { startMoto, type MotoServer } from '../test-support/moto.js';
 import { closedPort } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
-const options = { stepTimeoutMs: 3000, totalTimeoutMs: 10_000 };
+const options = testProbeOptions();
 const BUCKET = 'deeplens-minio-probe';
 
 describe('MinIO probe (minio client) against moto_server (S3 protocol, SigV4 checked)', () => {

@@ -9,8 +9,9 @@ import { expectFailure, expectVerified } from '../test-support/assertions.js';
 import { makeTempDir } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
-const options = { stepTimeoutMs: 3000, totalTimeoutMs: 10_000 };
+const options = testProbeOptions();
 const NOBODY = 65534;
 
 /**

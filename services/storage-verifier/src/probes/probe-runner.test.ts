@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { failure, PROBE_PREFIX, runProbe, type ProbeDefinition, type ProbeOperations } from './probe-runner.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
 /** The shared step runner, with in-memory operations (the provider tests use live servers). */
 
@@ -39,7 +40,7 @@ function definition(ops: ProbeOperations, secrets: string[] = []): ProbeDefiniti
 }
 
 const never = () => new Promise<never>(() => undefined);
-const options = { stepTimeoutMs: 200, totalTimeoutMs: 2000 };
+const options = testProbeOptions({ stepTimeoutMs: 200, totalTimeoutMs: 2000 });
 
 describe('runProbe', () => {
   it('runs write, read, list, delete in order and closes the client', async () => {
@@ -61,7 +62,7 @@ describe('runProbe', () => {
   it('bounds the whole probe by totalTimeoutMs', async () => {
     const slow = () => new Promise<void>((resolve) => setTimeout(resolve, 120));
     const calls: Calls = [];
-    const result = await runProbe(definition(memoryOps(calls, { list: async () => (await slow(), await slow(), true) })), { stepTimeoutMs: 1000, totalTimeoutMs: 150 });
+    const result = await runProbe(definition(memoryOps(calls, { list: async () => (await slow(), await slow(), true) })), testProbeOptions({ stepTimeoutMs: 1000, totalTimeoutMs: 150 }));
     expect(result.error?.code).toBe('timeout');
     expect(result.error?.message).toContain('did not finish within 150 ms');
     expect(result.totalMs).toBeLessThan(1000);

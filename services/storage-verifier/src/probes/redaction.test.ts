@@ -5,6 +5,7 @@ import { startEchoServer } from '../test-support/echo-server.js';
 import { probeStorage } from './index.js';
 import { redact } from './probe-runner.js';
 import { classifySmbError } from './smb.probe.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
 /**
  * No secret value may appear in a probe's message, whatever the endpoint
@@ -15,7 +16,7 @@ import { classifySmbError } from './smb.probe.js';
  * server) is fed every status it knows with the password in the message.
  */
 
-const options = { stepTimeoutMs: 3000, totalTimeoutMs: 10_000 };
+const options = testProbeOptions();
 const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 describe('probe messages never carry secrets', () => {

@@ -6,8 +6,9 @@ import { startMoto, type MotoServer } from '../test-support/moto.js';
 import { closedPort, startSilentServer } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
-const options = { stepTimeoutMs: 3000, totalTimeoutMs: 10_000 };
+const options = testProbeOptions();
 const BUCKET = 'deeplens-s3-probe';
 
 describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
@@ -86,7 +87,7 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
   it('stops a step that never answers at stepTimeoutMs as a retryable timeout', async () => {
     const silent = await startSilentServer();
     try {
-      const result = await probeStorage('aws_s3', { ...good, endpoint: `http://127.0.0.1:${silent.port}` }, { stepTimeoutMs: 300, totalTimeoutMs: 5000 });
+      const result = await probeStorage('aws_s3', { ...good, endpoint: `http://127.0.0.1:${silent.port}` }, testProbeOptions({ stepTimeoutMs: 300, totalTimeoutMs: 5000 }));
       failures.push(result);
       expectFailure(result, 'timeout', true);
       expect(result.totalMs).toBeLessThan(2000);

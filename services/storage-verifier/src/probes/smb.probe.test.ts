@@ -7,8 +7,9 @@ import { closedPort } from '../test-support/processes.js';
 import { SAMBA_USER, startSamba, type SambaServer } from '../test-support/samba.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
+import { testProbeOptions } from '../test-support/probe-options.js';
 
-const options = { stepTimeoutMs: 3000, totalTimeoutMs: 10_000 };
+const options = testProbeOptions();
 const WRONG_PASSWORD = 'definitely-not-the-password-42';
 
 // No skip: without smbd the fixture throws, telling to run .ci/install-test-deps.sh.

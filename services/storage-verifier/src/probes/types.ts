@@ -1,3 +1,5 @@
+import type { EgressPolicy } from '@deeplens/shared';
+
 /**
  * What a storage probe reports. A probe writes a small object under
  * `.deeplens-probe/`, reads it back, lists it and deletes it; each step is
@@ -13,7 +15,9 @@ export type ProbeErrorCode =
   | 'tls_error'
   | 'timeout'
   | 'not_writable'
-  | 'provider_error';
+  | 'provider_error'
+  /** The config aims at an address the egress policy refuses (DEEPLENS_EGRESS_ALLOW); never retried. */
+  | 'endpoint_forbidden';
 
 export interface ProbeStep {
   step: 'write' | 'read' | 'list' | 'delete';
@@ -38,6 +42,10 @@ export interface ProbeOptions {
   stepTimeoutMs: number;
   totalTimeoutMs: number;
   signal?: AbortSignal;
+  /** Every connection a probe makes passes this policy (DEEPLENS_EGRESS_ALLOW; loopback in development). */
+  egress: EgressPolicy;
+  /** DEEPLENS_NFS_ROOTS: the folders an NFS mount path must resolve into. */
+  nfsRoots: readonly string[];
 }
 
 /** Network-level failures may clear up by themselves; configuration ones need the tenant. */

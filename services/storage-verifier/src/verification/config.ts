@@ -1,4 +1,5 @@
-import { baseEnvSchema, positiveInt, type BaseEnv } from '@deeplens/shared';
+import { baseEnvSchema, egressPolicyFromEnv, positiveInt, type BaseEnv } from '@deeplens/shared';
+import type { ProbeOptions } from '../probes/types.js';
 
 /**
  * The verifier's own variables. Attempts and backoff (DEEPLENS_STORAGE_VERIFY_*)
@@ -21,7 +22,13 @@ export type VerifierEnv = BaseEnv & {
   DEEPLENS_STORAGE_RECONCILE_AFTER_SECONDS: number;
 };
 
-export function probeTimeouts(env: VerifierEnv) {
+/** What every probe of this process runs under: its deadlines, the egress policy and the NFS roots. */
+export function probeOptions(env: VerifierEnv): ProbeOptions {
   const totalTimeoutMs = env.DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS;
-  return { stepTimeoutMs: Math.min(env.DEEPLENS_STORAGE_STEP_TIMEOUT_MS, totalTimeoutMs), totalTimeoutMs };
+  return {
+    stepTimeoutMs: Math.min(env.DEEPLENS_STORAGE_STEP_TIMEOUT_MS, totalTimeoutMs),
+    totalTimeoutMs,
+    egress: egressPolicyFromEnv(env),
+    nfsRoots: env.DEEPLENS_NFS_ROOTS,
+  };
 }
