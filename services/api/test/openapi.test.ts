@@ -1,6 +1,12 @@
 import { waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
+import { openApiText } from '../src/openapi-export.js';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /**
  * The OpenAPI document is generated from the routes themselves, so it cannot
@@ -69,6 +75,20 @@ describe('OpenAPI 3.1 at /docs/json', () => {
       expect(name && document.components.schemas[name], ref).toBeTruthy();
     }
     expect(document.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('is committed as docs/openapi.json, exactly as the routes generate it (npm run openapi)', async () => {
+    const committed = await readFile(resolve(repositoryRoot, 'docs/openapi.json'), 'utf8').catch(() => '');
+    const generated = openApiText(api.app.swagger());
+    // A diff of a 200 kB document is unreadable: name the first path that differs instead.
+    if (committed !== generated) {
+      const before = JSON.parse(committed || '{"paths":{}}') as { paths: Record<string, unknown> };
+      const after = JSON.parse(generated) as { paths: Record<string, unknown> };
+      const changed = [...new Set([...Object.keys(before.paths), ...Object.keys(after.paths)])].filter(
+        (path) => JSON.stringify(before.paths[path]) !== JSON.stringify(after.paths[path]),
+      );
+      expect.fail(`docs/openapi.json is stale (paths that differ: ${changed.join(', ') || 'components or info'}): run npm run openapi`);
+    }
   });
 
   it('serves the UI at /docs without a token', async () => {
