@@ -3,7 +3,9 @@ import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { z } from 'zod';
 import { baseEnvSchema } from '../config/env.js';
-import { apiCallEventSchema, type ApiCallEvent } from '../schemas/http/usage.js';
+// Also registers the uuid and date-time formats the compiled payload checks below rely on.
+import type { ApiCallEvent } from '../schemas/http/usage.js';
+import '../schemas/http/usage.js';
 
 /**
  * The one catalog of background work. For each job: its queue, the schema of
@@ -61,21 +63,16 @@ export const MAX_EVENTS_PER_JOB = 10_000;
  * integer, timestamptz) and refuses the job's statement otherwise, which
  * fails that job alone (see the aggregator's group commit).
  *
- * The payloads of earlier versions are still accepted, so jobs queued across
- * a deploy are counted: `{ eventsJson }` (the events as objects in JSON text;
- * each gets the contract's check when the aggregator rewrites it as rows) and
- * `{ events: [...] }` (objects, with the full compiled check here). Unknown
- * top-level fields pass, so a payload of a newer version still validates in
- * an older worker.
+ * Unknown top-level fields pass, so a payload of a newer version still
+ * validates in an older worker.
  */
 export type UsageEvent = ApiCallEvent;
-export type UsageIngestPayload =
-  | { eventRows: string; eventCount: number; /** Set when every event names this tenant. */ tenantId?: string | null }
-  | { eventsJson: string; eventCount: number; tenantId?: string | null }
-  | { events: UsageEvent[] };
-const legacyUsageIngestCheck = TypeCompiler.Compile(
-  Type.Object({ events: Type.Array(apiCallEventSchema, { minItems: 1, maxItems: MAX_EVENTS_PER_JOB }) }),
-);
+export interface UsageIngestPayload {
+  eventRows: string;
+  eventCount: number;
+  /** Set when every event names this tenant. */
+  tenantId?: string | null;
+}
 // An event's JSON is at most ~1 KB (endpoint ≤ 512 characters); 2 KB each leaves room for escapes.
 const jsonText = Type.String({ minLength: 2, maxLength: MAX_EVENTS_PER_JOB * 2048 });
 const countAndTenant = {
@@ -83,14 +80,10 @@ const countAndTenant = {
   tenantId: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
 };
 const eventRowsCheck = TypeCompiler.Compile(Type.Object({ eventRows: jsonText, ...countAndTenant }));
-const eventsJsonCheck = TypeCompiler.Compile(Type.Object({ eventsJson: jsonText, ...countAndTenant }));
 // The text's ends, not a pattern: a regular expression would scan megabytes of it.
 const isJsonArray = (text: string) => text.startsWith('[') && text.endsWith(']');
 const usageIngestPayload = z.custom<UsageIngestPayload>(
-  (value) =>
-    (eventRowsCheck.Check(value) && isJsonArray(value.eventRows)) ||
-    (eventsJsonCheck.Check(value) && isJsonArray(value.eventsJson)) ||
-    legacyUsageIngestCheck.Check(value),
+  (value) => eventRowsCheck.Check(value) && isJsonArray(value.eventRows),
   { message: `a usage.ingest payload is eventRows (a JSON array of 1 to ${MAX_EVENTS_PER_JOB} event rows) with eventCount` },
 );
 
@@ -186,7 +179,7 @@ export const jobCatalog = {
     backoff: { type: 'exponential', delay: 500 },
     retention: highVolumeRetention,
     jobId: () => uuidv4(),
-    tenantOf: (payload) => ('events' in payload ? soleTenantOf(payload.events) : (payload.tenantId ?? null)),
+    tenantOf: (payload) => payload.tenantId ?? null,
   }),
   'tenant.backup': defineJob({
     queue: 'provisioning',

@@ -1,6 +1,4 @@
-import { validationFailed } from '../errors.js';
 import { soleTenantOf, type UsageEvent, type UsageIngestPayload } from '../queues/catalog.js';
-import { apiCallEventCheck } from '../schemas/http/usage.js';
 import { normaliseInstant } from './periods.js';
 
 /** More than three fractional digits: PostgreSQL would round them, possibly into the next month. */
@@ -54,19 +52,7 @@ export function usageIngestPayloadOf(events: readonly UsageEvent[]): UsageIngest
   return { eventRows: eventRowsJsonOf(events), eventCount: events.length, tenantId: soleTenantOf(events) };
 }
 
-/**
- * A usage.ingest job's rows as JSON text and their number, from any payload
- * shape: the current one as it is; the two of earlier versions (`eventsJson`,
- * objects as JSON text, and `events`, objects), still waiting in a queue
- * across a deploy, checked and rewritten as rows.
- */
+/** A usage.ingest job's rows as JSON text and their number. */
 export function eventRowsOf(payload: UsageIngestPayload): { json: string; count: number } {
-  if ('eventRows' in payload) return { json: payload.eventRows, count: payload.eventCount };
-  if ('events' in payload) return { json: eventRowsJsonOf(payload.events), count: payload.events.length }; // checked by the catalog
-  // The text was checked for its shape only; each event gets the contract's check before it becomes a row.
-  const events: unknown = JSON.parse(payload.eventsJson);
-  if (!Array.isArray(events) || !events.every((event) => apiCallEventCheck.Check(event))) {
-    throw validationFailed('a usage.ingest job of the previous version holds an event that is not a valid API-call event');
-  }
-  return { json: eventRowsJsonOf(events), count: events.length };
+  return { json: payload.eventRows, count: payload.eventCount };
 }

@@ -38,11 +38,6 @@ export type ApiCallEvent = Static<typeof apiCallEventSchema>;
 export const apiCallEventCheck = TypeCompiler.Compile(apiCallEventSchema);
 export const isApiCallEvent = (value: unknown): value is ApiCallEvent => apiCallEventCheck.Check(value);
 
-export const apiCallBatchSchema = Type.Object(
-  { events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_EVENTS_PER_REQUEST }) },
-  { additionalProperties: false },
-);
-
 /**
  * The body as the route declares it: one event or `{events: [...]}`. Its
  * shape is only sketched here; each event is checked against
