@@ -19,6 +19,7 @@ export * from './queues/producer.js';
 export * from './queues/worker.js';
 export * from './runtime/worker-service.js';
 export * from './runtime/group-commit.js';
+export * from './runtime/periodic-task.js';
 export * from './runtime/niceness.js';
 export * from './runtime/service-flags.js';
 export * from './schemas/storage.js';

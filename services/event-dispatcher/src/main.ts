@@ -16,12 +16,9 @@ await runWorkerService({
     runtime.onClose(() => dispatcher.close());
 
     const target = { redis: runtime.producer.connection, queuePrefix: runtime.env.DEEPLENS_QUEUE_PREFIX };
-    const timer = setInterval(() => {
-      publishStrandedEvents(runtime.platformPool, target, runtime.env.DEEPLENS_OUTBOX_GRACE_MS)
-        .then((count) => count && runtime.log.info({ count }, 'published events stranded in the outbox'))
-        .catch((error) => runtime.log.warn({ err: error }, 'publishing stranded events failed; will try again'));
-    }, runtime.env.DEEPLENS_OUTBOX_INTERVAL_MS);
-    timer.unref();
-    runtime.onClose(async () => clearInterval(timer));
+    runtime.every({ name: 'outbox sweep', intervalMs: runtime.env.DEEPLENS_OUTBOX_INTERVAL_MS }, async () => {
+      const count = await publishStrandedEvents(runtime.platformPool, target, runtime.env.DEEPLENS_OUTBOX_GRACE_MS);
+      if (count) runtime.log.info({ count }, 'published events stranded in the outbox');
+    });
   },
 });

@@ -4,7 +4,7 @@ import { backupPlatformHandler } from './jobs/backup-platform.js';
 import { backupTenantHandler } from './jobs/backup-tenant.js';
 import { deprovisionTenantHandler } from './jobs/deprovision-tenant.js';
 import { provisionTenantHandler } from './jobs/provision-tenant.js';
-import { reconcileStuckTenants } from './jobs/reconcile-stuck-tenants.js';
+import { reconcileStuckTenants } from './tasks/reconcile-stuck-tenants.js';
 import { restoreTenantHandler } from './jobs/restore-tenant.js';
 import { createSpareDatabases } from './steps/spare-databases.steps.js';
 import { closeAdminSessions } from './steps/tenant-database.steps.js';
@@ -30,23 +30,18 @@ await runWorkerService({
       'platform.backup': backupPlatformHandler({ runtime }),
     });
     // The provisioner keeps the registry in order: tenants left in a transition get their job again,
-    // and records past their retention go.
-    void spares.refill();
-    const timer = setInterval(() => {
-      void spares.refill();
-      reconcileStuckTenants(runtime, tenants).catch((error) =>
-        runtime.log.warn({ err: error }, 'reconciling tenants in transition failed; will try again'),
-      );
-      pruneExpiredRecords(runtime.platformPool, {
+    // records past their retention go, and the pool of spare databases is topped up (its refill
+    // takes a lock of its own, since provisionings start refills too).
+    const intervalMs = runtime.env.DEEPLENS_RECONCILE_INTERVAL_MS;
+    runtime.every({ name: 'spare database refill', intervalMs }, () => spares.refill());
+    runtime.every({ name: 'tenant reconciliation', intervalMs, exclusive: true }, () => reconcileStuckTenants(runtime, tenants));
+    runtime.every({ name: 'record pruning', intervalMs, exclusive: true }, async () => {
+      const pruned = await pruneExpiredRecords(runtime.platformPool, {
         jobRecordDays: runtime.env.DEEPLENS_JOB_RECORD_RETENTION_DAYS,
         verificationDays: runtime.env.DEEPLENS_VERIFICATION_HISTORY_DAYS,
-      }).then(
-        (pruned) => runtime.log.debug(pruned, 'pruned expired records'),
-        (error) => runtime.log.warn({ err: error }, 'pruning expired records failed; will try again'),
-      );
-    }, runtime.env.DEEPLENS_RECONCILE_INTERVAL_MS);
-    timer.unref();
-    runtime.onClose(async () => clearInterval(timer));
+      });
+      runtime.log.debug(pruned, 'pruned expired records');
+    });
     runtime.onClose(closeAdminSessions);
   },
 });

@@ -1,5 +1,5 @@
 import { runWorkerService } from '@deeplens/shared';
-import { reconcileStuckVerifications } from './jobs/reconcile-stuck-verifications.js';
+import { reconcileStuckVerifications } from './tasks/reconcile-stuck-verifications.js';
 import { verifyStorageHandler } from './jobs/verify-storage.js';
 import { verifierEnvSchema } from './verification/config.js';
 
@@ -10,12 +10,9 @@ await runWorkerService({
     runtime.startWorker('storage', {
       'storage.verify': verifyStorageHandler({ runtime }),
     });
-    const timer = setInterval(() => {
-      reconcileStuckVerifications(runtime).catch((error: Error) =>
-        runtime.log.warn({ errorName: error.name }, 'reconciling stuck storage verifications failed; will try again'),
-      );
-    }, runtime.env.DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS);
-    timer.unref();
-    runtime.onClose(async () => clearInterval(timer));
+    runtime.every(
+      { name: 'stuck verification reconciliation', intervalMs: runtime.env.DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS, exclusive: true },
+      () => reconcileStuckVerifications(runtime),
+    );
   },
 });

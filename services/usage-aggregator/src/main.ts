@@ -1,7 +1,6 @@
 import { createProducerConnection, runWorkerService, TenantPools, type MeteringRedis } from '@deeplens/shared';
 import { aggregatorEnvSchema } from './config.js';
 import { ingestUsageHandler } from './jobs/ingest-usage.js';
-import { runPeriodically } from './periodic.js';
 import { maintainLogPartitions, pruneEventKeys } from './steps/maintenance.js';
 import { publishQuotaEvents, publishStrandedQuotaEvents } from './steps/quota-events.js';
 import { reconcileCounters } from './steps/reconcile-counters.js';
@@ -29,51 +28,45 @@ await runWorkerService({
 
     runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ ...publishing, metrics, log, groupLingerMs: env.DEEPLENS_USAGE_GROUP_LINGER_MS }) });
 
-    // One installation's replicas share its queue prefix; the lock keys follow it.
-    const installation = `${env.DEEPLENS_DB_PREFIX}/${env.DEEPLENS_QUEUE_PREFIX}`;
-    const tasks = [
-      runPeriodically(
-        { name: 'usage counter reconciliation', intervalMs: env.DEEPLENS_USAGE_RECONCILE_INTERVAL_MS, pool, log, lockKey: `usage.reconcile/${installation}` },
-        async () => {
-          const outcome = await reconcileCounters(pool, target);
-          metrics.countersRepaired.inc(outcome.repaired);
-          metrics.counterDriftRepaired.inc(outcome.drift);
-          const level = outcome.repaired || outcome.statesRepublished ? 'warn' : 'debug';
-          log[level]({ ...outcome }, `usage reconciliation: repaired ${outcome.repaired} Redis counters (drift ${outcome.drift} calls), republished ${outcome.statesRepublished} tenant states`);
-          const swept = await publishStrandedQuotaEvents(publishing, env.DEEPLENS_USAGE_OUTBOX_GRACE_MS);
-          if (swept) log.warn({ swept }, 'published quota events a crashed worker had left');
-        },
-      ),
-      runPeriodically(
-        { name: 'usage resource reconciliation', intervalMs: env.DEEPLENS_USAGE_RESOURCES_INTERVAL_MS, pool, log, lockKey: `usage.resources/${installation}` },
-        async () => {
-          const outcome = await reconcileResources({ pool, tenantPools, log, concurrency: 4 });
-          metrics.resourceMeasurementFailures.inc(outcome.failed.length);
-          if (outcome.failed.length) log.warn({ failed: outcome.failed }, 'some tenant databases could not be measured');
-          try {
-            await publishQuotaEvents(publishing, outcome.quotaEvents);
-          } catch (error) {
-            log.warn({ err: error }, 'quota events not published yet; the sweep will');
-          }
-          for (const row of outcome.quotaEvents) metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
-          log.debug({ month: outcome.month, measured: outcome.measured, failed: outcome.failed.length }, 'tenant resources measured');
-        },
-      ),
-      runPeriodically(
-        { name: 'usage maintenance', intervalMs: env.DEEPLENS_USAGE_MAINTENANCE_INTERVAL_MS, pool, log },
-        async () => {
-          const partitions = await maintainLogPartitions(pool, {
-            monthsAhead: env.DEEPLENS_USAGE_PARTITIONS_AHEAD,
-            retentionMonths: env.DEEPLENS_USAGE_LOG_RETENTION_MONTHS,
-          });
-          if (partitions.length) log.info({ partitions }, 'api_usage_logs partitions maintained');
-          const pruned = await pruneEventKeys(pool, env.DEEPLENS_USAGE_DEDUPE_RETENTION_DAYS);
-          if (pruned) log.info({ pruned }, 'event keys past retention pruned');
-        },
-      ),
-    ];
-    runtime.onClose(async () => {
-      await Promise.all(tasks.map((task) => task.stop()));
-    });
+    runtime.every(
+      { name: 'usage counter reconciliation', intervalMs: env.DEEPLENS_USAGE_RECONCILE_INTERVAL_MS, exclusive: true },
+      async () => {
+        const outcome = await reconcileCounters(pool, target);
+        metrics.countersRepaired.inc(outcome.repaired);
+        metrics.counterDriftRepaired.inc(outcome.drift);
+        const level = outcome.repaired || outcome.statesRepublished ? 'warn' : 'debug';
+        log[level]({ ...outcome }, `usage reconciliation: repaired ${outcome.repaired} Redis counters (drift ${outcome.drift} calls), republished ${outcome.statesRepublished} tenant states`);
+        const swept = await publishStrandedQuotaEvents(publishing, env.DEEPLENS_USAGE_OUTBOX_GRACE_MS);
+        if (swept) log.warn({ swept }, 'published quota events a crashed worker had left');
+      },
+    );
+    runtime.every(
+      { name: 'usage resource reconciliation', intervalMs: env.DEEPLENS_USAGE_RESOURCES_INTERVAL_MS, exclusive: true },
+      async () => {
+        const outcome = await reconcileResources({ pool, tenantPools, log, concurrency: 4 });
+        metrics.resourceMeasurementFailures.inc(outcome.failed.length);
+        if (outcome.failed.length) log.warn({ failed: outcome.failed }, 'some tenant databases could not be measured');
+        try {
+          await publishQuotaEvents(publishing, outcome.quotaEvents);
+        } catch (error) {
+          log.warn({ err: error }, 'quota events not published yet; the sweep will');
+        }
+        for (const row of outcome.quotaEvents) metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
+        log.debug({ month: outcome.month, measured: outcome.measured, failed: outcome.failed.length }, 'tenant resources measured');
+      },
+    );
+    // Not exclusive: maintainLogPartitions serialises its callers itself, and pruning twice is harmless.
+    runtime.every(
+      { name: 'usage maintenance', intervalMs: env.DEEPLENS_USAGE_MAINTENANCE_INTERVAL_MS },
+      async () => {
+        const partitions = await maintainLogPartitions(pool, {
+          monthsAhead: env.DEEPLENS_USAGE_PARTITIONS_AHEAD,
+          retentionMonths: env.DEEPLENS_USAGE_LOG_RETENTION_MONTHS,
+        });
+        if (partitions.length) log.info({ partitions }, 'api_usage_logs partitions maintained');
+        const pruned = await pruneEventKeys(pool, env.DEEPLENS_USAGE_DEDUPE_RETENTION_DAYS);
+        if (pruned) log.info({ pruned }, 'event keys past retention pruned');
+      },
+    );
   },
 });

@@ -6,6 +6,7 @@ import { openPlatformPool, type DatabasePool } from '../db/pool.js';
 import { armFailpoints } from '../failpoints.js';
 import { followParentProcess } from './follow-parent.js';
 import { GroupCommit } from './group-commit.js';
+import { startPeriodicTask, type PeriodicTask } from './periodic-task.js';
 import { lowerCpuPriority } from './niceness.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, startMetricsServer, type Metrics } from '../metrics.js';
@@ -23,6 +24,13 @@ export interface WorkerRuntime<E extends BaseEnv> {
   platformPool: DatabasePool;
   producer: JobProducer;
   startWorker<Q extends QueueName>(queue: Q, handlers: HandlersFor<Q>): Worker;
+  /**
+   * Background work on a clock for the life of the process (startPeriodicTask),
+   * stopped on shutdown before the pools close. `exclusive`: one run at a time
+   * across every replica of this installation (an advisory lock named after
+   * the task and the installation's prefixes).
+   */
+  every(options: { name: string; intervalMs: number; exclusive?: boolean }, task: () => Promise<unknown>): PeriodicTask;
   /** Closed on shutdown after the workers, in reverse order of registration. */
   onClose(close: () => Promise<void>): void;
 }
@@ -103,6 +111,15 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
       return worker;
     },
     onClose: (close) => void closers.push(close),
+    every: ({ name, intervalMs, exclusive }, task) => {
+      const installation = `${env.DEEPLENS_DB_PREFIX}/${env.DEEPLENS_QUEUE_PREFIX}`;
+      const periodic = startPeriodicTask(
+        { name, intervalMs, log, ...(exclusive ? { lock: { pool: platformPool, key: `periodic/${installation}/${name}` } } : {}) },
+        task,
+      );
+      closers.push(() => periodic.stop());
+      return periodic;
+    },
   };
 
   await options.start(runtime);
