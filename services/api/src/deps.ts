@@ -27,7 +27,7 @@ export async function openApiDeps(env: ApiEnv, log: Logger = createLogger({ name
     log,
     pool,
     redis,
-    producer: new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX),
+    producer: new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX, env),
     keyring: keyringFromEnv(env),
     metrics: createMetrics('api'),
     adminTokens,

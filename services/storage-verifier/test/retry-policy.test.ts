@@ -1,11 +1,7 @@
-import { catalogBackoffStrategy, jitteredExponentialDelay, jobCatalog } from '@deeplens/shared';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { baseEnvSchema, catalogBackoffStrategy, jitteredExponentialDelay, jobCatalog, parseEnv } from '@deeplens/shared';
+import { describe, expect, it } from 'vitest';
 
 describe('storage.verify retry policy', () => {
-  afterEach(() => {
-    vi.unstubAllEnvs();
-  });
-
   it('jittered exponential backoff: retry n waits between half and all of delay·2^(n-1), capped at 10 minutes', () => {
     expect(jitteredExponentialDelay(1, 1000, () => 0)).toBe(500);
     expect(jitteredExponentialDelay(1, 1000, () => 1)).toBe(1000);
@@ -26,15 +22,13 @@ describe('storage.verify retry policy', () => {
     expect(catalogBackoffStrategy(2, 'no-such-type', new Error('x'), job)).toBe(-1);
   });
 
-  it('attempts and backoff come from the environment of whoever enqueues, with defaults', () => {
-    const definition = jobCatalog['storage.verify'];
-    vi.stubEnv('DEEPLENS_STORAGE_VERIFY_ATTEMPTS', '');
-    vi.stubEnv('DEEPLENS_STORAGE_VERIFY_BACKOFF_MS', '');
-    expect(definition.attempts).toBe(4);
-    expect(definition.backoff).toEqual({ type: 'exponential-jitter', delay: 2000 });
-    vi.stubEnv('DEEPLENS_STORAGE_VERIFY_ATTEMPTS', '7');
-    vi.stubEnv('DEEPLENS_STORAGE_VERIFY_BACKOFF_MS', '250');
-    expect(definition.attempts).toBe(7);
-    expect(definition.backoff).toEqual({ type: 'exponential-jitter', delay: 250 });
+  it('attempts and backoff come from the parsed environment of whoever enqueues, with defaults', () => {
+    const retryOf = (env: Record<string, string>) => jobCatalog['storage.verify'].retry(parseEnv(baseEnvSchema, { NODE_ENV: 'development', ...env }));
+    expect(retryOf({})).toEqual({ attempts: 4, backoff: { type: 'exponential-jitter', delay: 2000 } });
+    expect(retryOf({ DEEPLENS_STORAGE_VERIFY_ATTEMPTS: '7', DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: '250' })).toEqual({
+      attempts: 7,
+      backoff: { type: 'exponential-jitter', delay: 250 },
+    });
+    expect(() => retryOf({ DEEPLENS_STORAGE_VERIFY_ATTEMPTS: 'many' })).toThrow(/DEEPLENS_STORAGE_VERIFY_ATTEMPTS/);
   });
 });

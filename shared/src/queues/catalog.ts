@@ -2,7 +2,7 @@ import { v4 as uuidv4, v5 as uuidv5 } from 'uuid';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { z } from 'zod';
-import { baseEnvSchema } from '../config/env.js';
+import type { BaseEnv } from '../config/env.js';
 // Also registers the uuid and date-time formats the compiled payload checks below rely on.
 import type { ApiCallEvent } from '../schemas/http/usage.js';
 import '../schemas/http/usage.js';
@@ -90,9 +90,8 @@ const usageIngestPayload = z.custom<UsageIngestPayload>(
 interface JobDefinition<P extends z.ZodTypeAny> {
   queue: QueueName;
   payload: P;
-  attempts: number;
-  /** `exponential-jitter` is served by the workers' custom backoff strategy (see worker.ts). */
-  backoff: { type: 'exponential' | 'fixed' | 'exponential-jitter'; delay: number };
+  /** Attempts (the first included) and backoff, from the producer's parsed environment for the jobs an installation tunes. */
+  retry: (env: RetryPolicyEnv) => RetryPolicy;
   retention: typeof tenantJobRetention;
   jobId: (payload: z.infer<P>) => string;
   /**
@@ -107,32 +106,25 @@ interface JobDefinition<P extends z.ZodTypeAny> {
 
 const defineJob = <P extends z.ZodTypeAny>(definition: JobDefinition<P>) => definition;
 
-/** webhook.deliver's retry policy from the environment (DEEPLENS_WEBHOOK_*), read like storage.verify's. */
-function webhookDeliveryPolicy(env: NodeJS.ProcessEnv = process.env) {
-  const read = (schema: z.ZodTypeAny, value: string | undefined): number =>
-    (schema.safeParse(value === '' ? undefined : value).data ?? schema.parse(undefined)) as number;
-  return {
-    attempts: read(baseEnvSchema.shape.DEEPLENS_WEBHOOK_ATTEMPTS, env.DEEPLENS_WEBHOOK_ATTEMPTS),
-    backoffMs: read(baseEnvSchema.shape.DEEPLENS_WEBHOOK_BACKOFF_MS, env.DEEPLENS_WEBHOOK_BACKOFF_MS),
-  };
+/** The variables retry policies are read from, parsed once with the rest of the producer's environment. */
+export type RetryPolicyEnv = Pick<
+  BaseEnv,
+  'DEEPLENS_STORAGE_VERIFY_ATTEMPTS' | 'DEEPLENS_STORAGE_VERIFY_BACKOFF_MS' | 'DEEPLENS_WEBHOOK_ATTEMPTS' | 'DEEPLENS_WEBHOOK_BACKOFF_MS'
+>;
+
+export interface RetryPolicy {
+  attempts: number;
+  /** `exponential-jitter` is served by the workers' custom backoff strategy (see worker.ts). */
+  backoff: { type: 'exponential' | 'fixed' | 'exponential-jitter'; delay: number };
 }
 
-/** storage.verify's retry policy from the environment, with the defaults of the one env schema. */
-function storageVerifyPolicy(env: NodeJS.ProcessEnv = process.env) {
-  const read = (schema: z.ZodTypeAny, value: string | undefined): number =>
-    (schema.safeParse(value === '' ? undefined : value).data ?? schema.parse(undefined)) as number;
-  return {
-    attempts: read(baseEnvSchema.shape.DEEPLENS_STORAGE_VERIFY_ATTEMPTS, env.DEEPLENS_STORAGE_VERIFY_ATTEMPTS),
-    backoffMs: read(baseEnvSchema.shape.DEEPLENS_STORAGE_VERIFY_BACKOFF_MS, env.DEEPLENS_STORAGE_VERIFY_BACKOFF_MS),
-  };
-}
+const fixedRetry = (attempts: number, delay: number) => (): RetryPolicy => ({ attempts, backoff: { type: 'exponential', delay } });
 
 export const jobCatalog = {
   'tenant.provision': defineJob({
     queue: 'provisioning',
     payload: z.object({ tenantId: uuid }),
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 1_000 },
+    retry: fixedRetry(5, 1_000),
     retention: tenantJobRetention,
     // One provisioning per tenant, however many times the request arrives.
     jobId: (payload) => deterministicJobId('tenant.provision', payload.tenantId),
@@ -142,8 +134,7 @@ export const jobCatalog = {
   'tenant.deprovision': defineJob({
     queue: 'provisioning',
     payload: z.object({ tenantId: uuid }),
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 1_000 },
+    retry: fixedRetry(5, 1_000),
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('tenant.deprovision', payload.tenantId),
     rerunsFailed: true,
@@ -159,15 +150,9 @@ export const jobCatalog = {
       requestId: uuid,
       reason: z.enum(['provisioned', 'changed', 'on_demand']).optional(),
     }),
-    // Read when each job is enqueued, so the job carries the policy of the process that made
-    // it (DEEPLENS_STORAGE_VERIFY_*; parseEnv validated them at boot). Only network-level
-    // failures are retried: the verifier fails configuration errors at once.
-    get attempts() {
-      return storageVerifyPolicy().attempts;
-    },
-    get backoff() {
-      return { type: 'exponential-jitter' as const, delay: storageVerifyPolicy().backoffMs };
-    },
+    // Each job carries the policy of the process that made it (DEEPLENS_STORAGE_VERIFY_*). Only
+    // network-level failures are retried: the verifier fails configuration errors at once.
+    retry: (env) => ({ attempts: env.DEEPLENS_STORAGE_VERIFY_ATTEMPTS, backoff: { type: 'exponential-jitter', delay: env.DEEPLENS_STORAGE_VERIFY_BACKOFF_MS } }),
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('storage.verify', payload.tenantId, payload.requestId),
     tenantOf: (payload) => payload.tenantId,
@@ -175,8 +160,7 @@ export const jobCatalog = {
   'usage.ingest': defineJob({
     queue: 'usage',
     payload: usageIngestPayload,
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 500 },
+    retry: fixedRetry(10, 500),
     retention: highVolumeRetention,
     jobId: () => uuidv4(),
     tenantOf: (payload) => payload.tenantId ?? null,
@@ -185,8 +169,7 @@ export const jobCatalog = {
     queue: 'provisioning',
     // The backup row (made by the API with its storage key) holds the rest.
     payload: z.object({ tenantId: uuid, backupId: uuid }),
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 5_000 },
+    retry: fixedRetry(3, 5_000),
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('tenant.backup', payload.backupId),
     tenantOf: (payload) => payload.tenantId,
@@ -194,8 +177,7 @@ export const jobCatalog = {
   'tenant.restore': defineJob({
     queue: 'provisioning',
     payload: z.object({ tenantId: uuid, backupId: uuid, restoreId: uuid, swap: z.boolean().optional() }),
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 5_000 },
+    retry: fixedRetry(3, 5_000),
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('tenant.restore', payload.restoreId),
     tenantOf: (payload) => payload.tenantId,
@@ -203,8 +185,7 @@ export const jobCatalog = {
   'platform.backup': defineJob({
     queue: 'provisioning',
     payload: z.object({ backupId: uuid }),
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 5_000 },
+    retry: fixedRetry(3, 5_000),
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('platform.backup', payload.backupId),
     tenantOf: () => null,
@@ -213,12 +194,7 @@ export const jobCatalog = {
     queue: 'webhooks',
     // One job per subscriber and event: the event's body is read from webhook_events.
     payload: z.object({ subscriberId: uuid, eventId: uuid }),
-    get attempts() {
-      return webhookDeliveryPolicy().attempts;
-    },
-    get backoff() {
-      return { type: 'exponential-jitter' as const, delay: webhookDeliveryPolicy().backoffMs };
-    },
+    retry: (env) => ({ attempts: env.DEEPLENS_WEBHOOK_ATTEMPTS, backoff: { type: 'exponential-jitter', delay: env.DEEPLENS_WEBHOOK_BACKOFF_MS } }),
     retention: highVolumeRetention,
     jobId: (payload) => deterministicJobId('webhook.deliver', payload.subscriberId, payload.eventId),
     tenantOf: () => null,

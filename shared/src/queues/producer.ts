@@ -1,7 +1,7 @@
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError, unavailable, validationFailed } from '../errors.js';
-import { jobCatalog, queueNames, type JobName, type JobPayload, type QueueName } from './catalog.js';
+import { jobCatalog, jobNames, queueNames, type JobName, type JobPayload, type QueueName, type RetryPolicy, type RetryPolicyEnv } from './catalog.js';
 import { jobViewFromBull, type JobView } from './job-view.js';
 import { untilReady } from './redis.js';
 
@@ -25,14 +25,18 @@ function looksTorn(job: Job, state: string): boolean {
  */
 export class JobProducer {
   private readonly queues: Record<QueueName, Queue>;
+  /** Each job's retry policy, read once from the producer's parsed environment. */
+  private readonly retries: Record<JobName, RetryPolicy>;
 
   constructor(
     readonly connection: Redis,
     readonly prefix: string,
+    env: RetryPolicyEnv,
   ) {
     this.queues = Object.fromEntries(
       queueNames.map((name) => [name, new Queue(name, { connection, prefix })]),
     ) as Record<QueueName, Queue>;
+    this.retries = Object.fromEntries(jobNames.map((name) => [name, jobCatalog[name].retry(env)])) as Record<JobName, RetryPolicy>;
   }
 
   queue(name: QueueName): Queue {
@@ -58,12 +62,7 @@ export class JobProducer {
     jobId: string,
   ): Promise<string> {
     const queue = this.queues[definition.queue];
-    const job = await queue.add(name, data, {
-      jobId,
-      attempts: definition.attempts,
-      backoff: definition.backoff,
-      ...definition.retention,
-    });
+    const job = await queue.add(name, data, { jobId, ...this.retries[name], ...definition.retention });
     if ('rerunsFailed' in definition && definition.rerunsFailed) {
       const existing = await Job.fromId(queue, jobId);
       if (existing && (await existing.getState()) === 'failed') {
@@ -80,12 +79,7 @@ export class JobProducer {
       return {
         name,
         data: parsed,
-        opts: {
-          jobId: definition.jobId(parsed as never),
-          attempts: definition.attempts,
-          backoff: definition.backoff,
-          ...definition.retention,
-        },
+        opts: { jobId: definition.jobId(parsed as never), ...this.retries[name], ...definition.retention },
       };
     });
     const added = await this.whenQueueAnswers(() => this.queues[definition.queue].addBulk(jobs));

@@ -72,7 +72,7 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
   const producerConnection: Redis = createProducerConnection(env.REDIS_URL);
   await untilReady(producerConnection, 3_000); // jobs that enqueue follow-ups retry while it is not
   closers.push(async () => void producerConnection.disconnect());
-  const producer = new JobProducer(producerConnection, env.DEEPLENS_QUEUE_PREFIX);
+  const producer = new JobProducer(producerConnection, env.DEEPLENS_QUEUE_PREFIX, env);
   closers.push(() => producer.close());
   const workerConnection = createWorkerConnection(env.REDIS_URL);
   closers.push(async () => void workerConnection.disconnect());

@@ -1,3 +1,4 @@
+import { baseEnvSchema, parseEnv } from '../config/env.js';
 import { type JobName, type JobPayload } from '../queues/catalog.js';
 import { JobProducer } from '../queues/producer.js';
 import { createProducerConnection } from '../queues/redis.js';
@@ -13,7 +14,7 @@ export async function enqueueJob<N extends JobName>(
   payload: JobPayload<N>,
 ): Promise<string> {
   const redis = createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true });
-  const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX!);
+  const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX!, parseEnv(baseEnvSchema, env));
   try {
     return await producer.enqueue(name, payload);
   } finally {
