@@ -22,7 +22,7 @@ import errorPlugin, { frameworkErrors } from './plugins/errors.js';
 import idempotencyPlugin from './plugins/idempotency.js';
 import openApiPlugin from './plugins/openapi.js';
 import queueBoardPlugin from './plugins/queue-board.js';
-import rateLimitPlugin from './plugins/rate-limit.js';
+import { createRateLimiter } from './plugins/rate-limit.js';
 import validationPlugin from './plugins/validation.js';
 import { createIdempotencyRepository } from './repositories/idempotency.repository.js';
 import { healthRoutes } from './routes/health.routes.js';
@@ -103,16 +103,18 @@ export async function buildApp(deps: ApiDeps) {
   app.addSchema(jobSchema);
   // Before auth and the routes: OpenAPI collects the routes as they are added; both declare their own routes' access.
   await app.register(openApiPlugin);
-  await app.register(queueBoardPlugin, { producer: deps.producer, adminTokens: deps.adminTokens });
+  const limiter = createRateLimiter({
+    adminPerSecond: deps.env.DEEPLENS_RATE_LIMIT_PER_SECOND,
+    servicePerSecond: deps.env.DEEPLENS_SERVICE_RATE_LIMIT_PER_SECOND,
+    redis: deps.env.DEEPLENS_RATE_LIMIT_SHARED ? deps.redis : undefined,
+    keyPrefix: deps.env.DEEPLENS_QUEUE_PREFIX,
+  });
+  await app.register(queueBoardPlugin, { producer: deps.producer, adminTokens: deps.adminTokens, limiter });
   registerPlatformGauges(deps.metrics, { pool: deps.pool, producer: deps.producer });
   await app.register(errorPlugin);
   await app.register(validationPlugin);
-  await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens });
-  await app.register(rateLimitPlugin, {
-    perSecond: deps.env.DEEPLENS_RATE_LIMIT_PER_SECOND,
-    ...(deps.env.DEEPLENS_RATE_LIMIT_SHARED ? { redis: deps.redis } : {}),
-    keyPrefix: deps.env.DEEPLENS_QUEUE_PREFIX,
-  });
+  // Authentication and the rate limits by kind in one hook (plugins/rate-limit.ts says why in that order).
+  await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens, limiter });
   await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool) });
 
   const tenantsRepository = createTenantsRepository(deps.pool);

@@ -32,8 +32,14 @@ describe('API configuration', () => {
     );
   });
 
-  it('starts on a developer machine with nothing set, with the documented defaults', () => {
-    const env = loadApiEnv({});
+  it('is in production when NODE_ENV is not set: nothing set is a refusal naming the admin tokens and the key', () => {
+    expect(() => loadApiEnv({})).toThrow(/DEEPLENS_ENCRYPTION_KEY: required[\s\S]*DEEPLENS_ADMIN_TOKENS: at least one admin token/);
+    const env = loadApiEnv({ DEEPLENS_ADMIN_TOKENS: 'an-admin-token-0123456789', DEEPLENS_ENCRYPTION_KEY: 'k1:0123456789abcdef' });
+    expect(env.NODE_ENV).toBe('production');
+  });
+
+  it('starts on a developer machine with only NODE_ENV=development set, with the documented defaults', () => {
+    const env = loadApiEnv({ NODE_ENV: 'development' });
     expect(env).toMatchObject({
       NODE_ENV: 'development',
       HOST: '127.0.0.1',

@@ -6,11 +6,13 @@ export const apiEnvSchema = baseEnvSchema.extend({
   PORT: portVar(8080),
   DEEPLENS_ADMIN_TOKENS: csvList,
   DEEPLENS_SERVICE_TOKENS: csvList,
-  /** Requests a token may make per second before 429. */
+  /** Requests an admin token may make per second before 429. */
   DEEPLENS_RATE_LIMIT_PER_SECOND: z.coerce.number().int().positive().default(2_000),
+  /** Requests a service token may make per second; unset, service tokens (the platform's own traffic) are not limited. */
+  DEEPLENS_SERVICE_RATE_LIMIT_PER_SECOND: z.coerce.number().int().positive().optional(),
   /** How long one Redis read of a tenant's quota answers further checks in this replica (0: read every time). */
   DEEPLENS_QUOTA_CACHE_MS: z.coerce.number().int().min(0).max(5_000).default(250),
-  /** Count each token's requests in Redis, exactly across replicas, instead of in each replica's memory. */
+  /** Count each token's (and each address's failed) requests in Redis, exactly across replicas, instead of in each replica's memory. */
   DEEPLENS_RATE_LIMIT_SHARED: z
     .enum(['true', 'false'])
     .default('false')
@@ -19,8 +21,7 @@ export const apiEnvSchema = baseEnvSchema.extend({
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
 
-/** Development only: a fixed, publicly known admin token so a laptop needs no setup. */
-export const DEVELOPMENT_ADMIN_TOKEN = 'deeplens-dev-admin-token';
+export { DEVELOPMENT_ADMIN_TOKEN } from '@deeplens/shared';
 
 export function loadApiEnv(source: NodeJS.ProcessEnv = process.env): ApiEnv {
   return parseEnv(apiEnvSchema, source, [

@@ -13,8 +13,10 @@ import { DEVELOPMENT_ADMIN_TOKEN, type ApiEnv } from './config.js';
 
 /** Opens what the API needs; `close` releases it all. */
 export async function openApiDeps(env: ApiEnv, log: Logger = createLogger({ name: 'api', level: env.LOG_LEVEL })) {
-  const adminTokens = env.DEEPLENS_ADMIN_TOKENS.length ? env.DEEPLENS_ADMIN_TOKENS : [DEVELOPMENT_ADMIN_TOKEN];
-  if (!env.DEEPLENS_ADMIN_TOKENS.length) {
+  // The public token only ever in development: loadApiEnv refuses an empty list elsewhere, and this is the second lock.
+  const developmentToken = env.NODE_ENV === 'development' && env.DEEPLENS_ADMIN_TOKENS.length === 0;
+  const adminTokens = developmentToken ? [DEVELOPMENT_ADMIN_TOKEN] : env.DEEPLENS_ADMIN_TOKENS;
+  if (developmentToken) {
     log.warn(`development mode: no DEEPLENS_ADMIN_TOKENS set, accepting the public development token "${DEVELOPMENT_ADMIN_TOKEN}"`);
   }
   if (!env.DEEPLENS_ENCRYPTION_KEY) log.warn('development mode: storage secrets are encrypted with a public development key');

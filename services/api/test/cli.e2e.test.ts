@@ -136,6 +136,10 @@ describe('deeplens exit codes and errors', () => {
     const remote = await deeplens(['status'], { env: { DEEPLENS_TOKEN: '', DEEPLENS_API_URL: 'http://deeplens.invalid:8080' } });
     expect(remote.code).toBe(5);
     expect(remote.stderr).toMatch(/DEEPLENS_TOKEN is not set/);
+    // On this machine the public development token is tried; an API outside development refuses it, and the CLI says why.
+    const local = await deeplens(['status'], { env: { DEEPLENS_TOKEN: '' } });
+    expect(local.code).toBe(5);
+    expect(local.stderr).toMatch(/^deeplens: unauthorized: .*the public development token was tried, and only an API started in development mode accepts it/);
 
     expect((await deeplens(['tenant', 'get'])).code).toBe(2);
     expect((await deeplens(['tenant', 'create', 'x', '--storage-provider', 'aws_s3'])).code).toBe(2);

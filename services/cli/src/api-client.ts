@@ -36,6 +36,8 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 export interface ApiConfig {
   url: string;
   token: string | null;
+  /** The token is the public development one, assumed because DEEPLENS_TOKEN is unset. */
+  assumedDevelopmentToken?: boolean;
 }
 
 /** DEEPLENS_API_URL and DEEPLENS_TOKEN; the development token is assumed only for an API on this machine. */
@@ -47,8 +49,8 @@ export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfi
   } catch {
     throw new CliError(`DEEPLENS_API_URL is not a URL: ${url}`, ExitCode.usage);
   }
-  const token = env.DEEPLENS_TOKEN || (LOCAL_HOSTS.has(parsed.hostname) ? DEVELOPMENT_TOKEN : null);
-  return { url, token };
+  if (env.DEEPLENS_TOKEN) return { url, token: env.DEEPLENS_TOKEN };
+  return LOCAL_HOSTS.has(parsed.hostname) ? { url, token: DEVELOPMENT_TOKEN, assumedDevelopmentToken: true } : { url, token: null };
 }
 
 export interface ApiResponse<T> {
@@ -107,7 +109,11 @@ export class ApiClient {
     }
     if (response.status >= 400) {
       const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
-      const message = error?.code ? `${error.code}: ${error.message ?? ''}` : `HTTP ${response.status} from ${method} ${path}`;
+      let message = error?.code ? `${error.code}: ${error.message ?? ''}` : `HTTP ${response.status} from ${method} ${path}`;
+      // An API outside development never accepts the public token: say why the guess failed.
+      if (response.status === 401 && this.config.assumedDevelopmentToken) {
+        message += ' (DEEPLENS_TOKEN is not set; the public development token was tried, and only an API started in development mode accepts it)';
+      }
       throw new ApiError(message, exitCodeForStatus(response.status), response.status, error?.code ?? null);
     }
     return { status: response.status, body: body as T };

@@ -17,7 +17,7 @@ export function buildProgram(): Command {
     .description(
       'Operate the DeepLens control plane through its API.\n' +
         'DEEPLENS_API_URL (default http://127.0.0.1:8080) and DEEPLENS_TOKEN (an admin token; the public development\n' +
-        'token is assumed only when the API is on 127.0.0.1 or localhost).\n' +
+        'token is assumed only when the API is on 127.0.0.1 or localhost, and only an API in development accepts it).\n' +
         'Exit codes: 0 ok, 1 failed job or operation, 2 usage error, 3 API unreachable, 4 not found, 5 not authorized.',
     )
     .version('0.1.0')

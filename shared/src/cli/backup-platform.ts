@@ -24,7 +24,7 @@ if (!out) {
   process.exit(64); // EX_USAGE
 }
 
-const env = parseEnvOrExit('backup:platform', () => parseEnv(baseEnvSchema));
+const env = parseEnvOrExit('backup:platform', () => parseEnv(baseEnvSchema, process.env, [], { holdsSecrets: false }));
 
 const database = platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase;
 const partial = `${out}.partial`;

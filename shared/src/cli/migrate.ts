@@ -5,7 +5,7 @@ import { baseEnvSchema, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { migratePlatform } from '../db/bootstrap.js';
 import { createLogger } from '../logger.js';
 
-const env = parseEnvOrExit('migrate', () => parseEnv(baseEnvSchema));
+const env = parseEnvOrExit('migrate', () => parseEnv(baseEnvSchema, process.env, [], { holdsSecrets: false }));
 const log = createLogger({ name: 'migrate', level: env.LOG_LEVEL });
 try {
   const result = await migratePlatform(env, log);

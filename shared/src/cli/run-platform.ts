@@ -4,19 +4,27 @@
 // on its own); this parent forwards SIGTERM/SIGINT, waits for all of them to
 // drain, and stops everything if one dies, so a broken service is never
 // silently missing.
+//
+// It is the quick start on a laptop, so it runs in development unless told
+// otherwise: it sets NODE_ENV=development itself when NODE_ENV is unset (every
+// other process defaults to production) and says so loudly.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { baseEnvSchema, parseEnv, parseEnvOrExit } from '../config/env.js';
+import { baseEnvSchema, DEVELOPMENT_ADMIN_TOKEN, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { migratePlatform } from '../db/bootstrap.js';
 import { createLogger } from '../logger.js';
 import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
 
 const servicesDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../services');
 
+// Set in process.env, not just parsed: the services inherit it.
+const developmentByDefault = !process.env.NODE_ENV;
+if (developmentByDefault) process.env.NODE_ENV = 'development';
 const env = parseEnvOrExit('deeplens', () => parseEnv(baseEnvSchema));
 const log = createLogger({ name: 'platform', level: env.LOG_LEVEL });
+if (env.NODE_ENV === 'development') log.warn(developmentWarning());
 
 try {
   const result = await migratePlatform(env, log);
@@ -66,3 +74,17 @@ log.info({ services }, 'DeepLens control plane starting');
 
 process.on('SIGTERM', () => stopAll('SIGTERM'));
 process.on('SIGINT', () => stopAll('SIGINT'));
+
+/** One line naming everything public about this installation, for whoever reads the terminal. */
+function developmentWarning(): string {
+  const open = [
+    ...(process.env.DEEPLENS_ADMIN_TOKENS ? [] : [`the API accepts the public admin token "${DEVELOPMENT_ADMIN_TOKEN}"`]),
+    ...(env.DEEPLENS_ENCRYPTION_KEY ? [] : ['storage secrets are encrypted with a public key']),
+    "tenants' endpoints may reach loopback addresses",
+  ];
+  const why = developmentByDefault ? 'NODE_ENV was not set, so `npm start` set NODE_ENV=development' : 'NODE_ENV=development';
+  return (
+    `DEVELOPMENT MODE (${why}): ${open.join('; ')}. For a laptop only: never expose it. ` +
+    'Anywhere else set NODE_ENV=production, DEEPLENS_ADMIN_TOKENS and DEEPLENS_ENCRYPTION_KEY (docs/operations.md).'
+  );
+}

@@ -5,9 +5,12 @@ import { DEVELOPMENT_ENCRYPTION_KEY, parseKeyring, type Keyring } from '../crypt
 import { minioConfig, type StorageConfigOf } from '../schemas/storage.js';
 
 /**
- * The environment of every DeepLens process, parsed once at boot.
- * Every variable is optional on a developer machine; defaults live here and
- * nowhere else. Services extend `baseEnvSchema` with their own variables.
+ * The environment of every DeepLens process, parsed once at boot. Defaults
+ * live here and nowhere else. Services extend `baseEnvSchema` with their own
+ * variables. A process is in production unless NODE_ENV=development says
+ * otherwise, so a forgotten variable fails closed: the public development
+ * token and key are never in force by accident (`npm start` sets development
+ * explicitly, and says so).
  */
 
 const csv = z
@@ -25,7 +28,7 @@ const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).def
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const baseEnvSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z
     .string()
@@ -135,11 +138,20 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses the environment against a schema, reporting every bad variable at once. */
+/** Development only: a fixed, publicly known admin token the API accepts when none is configured. */
+export const DEVELOPMENT_ADMIN_TOKEN = 'deeplens-dev-admin-token';
+
+/**
+ * Parses the environment against a schema, reporting every bad variable at
+ * once. `holdsSecrets: false` is for processes that never read a storage
+ * secret (migrations, the platform backup): they need no encryption key, so
+ * an operator need not hand it to them.
+ */
 export function parseEnv<T extends z.ZodTypeAny>(
   schema: T,
   env: NodeJS.ProcessEnv = process.env,
   rules: Array<(parsed: z.infer<T>) => string | null> = [],
+  { holdsSecrets = true }: { holdsSecrets?: boolean } = {},
 ): Readonly<z.infer<T>> {
   // Empty strings mean "unset", as in most twelve-factor tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
@@ -149,7 +161,7 @@ export function parseEnv<T extends z.ZodTypeAny>(
       parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
     );
   }
-  const problems = [requireEncryptionKey, ...rules]
+  const problems = [...(holdsSecrets ? [requireEncryptionKey] : []), ...rules]
     .map((rule) => rule(parsed.data))
     .filter((problem): problem is string => problem !== null);
   if (problems.length) throw new ConfigError(problems);

@@ -2,6 +2,7 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import { AppError } from '@deeplens/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { RateLimiter } from './rate-limit.js';
 
 /**
  * Who may call a route is declared on the route (`config.access`) and checked
@@ -10,6 +11,8 @@ import fp from 'fastify-plugin';
  *   public  — no token (health, readiness, metrics, docs)
  *   admin   — admin tokens only
  *   service — admin or service tokens (event intake, quota checks)
+ * The same hook applies the rate limits: a token's by its kind once it is
+ * known, its address's once it has failed.
  */
 export type Access = 'public' | 'admin' | 'service';
 
@@ -30,6 +33,7 @@ const ANONYMOUS = Object.freeze({ kind: 'anonymous' as const, id: 'anonymous' })
 export interface AuthOptions {
   adminTokens: readonly string[];
   serviceTokens: readonly string[];
+  limiter: RateLimiter;
 }
 
 async function authPlugin(app: FastifyInstance, options: AuthOptions) {
@@ -39,7 +43,7 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     ...options.serviceTokens.map((token) => ({ kind: 'service' as const, digest: digest(token) })),
   ];
 
-  type Principal = FastifyRequest['principal'];
+  type Principal = { kind: 'admin' | 'service'; id: string };
   // Authorization headers that carried a known token, and whom they name: the digest and
   // comparisons run once per header value, not per request. Only known tokens get in, so
   // the map holds a handful of entries; a flood of spelling variants just empties it.
@@ -78,16 +82,18 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
   });
 
   // Callback style: it runs on every request, and an async hook costs a promise and a microtask turn.
-  app.addHook('onRequest', (request, _reply, done) => {
+  // Identify first, limit second: a valid token meets only its own kind's limit, however many bad
+  // ones its address sent; a bad one is counted against its address, and past the limit answered 429.
+  app.addHook('onRequest', (request, reply, done) => {
     const access = request.routeOptions.config.access ?? 'admin';
     const principal = identify(request);
     request.principal = principal ?? ANONYMOUS;
     if (access === 'public') return done();
-    if (!principal) return done(new AppError('unauthorized', 'a valid bearer token is required'));
+    if (!principal) return options.limiter.refuse(request.ip, reply, new AppError('unauthorized', 'a valid bearer token is required'), done);
     if (access === 'admin' && principal.kind !== 'admin') {
       return done(new AppError('forbidden', 'this token may only post events and read quotas'));
     }
-    done();
+    options.limiter.admit(principal, reply, done);
   });
 }
 

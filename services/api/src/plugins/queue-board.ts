@@ -2,15 +2,18 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { queueNames, type JobProducer } from '@deeplens/shared';
+import { queueNames, type AppError, type JobProducer } from '@deeplens/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { RateLimiter } from './rate-limit.js';
 
 export const QUEUE_BOARD_PREFIX = '/admin/queues';
 
 export interface QueueBoardOptions {
   producer: JobProducer;
   adminTokens: readonly string[];
+  /** Failed logins count against the client's address here too: the Basic password is an admin token to guess. */
+  limiter: RateLimiter;
 }
 
 const digest = (token: string) => createHash('sha256').update(token).digest();
@@ -64,6 +67,8 @@ async function queueBoardPlugin(app: FastifyInstance, options: QueueBoardOptions
     board.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const token = presentedToken(request);
       if (token && isAdmin(token)) return;
+      const limited = await new Promise<AppError | undefined>((settled) => options.limiter.refuse(request.ip, reply, undefined, settled));
+      if (limited) return reply.code(limited.httpStatus).send({ error: limited.toBody() });
       return reply
         .code(401)
         .header('www-authenticate', 'Basic realm="DeepLens queues", charset="UTF-8"')
