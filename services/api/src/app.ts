@@ -20,6 +20,7 @@ import type { ApiEnv } from './config.js';
 import authPlugin from './plugins/auth.js';
 import errorPlugin, { frameworkErrors } from './plugins/errors.js';
 import idempotencyPlugin from './plugins/idempotency.js';
+import jsonBodyPlugin from './plugins/json-body.js';
 import openApiPlugin from './plugins/openapi.js';
 import queueBoardPlugin from './plugins/queue-board.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
@@ -107,13 +108,14 @@ export async function buildApp(deps: ApiDeps) {
   registerPlatformGauges(deps.metrics, { pool: deps.pool, producer: deps.producer });
   await app.register(errorPlugin);
   await app.register(validationPlugin);
+  await app.register(jsonBodyPlugin);
   await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens });
   await app.register(rateLimitPlugin, {
     perSecond: deps.env.DEEPLENS_RATE_LIMIT_PER_SECOND,
     ...(deps.env.DEEPLENS_RATE_LIMIT_SHARED ? { redis: deps.redis } : {}),
     keyPrefix: deps.env.DEEPLENS_QUEUE_PREFIX,
   });
-  await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool) });
+  await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool), keyring: deps.keyring });
 
   const tenantsRepository = createTenantsRepository(deps.pool);
   const tenants = createTenantsService({
