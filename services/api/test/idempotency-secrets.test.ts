@@ -81,7 +81,7 @@ describe('deeply nested JSON', () => {
   ];
 
   it.each(cases)('%s → 400 validation_failed, with or without an Idempotency-Key', async (_name, url, rawBody, token) => {
-    for (const headers of [{}, { 'idempotency-key': uniqueName('deep') }]) {
+    for (const headers of [{}, { 'idempotency-key': uniqueName('deep') }] as Array<Record<string, string>>) {
       const response = await api.call('POST', url, { rawBody, ...(token ? { token } : {}), headers: { 'content-type': 'application/json', ...headers } });
       expect(response.statusCode, response.body).toBe(400);
       expect(response.json()).toEqual({ error: { code: 'validation_failed', message: 'the JSON body is nested deeper than 64 levels' } });
