@@ -68,6 +68,18 @@ describe('POST /v1/webhooks with an Idempotency-Key', () => {
     const subscribers = await query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_subscribers WHERE url = $1`, [body.url]);
     expect(subscribers[0]!.n).toBe(1);
   });
+  it('a record stored before keyed digests (bare SHA-256) still replays until it expires', async () => {
+    const key = uniqueName('legacy-key');
+    const body = hook();
+    const first = await api.call('POST', '/v1/webhooks', { body, headers: { 'idempotency-key': key } });
+    expect(first.statusCode).toBe(201);
+    const canonical = `POST /v1/webhooks\n${JSON.stringify({ eventTypes: body.eventTypes, url: body.url })}`;
+    await query(`UPDATE idempotency_keys SET request_hash = $2 WHERE key LIKE '%:' || $1`, [key, createHash('sha256').update(canonical).digest('hex')]);
+    const replay = await api.call('POST', '/v1/webhooks', { body, headers: { 'idempotency-key': key } });
+    expect(replay.statusCode).toBe(201);
+    expect(replay.json().id).toBe(first.json().id);
+    expect((await api.call('POST', '/v1/webhooks', { body: hook(), headers: { 'idempotency-key': key } })).statusCode).toBe(409);
+  });
 });
 
 describe('deeply nested JSON', () => {

@@ -61,10 +61,11 @@ const keyIds = async () =>
 
 const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** `npm run keys:rotate` without the build step: the CLI from its sources. */
-function runCli(encryptionKey: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** `npm run keys:rotate` without the build step (or, with `deeplens`, `deeplens keys rotate --json`): the CLI from its sources. */
+function runCli(encryptionKey: string, deeplens = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = deeplens ? ['services/cli/src/cli.ts', 'keys', 'rotate', '--json'] : ['shared/src/cli/rotate-keys.ts'];
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', resolve(repositoryRoot, 'shared/src/cli/rotate-keys.ts')], {
+    const child = spawn(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', resolve(repositoryRoot, script[0]!), ...script.slice(1)], {
       cwd: repositoryRoot,
       env: { PATH: process.env.PATH ?? '', ...env, DEEPLENS_ENCRYPTION_KEY: encryptionKey, LOG_LEVEL: 'debug' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -210,6 +211,10 @@ describe('key rotation', () => {
     const done = await runCli(`${NEWEST},${NEWER}`);
     expect(done.code, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout)).toMatchObject({ currentKeyId: 'newest', remaining: 0, failed: [] });
+    // `deeplens keys rotate` is the same rotation: nothing left to do.
+    const again = await runCli(`${NEWEST},${NEWER}`, true);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ currentKeyId: 'newest', rotated: 0, remaining: 0, failed: [] });
 
     // A config under a key nobody has any more: reported, never silently skipped.
     const orphan = await insertTenant();
@@ -218,7 +223,10 @@ describe('key rotation', () => {
     expect(stuck.code).toBe(1);
     const report = JSON.parse(stuck.stdout);
     expect(report).toMatchObject({ rotated: 0, remaining: 1, failed: [{ kind: 'storage_config', id: orphan, keyId: 'lost' }] });
-    for (const output of [done.stdout, done.stderr, stuck.stdout, stuck.stderr]) {
+    const stuckToo = await runCli(NEWEST, true);
+    expect(stuckToo.code).not.toBe(0);
+    expect(JSON.parse(stuckToo.stdout)).toMatchObject({ remaining: 1, failed: [{ kind: 'storage_config', id: orphan, keyId: 'lost' }] });
+    for (const output of [done.stdout, done.stderr, stuck.stdout, stuck.stderr, again.stdout, again.stderr, stuckToo.stdout, stuckToo.stderr]) {
       for (const key of ['newest-key-99887766554433', 'newer-key-00112233445566', 'lost-key-000000000000000']) expect(output).not.toContain(key);
     }
   });
