@@ -20,6 +20,7 @@ import type { ApiEnv } from './config.js';
 import authPlugin from './plugins/auth.js';
 import errorPlugin, { frameworkErrors } from './plugins/errors.js';
 import idempotencyPlugin from './plugins/idempotency.js';
+import jsonBodyPlugin from './plugins/json-body.js';
 import openApiPlugin from './plugins/openapi.js';
 import queueBoardPlugin from './plugins/queue-board.js';
 import { createRateLimiter } from './plugins/rate-limit.js';
@@ -113,9 +114,10 @@ export async function buildApp(deps: ApiDeps) {
   registerPlatformGauges(deps.metrics, { pool: deps.pool, producer: deps.producer });
   await app.register(errorPlugin);
   await app.register(validationPlugin);
+  await app.register(jsonBodyPlugin);
   // Authentication and the rate limits by kind in one hook (plugins/rate-limit.ts says why in that order).
   await app.register(authPlugin, { adminTokens: deps.adminTokens, serviceTokens: deps.serviceTokens, limiter });
-  await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool) });
+  await app.register(idempotencyPlugin, { repository: createIdempotencyRepository(deps.pool), keyring: deps.keyring });
 
   const tenantsRepository = createTenantsRepository(deps.pool);
   const tenants = createTenantsService({

@@ -217,11 +217,11 @@ describe('secrets at rest', () => {
     });
     expect(dump).toContain('tenant.storage.update');
     for (const secret of all) expect(dump).not.toContain(secret);
-    // The secret fields are ciphertext under the configured key's id.
+    // The whole config is sealed under the configured key's id; nothing in the legacy pgcrypto column.
     const stored = await withClient(platformUrl(), async (client) =>
-      (await client.query(`SELECT key_id, secrets IS NOT NULL AS encrypted, settings FROM tenant_storage_configs WHERE tenant_id = $1`, [tenant.id])).rows[0],
+      (await client.query(`SELECT key_id, sealed, secrets, settings FROM tenant_storage_configs WHERE tenant_id = $1`, [tenant.id])).rows[0],
     );
-    expect(stored).toMatchObject({ key_id: 'test-k1', encrypted: true });
+    expect(stored).toMatchObject({ key_id: 'test-k1', sealed: expect.stringMatching(/^v1\.test-k1\./), secrets: null });
     expect(stored.settings).not.toHaveProperty('password');
   });
 });

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Re-encrypts every tenant storage config under the first key of
-// DEEPLENS_ENCRYPTION_KEY (`new:key,old:key`), while the services run. Prints
-// the counts as JSON; exits 1 while anything is left under another key, so it
-// can simply be run again. Once it exits 0, the old keys may be removed from
-// the keyring.
+// Re-seals every stored secret (tenant storage configs, webhook signing
+// secrets) under the first key of DEEPLENS_ENCRYPTION_KEY (`new:key,old:key`),
+// while the services run, and moves rows still in the legacy pgcrypto form to
+// the sealed one. Prints the counts as JSON; exits 1 while anything is left
+// under another key or in the legacy form, so it can simply be run again. Once
+// it exits 0, the old keys may be removed from the keyring.
 import { baseEnvSchema, keyringFromEnv, parseEnv, parseEnvOrExit } from '../config/env.js';
-import { rotateStorageKeys } from '../crypto/rotate-keys.js';
+import { rotateKeys } from '../crypto/rotate-keys.js';
 import { openPlatformPool } from '../db/pool.js';
 import { createLogger } from '../logger.js';
 
@@ -19,13 +20,13 @@ const stop = new AbortController();
 process.once('SIGINT', () => stop.abort());
 process.once('SIGTERM', () => stop.abort());
 try {
-  const report = await rotateStorageKeys(pool, keyring, { log, signal: stop.signal });
+  const report = await rotateKeys(pool, keyring, { log, signal: stop.signal });
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   if (report.remaining > 0) {
-    log.warn({ remaining: report.remaining, failed: report.failed.length }, 'some configs are not under the current key yet; run again');
+    log.warn({ remaining: report.remaining, failed: report.failed.length }, 'some secrets are not sealed under the current key yet; run again');
     process.exitCode = 1;
   } else {
-    log.info({ rotated: report.rotated, currentKeyId: report.currentKeyId }, 'every storage config is under the current key');
+    log.info({ rotated: report.rotated, currentKeyId: report.currentKeyId }, 'every stored secret is sealed under the current key');
   }
 } catch (error) {
   log.fatal({ errorName: (error as Error).name, code: (error as { code?: string }).code }, 'key rotation failed');

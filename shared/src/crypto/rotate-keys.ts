@@ -1,103 +1,126 @@
-import type { DatabasePool } from 'slonik';
-import { z } from 'zod';
-import { sql } from '../db/sql.js';
+import type { CommonQueryMethods, DatabasePool, DatabaseTransactionConnection } from 'slonik';
+import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Keyring } from './keyring.js';
+import type { SealContext } from './sealed.js';
+import { sealForStorage } from './stored-secret.js';
 
 /**
- * Re-encrypts every storage config under the keyring's current (first) key,
- * while the system runs. One row per transaction: the row is locked
- * (`FOR UPDATE SKIP LOCKED`, so a config being saved right now is left to its
- * writer, who encrypts under the current key anyway), decrypted with the key
- * its `key_id` names and encrypted again inside PostgreSQL, keys passed only as
- * bind parameters. The version is not bumped: the config's content is the
- * same, so verifications in flight stay valid. Safe to stop at any moment and
- * to run again: it only touches rows not yet under the current key.
+ * Re-seals every stored secret (storage configs, webhook signing secrets)
+ * under the keyring's current (first) key, while the system runs, and moves
+ * rows still in the legacy pgcrypto form into the sealed one. One row per
+ * transaction: the row is locked (`FOR UPDATE SKIP LOCKED`, so a config being
+ * saved right now is left to its writer, who seals under the current key
+ * anyway), opened in the application exactly as readers open it, sealed again
+ * and its legacy column emptied. No key goes to PostgreSQL. A storage config's
+ * version is not bumped: its content is the same, so verifications in flight
+ * stay valid. Safe to stop at any moment and to run again: it only touches
+ * rows not yet sealed under the current key.
  */
 
+/** A table of sealed secrets, as the rotation drives it; each repository describes its own. */
+export interface SealedStore {
+  kind: 'storage_config' | 'webhook_secret';
+  /** Locks the next row that is legacy or sealed under another key than `currentKeyId`, skipping `skip`. */
+  lockNext(trx: DatabaseTransactionConnection, currentKeyId: string, skip: readonly string[]): Promise<LockedSecret | null>;
+  /** Writes the re-sealed value and empties the legacy column; false if the row is gone. */
+  store(trx: DatabaseTransactionConnection, id: string, sealed: { sealed: string; keyId: string }): Promise<boolean>;
+  /** Rows per key id; legacy rows as `pgcrypto:<key id>`. */
+  countByKeyId(db: CommonQueryMethods): Promise<Record<string, number>>;
+}
+
+export interface LockedSecret {
+  id: string;
+  keyId: string | null;
+  legacy: boolean;
+  /** What the value is sealed for (its owner and kind). */
+  context: SealContext;
+  /** The plaintext to seal, opened as readers open it. */
+  open(keyring: Keyring): Promise<string>;
+}
+
 export interface RotationReport {
-  /** The key everything is now encrypted under. */
+  /** The key everything is now sealed under. */
   currentKeyId: string;
-  /** Re-encrypted by this run. */
+  /** Re-sealed by this run (legacy rows included). */
   rotated: number;
-  /** Already under the current key when the run began. */
+  /** Of those, rows moved from the legacy pgcrypto form. */
+  migratedLegacy: number;
+  /** Already sealed under the current key when the run began. */
   alreadyCurrent: number;
-  /** Rows this run could not re-encrypt, with the reason (never a key or a secret). */
-  failed: Array<{ tenantId: string; keyId: string | null; reason: string }>;
-  /** Rows still not under the current key when the run ended (failed ones, or locked by a writer throughout). */
+  /** Rows this run could not re-seal, with the reason (never a key or a secret). `id` is the tenant id of a storage config. */
+  failed: Array<{ kind: SealedStore['kind']; id: string; keyId: string | null; reason: string }>;
+  /** Rows not sealed under the current key when the run ended (failed ones, or locked by a writer throughout). */
   remaining: number;
-  /** Rows per key id after the run. */
-  byKeyId: Record<string, number>;
+  /** Rows per kind and key id after the run; legacy rows as `pgcrypto:<key id>`. */
+  byKeyId: Record<SealedStore['kind'], Record<string, number>>;
 }
 
-const keyArrays = (keyring: Keyring) => ({
-  ids: sql.array([...keyring.byId.keys()], 'text'),
-  keys: sql.array([...keyring.byId.values()], 'text'),
-});
-
-async function countByKeyId(pool: DatabasePool): Promise<Record<string, number>> {
-  const rows = await pool.any(sql.type(z.object({ key_id: z.string().nullable(), n: z.number() }))`
-    SELECT key_id, count(*)::int AS n FROM tenant_storage_configs WHERE secrets IS NOT NULL GROUP BY key_id`);
-  return Object.fromEntries(rows.map((row) => [row.key_id ?? '(none)', row.n]));
+async function counts(pool: DatabasePool, stores: readonly SealedStore[]) {
+  const entries = await Promise.all(stores.map(async (store) => [store.kind, await store.countByKeyId(pool)] as const));
+  return Object.fromEntries(entries) as RotationReport['byKeyId'];
 }
 
-export async function rotateStorageKeys(
+export async function rotateSealedSecrets(
   pool: DatabasePool,
   keyring: Keyring,
+  stores: readonly SealedStore[],
   options: { log?: Logger; signal?: AbortSignal } = {},
 ): Promise<RotationReport> {
   const current = keyring.current;
-  const before = await countByKeyId(pool);
+  const before = await counts(pool, stores);
   const failed: RotationReport['failed'] = [];
   let rotated = 0;
+  let migratedLegacy = 0;
 
-  for (;;) {
-    if (options.signal?.aborted) break;
-    const skip = sql.array(failed.map((entry) => entry.tenantId), 'uuid');
-    const outcome = await pool.transaction(async (trx) => {
-      const row = await trx.maybeOne(sql.type(z.object({ tenant_id: z.string(), key_id: z.string().nullable() }))`
-        SELECT tenant_id, key_id FROM tenant_storage_configs
-         WHERE secrets IS NOT NULL AND key_id IS DISTINCT FROM ${current.id} AND tenant_id <> ALL(${skip})
-         ORDER BY tenant_id
-         LIMIT 1
-         FOR UPDATE SKIP LOCKED`);
-      if (!row) return null;
-      if (!row.key_id || !keyring.byId.has(row.key_id)) {
-        return { tenantId: row.tenant_id, keyId: row.key_id, error: `key "${row.key_id ?? '(none)'}" is not in the keyring` };
+  for (const store of stores) {
+    for (;;) {
+      if (options.signal?.aborted) break;
+      const skip = failed.filter((entry) => entry.kind === store.kind).map((entry) => entry.id);
+      const outcome = await pool.transaction(async (trx) => {
+        const row = await store.lockNext(trx, current.id, skip);
+        if (!row) return null;
+        try {
+          const sealed = sealForStorage(keyring, await row.open(keyring), row.context);
+          if (!(await store.store(trx, row.id, sealed))) return { row, error: 'the row changed under the rotation' };
+          return { row, error: null };
+        } catch (error) {
+          // Our own sentences (a key id missing from the keyring, a value that does not open) pass; nothing else is quoted.
+          return { row, error: error instanceof AppError ? error.message : `re-sealing failed (${(error as Error).name ?? 'error'})` };
+        }
+      });
+      if (!outcome) break;
+      const { row, error } = outcome;
+      if (error) {
+        failed.push({ kind: store.kind, id: row.id, keyId: row.keyId, reason: error });
+        options.log?.warn({ kind: store.kind, id: row.id, keyId: row.keyId, reason: error }, 'could not re-seal a stored secret');
+      } else {
+        rotated += 1;
+        if (row.legacy) migratedLegacy += 1;
+        options.log?.debug({ kind: store.kind, id: row.id, from: row.keyId, legacy: row.legacy, to: current.id }, 'stored secret re-sealed');
       }
-      const { ids, keys } = keyArrays(keyring);
-      try {
-        // A savepoint, so a ciphertext that does not decrypt fails this row alone.
-        const updated = await trx.transaction(async (savepoint) =>
-          savepoint.query(sql.typeAlias('void')`
-            UPDATE tenant_storage_configs c
-               SET secrets = pgp_sym_encrypt(pgp_sym_decrypt(c.secrets, k.key), ${current.key}, 'cipher-algo=aes256'),
-                   key_id = ${current.id}
-              FROM unnest(${ids}::text[], ${keys}::text[]) AS k (id, key)
-             WHERE c.tenant_id = ${row.tenant_id} AND k.id = c.key_id`),
-        );
-        if (updated.rowCount !== 1) return { tenantId: row.tenant_id, keyId: row.key_id, error: 'the row changed under the rotation' };
-      } catch (error) {
-        // pgcrypto's own words ("Wrong key or corrupt data") name no key; anything else is reported by name only.
-        const message = (error as Error).message ?? '';
-        const reason = /wrong key|corrupt data/i.test(message)
-          ? `the ciphertext does not decrypt with key "${row.key_id}"`
-          : `re-encryption failed (${(error as Error).name ?? 'error'})`;
-        return { tenantId: row.tenant_id, keyId: row.key_id, error: reason };
-      }
-      return { tenantId: row.tenant_id, keyId: row.key_id, error: null };
-    });
-    if (!outcome) break;
-    if (outcome.error) {
-      failed.push({ tenantId: outcome.tenantId, keyId: outcome.keyId, reason: outcome.error });
-      options.log?.warn({ tenantId: outcome.tenantId, keyId: outcome.keyId, reason: outcome.error }, 'could not re-encrypt a storage config');
-    } else {
-      rotated += 1;
-      options.log?.debug({ tenantId: outcome.tenantId, from: outcome.keyId, to: current.id }, 'storage config re-encrypted');
     }
   }
 
-  const byKeyId = await countByKeyId(pool);
-  const remaining = Object.entries(byKeyId).reduce((sum, [id, n]) => sum + (id === current.id ? 0 : n), 0);
-  return { currentKeyId: current.id, rotated, alreadyCurrent: before[current.id] ?? 0, failed, remaining, byKeyId };
+  const byKeyId = await counts(pool, stores);
+  const sum = (byKind: RotationReport['byKeyId'], keep: (id: string) => boolean) =>
+    Object.values(byKind).reduce((total, ids) => total + Object.entries(ids).reduce((n, [id, count]) => n + (keep(id) ? count : 0), 0), 0);
+  return {
+    currentKeyId: current.id,
+    rotated,
+    migratedLegacy,
+    alreadyCurrent: sum(before, (id) => id === current.id),
+    failed,
+    remaining: sum(byKeyId, (id) => id !== current.id),
+    byKeyId,
+  };
+}
+
+/** Every table of sealed secrets: what `keys rotate` re-seals. */
+export async function rotateKeys(pool: DatabasePool, keyring: Keyring, options: { log?: Logger; signal?: AbortSignal } = {}) {
+  const [{ sealedStorageConfigs }, { sealedWebhookSecrets }] = await Promise.all([
+    import('../repositories/storage-configs.repository.js'),
+    import('../events/webhooks.js'),
+  ]);
+  return rotateSealedSecrets(pool, keyring, [sealedStorageConfigs, sealedWebhookSecrets], options);
 }

@@ -2,12 +2,14 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import type { Keyring } from '../crypto/keyring.js';
+import type { SealedStore } from '../crypto/rotate-keys.js';
+import { openStoredSecret, sealForStorage } from '../crypto/stored-secret.js';
 import { sql } from '../db/sql.js';
-import { AppError } from '../errors.js';
 
 /**
- * Webhooks: subscribers, their signing secrets (encrypted in PostgreSQL with
- * pgcrypto under the keyring, as storage secrets are), the signature, and the
+ * Webhooks: subscribers, their signing secrets (sealed in the application for
+ * [subscriber id, 'webhook'], as storage configs are; legacy pgcrypto rows
+ * opened in the application until `keys rotate`), the signature, and the
  * delivery log. Shared by the API (subscribers) and the event dispatcher.
  */
 
@@ -67,10 +69,10 @@ export function webhookSubscriberView(row: WebhookSubscriberRow) {
   };
 }
 
-const keyArrays = (keyring: Keyring) => ({
-  ids: sql.array([...keyring.byId.keys()], 'text'),
-  keys: sql.array([...keyring.byId.values()], 'text'),
-});
+const webhookContext = (id: string) => [id, 'webhook'];
+const secretRow = z.object({ id: z.string(), key_id: z.string().nullable(), sealed_secret: z.string().nullable(), secret: z.instanceof(Buffer).nullable() });
+const openSecret = (keyring: Keyring, row: z.infer<typeof secretRow>) =>
+  openStoredSecret(keyring, { sealed: row.sealed_secret, legacy: row.secret, keyId: row.key_id }, webhookContext(row.id));
 
 export const webhookSubscribersRepository = {
   async create(
@@ -78,10 +80,10 @@ export const webhookSubscribersRepository = {
     input: { id: string; url: string; description: string | null; eventTypes: string[]; secret: string },
     keyring: Keyring,
   ): Promise<WebhookSubscriberRow> {
+    const { sealed, keyId } = sealForStorage(keyring, input.secret, webhookContext(input.id));
     return db.one(sql.type(subscriberRow)`
-      INSERT INTO webhook_subscribers (id, url, description, event_types, secret, key_id)
-      VALUES (${input.id}, ${input.url}, ${input.description}, ${sql.array(input.eventTypes, 'text')},
-              pgp_sym_encrypt(${input.secret}, ${keyring.current.key}, 'cipher-algo=aes256'), ${keyring.current.id})
+      INSERT INTO webhook_subscribers (id, url, description, event_types, sealed_secret, key_id)
+      VALUES (${input.id}, ${input.url}, ${input.description}, ${sql.array(input.eventTypes, 'text')}, ${sealed}, ${keyId})
       RETURNING id, url, description, event_types, active, created_at`);
   },
 
@@ -105,19 +107,41 @@ export const webhookSubscribersRepository = {
        WHERE active AND (cardinality(event_types) = 0 OR ${eventType} = ANY(event_types))`);
   },
 
-  /** The subscriber with its decrypted secret, for the delivery worker only; null when gone or inactive. */
+  /** The subscriber with its opened secret, for the delivery worker only; null when gone or inactive. */
   async readForDelivery(db: CommonQueryMethods, id: string, keyring: Keyring): Promise<{ url: string; secret: string } | null> {
-    const { ids, keys } = keyArrays(keyring);
-    const row = await db.maybeOne(sql.type(z.object({ url: z.string(), key_id: z.string(), secret: z.string().nullable() }))`
-      SELECT s.url, s.key_id, CASE WHEN k.key IS NULL THEN NULL ELSE pgp_sym_decrypt(s.secret, k.key) END AS secret
-        FROM webhook_subscribers s
-        LEFT JOIN unnest(${ids}::text[], ${keys}::text[]) AS k (id, key) ON k.id = s.key_id
-       WHERE s.id = ${id} AND s.active`);
+    const row = await db.maybeOne(sql.type(secretRow.extend({ url: z.string() }))`
+      SELECT id, url, key_id, sealed_secret, secret FROM webhook_subscribers WHERE id = ${id} AND active`);
     if (!row) return null;
-    if (row.secret === null) {
-      throw new AppError('internal_error', `the webhook secret was encrypted with key "${row.key_id}", which is not in the keyring`);
-    }
-    return { url: row.url, secret: row.secret };
+    return { url: row.url, secret: await openSecret(keyring, row) };
+  },
+};
+
+/** Signing secrets as `keys rotate` sees them (deleted subscribers too: their rows stay for the delivery log). */
+export const sealedWebhookSecrets: SealedStore = {
+  kind: 'webhook_secret',
+
+  async lockNext(trx, currentKeyId, skip) {
+    const row = await trx.maybeOne(sql.type(secretRow)`
+      SELECT id, key_id, sealed_secret, secret FROM webhook_subscribers
+       WHERE (secret IS NOT NULL OR key_id IS DISTINCT FROM ${currentKeyId}) AND id <> ALL(${sql.array(skip, 'uuid')})
+       ORDER BY id
+       LIMIT 1
+       FOR UPDATE SKIP LOCKED`);
+    if (!row) return null;
+    return { id: row.id, keyId: row.key_id, legacy: row.secret !== null, context: webhookContext(row.id), open: (keyring) => openSecret(keyring, row) };
+  },
+
+  async store(trx, id, { sealed, keyId }) {
+    const result = await trx.query(sql.typeAlias('void')`
+      UPDATE webhook_subscribers SET sealed_secret = ${sealed}, secret = NULL, key_id = ${keyId} WHERE id = ${id}`);
+    return result.rowCount === 1;
+  },
+
+  async countByKeyId(db) {
+    const rows = await db.any(sql.type(z.object({ key_id: z.string(), n: z.number() }))`
+      SELECT CASE WHEN secret IS NOT NULL THEN 'pgcrypto:' ELSE '' END || key_id AS key_id, count(*)::int AS n
+        FROM webhook_subscribers GROUP BY 1`);
+    return Object.fromEntries(rows.map((row) => [row.key_id, row.n]));
   },
 };
 

@@ -1,36 +1,75 @@
 import { createHash } from 'node:crypto';
-import { AppError, conflict, validationFailed } from '@deeplens/shared';
+import { AppError, conflict, keyedDigest, MASK, validationFailed, type Keyring } from '@deeplens/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import type { IdempotencyRepository } from '../repositories/idempotency.repository.js';
+import { MAX_JSON_DEPTH } from './json-body.js';
 
 /**
  * `Idempotency-Key` on writes: the same key with the same request answers the
  * first response again (same ids, same status); the same key with a different
  * request is a 409. Keys are scoped to the token that used them.
+ *
+ * Nothing secret is kept for the replay. The request is remembered as a keyed
+ * digest (HMAC under a key derived from the keyring), so a stored fingerprint
+ * of a body holding storage passwords cannot be tested against guesses; and a
+ * route whose answer carries a secret names those fields in its config
+ * (`secretResponseFields`), which are stored, and so replayed, as "********".
  */
 declare module 'fastify' {
   interface FastifyRequest {
     idempotencyKey: string | null;
+  }
+  interface FastifyContextConfig {
+    /** Top-level fields of this route's answer that hold a secret: shown once, masked in replays. */
+    secretResponseFields?: readonly string[];
   }
 }
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 const REPLAYED_HEADERS = ['location'];
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+/**
+ * Key order does not change the request. Bounded depth: the JSON body parser
+ * already refuses deeper bodies, and this stays safe whatever calls it.
+ */
+function canonical(value: unknown, depth = 0): string {
+  if (depth > MAX_JSON_DEPTH) throw validationFailed(`the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (Array.isArray(value)) return `[${value.map((item) => canonical(item, depth + 1)).join(',')}]`;
   if (value && typeof value === 'object') {
     return `{${Object.keys(value)
       .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key], depth + 1)}`)
       .join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
 
-function idempotencyPlugin(app: FastifyInstance, options: { repository: IdempotencyRepository }) {
-  const { repository } = options;
+const LEGACY_SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Whether a stored fingerprint is of this request. It names the key it was
+ * made with, so a key rotation within the 24 hours does not turn a replay into
+ * a 409 while that key is in the keyring. Fingerprints stored before keyed
+ * digests (bare SHA-256) still compare until they expire.
+ */
+function sameRequest(keyring: Keyring, stored: string, fingerprint: string, text: string): boolean {
+  if (stored === fingerprint) return true;
+  if (LEGACY_SHA256.test(stored)) return createHash('sha256').update(text).digest('hex') === stored;
+  const keyId = stored.slice(0, stored.lastIndexOf('.'));
+  return keyring.byId.has(keyId) && keyedDigest(keyring, text, keyId) === stored;
+}
+
+/** The answer as kept for replays: the route's secret fields masked. */
+function storedBody(body: unknown, secretFields: readonly string[] | undefined): unknown {
+  if (!secretFields?.length || !body || typeof body !== 'object' || Array.isArray(body)) return body;
+  const masked: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const field of secretFields) if (field in masked) masked[field] = MASK;
+  return masked;
+}
+
+function idempotencyPlugin(app: FastifyInstance, options: { repository: IdempotencyRepository; keyring: Keyring }) {
+  const { repository, keyring } = options;
   app.decorateRequest('idempotencyKey', null);
 
   const claim = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -40,17 +79,21 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
       throw validationFailed('Idempotency-Key must be 1-200 visible ASCII characters');
     }
     const key = `${request.principal.id}:${header}`;
-    const requestHash = createHash('sha256')
-      .update(`${request.method} ${request.url}\n${canonical(request.body ?? null)}`)
-      .digest('hex');
-    const outcome = await repository.claim(key, request.principal.id, requestHash);
+    const text = `${request.method} ${request.url}\n${canonical(request.body ?? null)}`;
+    const requestHash = keyedDigest(keyring, text);
+    let outcome = await repository.claim(key, request.principal.id, requestHash);
+    // Same request under an older key, whose first try died: reclaim it under the fingerprint it was stored with.
+    const died = outcome.claimed ? null : outcome.existing;
+    if (died?.state === 'pending' && died.stale && died.request_hash !== requestHash && sameRequest(keyring, died.request_hash, requestHash, text)) {
+      outcome = await repository.claim(key, request.principal.id, died.request_hash);
+    }
     if (outcome.claimed) {
       request.idempotencyKey = key;
       return;
     }
     const existing = outcome.existing;
     if (!existing) throw new AppError('conflict', 'this Idempotency-Key is being reused; try again');
-    if (existing.request_hash !== requestHash) {
+    if (!sameRequest(keyring, existing.request_hash, requestHash, text)) {
       throw conflict('this Idempotency-Key was already used with a different request');
     }
     if (existing.state === 'pending') {
@@ -75,7 +118,7 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
       if (typeof value === 'string') headers[name] = value;
     }
     const body = typeof payload === 'string' && payload.length ? JSON.parse(payload) : null;
-    await repository.complete(key, reply.statusCode, headers, body);
+    await repository.complete(key, reply.statusCode, headers, storedBody(body, request.routeOptions.config.secretResponseFields));
     return payload;
   };
 

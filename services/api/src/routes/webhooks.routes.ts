@@ -48,7 +48,11 @@ const deliveriesSchema = Type.Object({
 export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksService }> = async (app, { webhooks }) => {
   app.post(
     '/v1/webhooks',
-    { config: { access: 'admin' }, schema: { tags: ['webhooks'], body: createBody, response: { 201: createdSchema, ...errors } } },
+    {
+      // The signing secret is shown once: an Idempotency-Key replay answers it as "********".
+      config: { access: 'admin', secretResponseFields: ['secret'] },
+      schema: { tags: ['webhooks'], body: createBody, response: { 201: createdSchema, ...errors } },
+    },
     async (request, reply) => reply.code(201).send(await webhooks.create(request.body, request.principal.id)),
   );
 
