@@ -46,4 +46,5 @@ export * from './events/webhooks.js';
 export * from './repositories/housekeeping.js';
 export * from './egress/egress-policy.js';
 export * from './egress/guarded-connect.js';
+export * from './egress/nfs-paths.js';
 export * from './crypto/sealed.js';
