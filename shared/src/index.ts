@@ -47,4 +47,5 @@ export * from './repositories/housekeeping.js';
 export * from './egress/egress-policy.js';
 export * from './egress/guarded-connect.js';
 export * from './egress/nfs-paths.js';
+export * from './egress/webhook-url.js';
 export * from './crypto/sealed.js';
