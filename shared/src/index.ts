@@ -47,5 +47,7 @@ export * from './events/webhooks.js';
 export * from './repositories/housekeeping.js';
 export * from './egress/egress-policy.js';
 export * from './egress/guarded-connect.js';
+export * from './egress/nfs-paths.js';
+export * from './egress/webhook-url.js';
 export * from './crypto/sealed.js';
 export * from './crypto/stored-secret.js';

@@ -7,6 +7,8 @@ import {
   lazyChild,
   tenantSchema,
   errorSchema,
+  nfsRulesFromEnv,
+  webhookUrlPolicyFromEnv,
   type DatabasePool,
   type JobProducer,
   type Keyring,
@@ -125,11 +127,12 @@ export async function buildApp(deps: ApiDeps) {
     tenants: tenantsRepository,
     producer: deps.producer,
     keyring: deps.keyring,
+    nfs: nfsRulesFromEnv(deps.env),
   });
   await app.register(healthRoutes, { pool: deps.pool, redis: deps.redis, metrics: deps.metrics });
   await app.register(tenantsRoutes, { tenants });
   await app.register(storageRoutes, {
-    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, producer: deps.producer, keyring: deps.keyring }),
+    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, producer: deps.producer, keyring: deps.keyring, nfs: nfsRulesFromEnv(deps.env) }),
   });
   await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
   await app.register(statusRoutes, { pool: deps.pool, producer: deps.producer });
@@ -161,6 +164,6 @@ export async function buildApp(deps: ApiDeps) {
       dbPrefix: deps.env.DEEPLENS_DB_PREFIX,
     }),
   });
-  await app.register(webhooksRoutes, { webhooks: createWebhooksService({ pool: deps.pool, keyring: deps.keyring }) });
+  await app.register(webhooksRoutes, { webhooks: createWebhooksService({ pool: deps.pool, keyring: deps.keyring, urlPolicy: webhookUrlPolicyFromEnv(deps.env) }) });
   return app;
 }

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { startService, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,7 +96,7 @@ describe('provisioning under load and faults', () => {
       const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', {
         body: {
           name,
-          storage: { provider: 'nfs', config: { mount_path: '/srv/doomed' } },
+          storage: { provider: 'nfs', config: { mount_path: `${tmpdir()}/doomed` } },
         },
       })).json();
       const job = await api.waitForJob(jobId);

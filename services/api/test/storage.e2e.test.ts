@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { MASK, platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { testEnv, uniqueName } from '@deeplens/shared/testing';
@@ -49,7 +50,7 @@ const samples = {
     config: { endpoint: 'https://minio.example.com:9000', access_key: 'MINIO-ACCESS-SECRET-1', secret_key: 'MINIO-SECRET-KEY-1', bucket: 'tenant-bucket', secure: true },
     secrets: ['MINIO-ACCESS-SECRET-1', 'MINIO-SECRET-KEY-1'],
   },
-  nfs: { config: { mount_path: '/mnt/tenant-storage', share_path: 'nfs.example.com:/exports/images' }, secrets: [] },
+  nfs: { config: { mount_path: `${tmpdir()}/tenant-storage`, share_path: 'nfs.example.com:/exports/images' }, secrets: [] },
   smb: {
     config: { share_path: '//fileserver/tenant-images', username: 'storageuser', password: 'SMB-SECRET-PASSWORD-1', port: 445 },
     secrets: ['SMB-SECRET-PASSWORD-1'],
@@ -107,7 +108,7 @@ describe('PUT /v1/tenants/:id/storage', () => {
 
   it('bumps the version on every change and the job names the new version', async () => {
     const tenant = await insertTenant();
-    await api.call('PUT', `/v1/tenants/${tenant.id}/storage`, { body: { provider: 'nfs', config: { mount_path: '/mnt/a' } } });
+    await api.call('PUT', `/v1/tenants/${tenant.id}/storage`, { body: { provider: 'nfs', config: { mount_path: `${tmpdir()}/a` } } });
     const second = await api.call('PUT', `/v1/tenants/${tenant.id}/storage`, { body: { provider: 'aws_s3', config: samples.aws_s3.config } });
     const job = await Job.fromId(api.deps.producer.queue('storage'), second.json().jobId);
     expect(job!.data.configVersion).toBe(2);
@@ -148,7 +149,7 @@ describe('PUT /v1/tenants/:id/storage', () => {
   });
 
   it('404 for an unknown tenant; 409 for a tenant deleted, being deleted, or failed', async () => {
-    const body = { provider: 'nfs', config: { mount_path: '/mnt/x' } };
+    const body = { provider: 'nfs', config: { mount_path: `${tmpdir()}/x` } };
     const unknown = await api.call('PUT', `/v1/tenants/${randomUUID()}/storage`, { body });
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json().error.code).toBe('not_found');
@@ -163,7 +164,7 @@ describe('PUT /v1/tenants/:id/storage', () => {
 
   it('replays the first answer for the same Idempotency-Key', async () => {
     const tenant = await insertTenant();
-    const body = { provider: 'nfs', config: { mount_path: '/mnt/idem' } };
+    const body = { provider: 'nfs', config: { mount_path: `${tmpdir()}/idem` } };
     const headers = { 'idempotency-key': `storage-${randomUUID()}` };
     const first = await api.call('PUT', `/v1/tenants/${tenant.id}/storage`, { body, headers });
     const again = await api.call('PUT', `/v1/tenants/${tenant.id}/storage`, { body, headers });

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { meteringKeys, platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { Redis } from 'ioredis';
 import { enqueueJob, startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
@@ -123,7 +124,7 @@ describe('tenant lifecycle over HTTP', () => {
     const name = uniqueName('shape');
     const created = (
       await api.call('POST', '/v1/tenants', {
-        body: { name, displayName: 'Shape "Co"', domain: `${name}.example.org`, plan: 'premium', storage: { provider: 'nfs', config: { mount_path: '/srv/shape' } } },
+        body: { name, displayName: 'Shape "Co"', domain: `${name}.example.org`, plan: 'premium', storage: { provider: 'nfs', config: { mount_path: `${tmpdir()}/shape` } } },
       })
     ).json();
     await api.waitForJob(created.jobId);

@@ -26,6 +26,8 @@ export async function startPlatform(overrides: Record<string, string> = {}) {
   return {
     env,
     call,
+    /** The processes, by service name: tests check one is still running after an attack. */
+    process: (name: 'api' | 'provisioner' | 'storage-verifier') => services[['api', 'provisioner', 'storage-verifier'].indexOf(name)]!,
     /** Every line the three services wrote so far. */
     logs: () => services.flatMap((service) => service.output).join('\n'),
     async job(jobId: string) {

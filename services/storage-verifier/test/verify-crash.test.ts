@@ -79,8 +79,9 @@ describe('storage verifier killed mid-verification', () => {
       (await client.query('SELECT status FROM storage_verifications WHERE job_id = $1', [jobId])).rows,
     );
     expect(rows).toEqual([{ status: 'verified' }]);
-    // Both probes (the killed one and the retry) cleaned up after themselves.
-    const leftovers = readdirSync(folder, { recursive: true }).filter((entry) => !String(entry).endsWith('.deeplens-probe'));
+    // Both probes (the killed one and the retry) cleaned up after themselves, in the tenant's own folder.
+    expect(readdirSync(folder)).toEqual([tenantId]);
+    const leftovers = readdirSync(join(folder, tenantId), { recursive: true }).filter((entry) => !String(entry).endsWith('.deeplens-probe'));
     expect(leftovers).toEqual([]);
   }, 150_000);
 });

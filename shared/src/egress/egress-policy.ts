@@ -206,6 +206,21 @@ export class EgressPolicy {
     return { allowed: false, reason: `${describeAddress(refusedAs[0], refusedAs[1])} ${address} (port ${port}) is not reachable for tenant endpoints` };
   }
 
+  /**
+   * Does an allow entry name `host` (a name or an IP literal) on `port`
+   * itself? Public addresses pass `check` without one; rules that only an
+   * operator's listing relaxes (plain-http webhooks) ask this.
+   */
+  listed(host: string, port: number): boolean {
+    const bare = host.toLowerCase().replace(/^\[|\]$/g, '');
+    const family = isIP(bare);
+    return this.entries.some(
+      (entry) =>
+        (entry.port === undefined || entry.port === port) &&
+        (entry.host !== undefined ? entry.host === bare : family !== 0 && entry.subnet!.check(bare, family === 4 ? 'ipv4' : 'ipv6')),
+    );
+  }
+
   /** As `check`, throwing EgressForbiddenError with `what` (e.g. `the endpoint "https://x:9000"`) in the message. */
   assert(address: string, port: number, host: string | undefined, what: string): void {
     const verdict = this.check(address, port, host);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   AppError,
+  assertNfsConfigAllowed,
   conflict,
   notFound,
   sql,
@@ -10,6 +11,7 @@ import {
   type DatabasePool,
   type JobProducer,
   type Keyring,
+  type NfsRules,
   type TenantRow,
   type TenantsRepository,
 } from '@deeplens/shared';
@@ -85,9 +87,10 @@ export interface StorageServiceDeps {
   tenants: TenantsRepository;
   producer: JobProducer;
   keyring: Keyring;
+  nfs: NfsRules;
 }
 
-export function createStorageService({ pool, tenants, producer, keyring }: StorageServiceDeps) {
+export function createStorageService({ pool, tenants, producer, keyring, nfs }: StorageServiceDeps) {
   /** Locks the tenant row for the transaction, so a deletion cannot slip in between check and write. */
   async function lockOpenTenant(trx: Queryable, tenant: TenantRow) {
     const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
@@ -104,6 +107,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
     async put(idOrName: string, input: AnyStorageConfig, actor: string) {
       const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
+      await assertNfsConfigAllowed(input, nfs, tenant.id);
       const jobId = await pool.transaction(async (trx) => {
         await lockOpenTenant(trx, tenant);
         const configVersion = await storageConfigsRepository.save(

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import {
+  assertNfsConfigAllowed,
   conflict,
   isUuid,
   refreshTenantQuotaState,
@@ -12,6 +13,7 @@ import {
   type JobProducer,
   type Keyring,
   type ListTenantsQuery,
+  type NfsRules,
   type PatchTenantBody,
   type JsonText,
   type tenantListSchema,
@@ -32,9 +34,10 @@ export interface TenantsServiceDeps {
   tenants: TenantsRepository;
   producer: JobProducer;
   keyring: Keyring;
+  nfs: NfsRules;
 }
 
-export function createTenantsService({ pool, tenants, producer, keyring }: TenantsServiceDeps) {
+export function createTenantsService({ pool, tenants, producer, keyring, nfs }: TenantsServiceDeps) {
   return {
     /**
      * Records the tenant and its storage, and enqueues its provisioning, in one
@@ -44,6 +47,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
     async create(body: CreateTenantBody, actor: string) {
       const plan = body.plan ?? 'free';
       const tenantId = randomUUID();
+      if (body.storage) await assertNfsConfigAllowed(body.storage, nfs, tenantId);
       const jobId = await pool.transaction(async (trx) => {
         await tenants.insert(trx, {
           id: tenantId,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  checkWebhookUrl,
   domainEventTypes,
   newWebhookSecret,
   notFound,
@@ -10,17 +11,17 @@ import {
   writeAudit,
   type DatabasePool,
   type Keyring,
+  type WebhookUrlPolicy,
 } from '@deeplens/shared';
 
 /**
  * Webhook subscribers. The signing secret is made here, stored encrypted,
  * and returned once, in the answer that creates the subscriber.
  */
-export function createWebhooksService({ pool, keyring }: { pool: DatabasePool; keyring: Keyring }) {
+export function createWebhooksService({ pool, keyring, urlPolicy }: { pool: DatabasePool; keyring: Keyring; urlPolicy: WebhookUrlPolicy }) {
   return {
     async create(input: { url: string; eventTypes?: string[]; description?: string }, actor: string) {
-      const url = new URL(input.url);
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw validationFailed('body.url must be an http or https URL');
+      const url = checkWebhookUrl(input.url, urlPolicy);
       const unknown = (input.eventTypes ?? []).filter((type) => !(domainEventTypes as string[]).includes(type));
       if (unknown.length) throw validationFailed(`body.eventTypes: unknown event types ${unknown.join(', ')}; known: ${domainEventTypes.join(', ')}`);
       const secret = newWebhookSecret();

@@ -1,6 +1,7 @@
 import {
   AppError,
   keyringFromEnv,
+  nfsRulesFromEnv,
   storageConfigsRepository,
   withDatabase,
   type JobContext,
@@ -34,7 +35,7 @@ export function backupTenantHandler({ runtime }: Deps) {
         const stored = await storageConfigsRepository.readDecrypted(platformPool, tenantId, keyring);
         if (!stored) throw new AppError('conflict', 'the tenant has no storage configured; backups go to its own storage');
         return {
-          store: openBackupStore(stored),
+          store: openBackupStore(stored, { tenantId, nfs: nfsRulesFromEnv(env) }),
           connectionUri: withDatabase(env.DATABASE_URL, backup.database_name),
           database: backup.database_name,
           audit: { action: 'tenant.backup', tenantId },

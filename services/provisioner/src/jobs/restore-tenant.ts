@@ -1,6 +1,7 @@
 import {
   AppError,
   keyringFromEnv,
+  nfsRulesFromEnv,
   storageConfigsRepository,
   toErrorBody,
   writeAudit,
@@ -42,7 +43,7 @@ export function restoreTenantHandler({ runtime }: Deps) {
     if (restoreRow.status === 'pending') {
       const stored = await storageConfigsRepository.readDecrypted(platformPool, payload.tenantId, keyring);
       if (!stored) throw new AppError('conflict', 'the tenant has no storage configured; its backups cannot be read');
-      const store = openBackupStore(stored);
+      const store = openBackupStore(stored, { tenantId: payload.tenantId, nfs: nfsRulesFromEnv(env) });
       await context.progress('download', { storageKey: backup.storage_key });
       const dump = await downloadVerified(store, backup.storage_key, { sizeBytes: backup.size_bytes, sha256: backup.sha256 }).finally(() =>
         store.close(),

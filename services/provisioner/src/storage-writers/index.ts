@@ -1,4 +1,4 @@
-import { AppError, type StorageConfigOf, type StoredStorageConfig } from '@deeplens/shared';
+import { AppError, type NfsRules, type StorageConfigOf, type StoredStorageConfig } from '@deeplens/shared';
 import { azureBlobStore } from './azure-blob.writer.js';
 import { gcsStore } from './gcs.writer.js';
 import { nfsStore } from './nfs.writer.js';
@@ -7,8 +7,14 @@ import type { BackupStore } from './types.js';
 
 export type { BackupStore } from './types.js';
 
+/** What a store needs beyond the config: NFS writes under the tenant's folder, within DEEPLENS_NFS_ROOTS. */
+export interface BackupStoreContext {
+  tenantId?: string;
+  nfs?: NfsRules;
+}
+
 /** The backup store for a decrypted storage config; SMB is refused with a clear conflict. */
-export function openBackupStore(stored: Pick<StoredStorageConfig, 'provider' | 'config'>): BackupStore {
+export function openBackupStore(stored: Pick<StoredStorageConfig, 'provider' | 'config'>, context: BackupStoreContext = {}): BackupStore {
   const config = stored.config as never;
   switch (stored.provider) {
     case 'aws_s3':
@@ -20,7 +26,8 @@ export function openBackupStore(stored: Pick<StoredStorageConfig, 'provider' | '
     case 'gcs':
       return gcsStore(config as StorageConfigOf<'gcs'>);
     case 'nfs':
-      return nfsStore(config as StorageConfigOf<'nfs'>);
+      if (!context.tenantId || !context.nfs) throw new AppError('internal_error', 'NFS backups need the tenant and the NFS rules');
+      return nfsStore(config as StorageConfigOf<'nfs'>, context.tenantId, context.nfs);
     case 'smb':
       throw backupsNotSupported('smb');
     default:

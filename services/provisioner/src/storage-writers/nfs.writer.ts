@@ -1,31 +1,47 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { AppError, type StorageConfigOf } from '@deeplens/shared';
+import { ensureFolders, NFS_CREATE_FLAGS, NFS_READ_FLAGS, tenantFolder, type NfsRules, type StorageConfigOf } from '@deeplens/shared';
 import type { BackupStore } from './types.js';
 
-/** Files under the mount: written to `<key>.partial` and renamed, so a half-written dump never has the final name. */
-export function nfsStore(config: StorageConfigOf<'nfs'>): BackupStore {
-  const root = resolve(config.mount_path);
-  const pathOf = (key: string) => {
-    const path = resolve(join(root, key));
-    if (!path.startsWith(`${root}/`)) throw new AppError('validation_failed', `backup key ${key} leaves the mount`);
-    return path;
+/**
+ * Files under the tenant's own folder of the mount, `<mount_path>/<tenant id>/`
+ * (shared/src/egress/nfs-paths.ts: the mount confined to DEEPLENS_NFS_ROOTS and
+ * checked again at each call, no link followed). Written to `<key>.partial`
+ * and renamed, so a half-written dump never has the final name.
+ */
+export function nfsStore(config: StorageConfigOf<'nfs'>, tenantId: string, rules: NfsRules): BackupStore {
+  const what = `the NFS folder of tenant ${tenantId}`;
+  /** The folder of `key` (created when `create`) and the file name in it. */
+  const locate = async (key: string, create: boolean) => {
+    const segments = key.split('/');
+    const name = segments.pop()!;
+    if (!name || name === '.' || name === '..') throw new Error(`backup key ${key} names no file`);
+    const base = await tenantFolder(config.mount_path, rules, tenantId, { create });
+    return { folder: await ensureFolders(base, segments, what, { create }), name };
   };
   return {
-    target: `mount ${root}`,
+    target: `mount ${config.mount_path}`,
     async upload(key, body) {
-      const path = pathOf(key);
-      await mkdir(dirname(path), { recursive: true });
-      await pipeline(body, createWriteStream(`${path}.partial`));
-      await rename(`${path}.partial`, path);
+      const { folder, name } = await locate(key, true);
+      const partial = join(folder, `${name}.partial`);
+      // A retry's leftover (or a planted link: rm removes the link, not its target), then an exclusive create.
+      await rm(partial, { force: true });
+      const file = await open(partial, NFS_CREATE_FLAGS, 0o600);
+      await pipeline(body, file.createWriteStream());
+      await rename(partial, join(folder, name));
     },
     async download(key) {
-      return createReadStream(pathOf(key));
+      const { folder, name } = await locate(key, false);
+      const file = await open(join(folder, name), NFS_READ_FLAGS);
+      return file.createReadStream();
     },
     async remove(key) {
-      await rm(pathOf(key), { force: true });
+      const located = await locate(key, false).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return null;
+        throw error;
+      });
+      if (located) await rm(join(located.folder, located.name), { force: true });
     },
     async close() {},
   };

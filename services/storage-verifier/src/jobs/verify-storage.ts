@@ -47,7 +47,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
 
   async function probe(stored: StoredStorageConfig, context: JobContext): Promise<ProbeResult> {
     try {
-      return await probeStorage(stored.provider, stored.config as never, options);
+      return await probeStorage(stored.provider, stored.config as never, { ...options, tenantId: stored.tenantId });
     } catch (error) {
       // The probe library reports failures as values; a throw is a bug. Its error may
       // quote the config, so only its name and code reach the log.

@@ -38,7 +38,8 @@ describe('NFS probe (file system calls on the mount path)', () => {
     const mount = join(tmp.path, 'writable');
     await mkdir(mount);
     expectVerified(await probeStorage('nfs', { mount_path: mount }, options));
-    expect(await readdir(join(mount, '.deeplens-probe'))).toEqual([]);
+    expect(await readdir(mount)).toEqual([options.tenantId]);
+    expect(await readdir(join(mount, options.tenantId!, '.deeplens-probe'))).toEqual([]);
   });
 
   it('reports a missing mount path as not_writable, without creating it', async () => {

@@ -1,42 +1,50 @@
-import { mkdir, open, opendir, readFile, stat, unlink } from 'node:fs/promises';
+import { open, opendir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StorageConfigOf } from '@deeplens/shared';
-import { errorCodes, failure, PROBE_PREFIX, ProbeFailureError, providerFailure, runProbe, type ProbeOperations, type StepName } from './probe-runner.js';
+import { confineMountPath, ensureFolders, isEgressForbidden, NFS_CREATE_FLAGS, NFS_READ_FLAGS, type StorageConfigOf } from '@deeplens/shared';
+import { errorCodes, errorDetail, failure, PROBE_PREFIX, ProbeFailureError, providerFailure, runProbe, type ProbeOperations, type StepName } from './probe-runner.js';
 import type { ProbeFailure, ProbeOptions, ProbeResult } from './types.js';
 
 /**
  * Probes an NFS export through the path where it is mounted on the worker
- * (`mount_path`), with plain file-system calls. The probe never creates the
- * mount path itself: a missing path means the share is not mounted.
+ * (`mount_path`), with plain file-system calls, inside the tenant's own folder
+ * `<mount_path>/<tenant id>/` (shared/src/egress/nfs-paths.ts: the mount
+ * confined to DEEPLENS_NFS_ROOTS, no link followed). The probe never creates
+ * the mount path itself: a missing path means the share is not mounted.
  */
 export function probeNfs(config: StorageConfigOf<'nfs'>, options: ProbeOptions): Promise<ProbeResult> {
-  const root = config.mount_path.replace(/\/+$/, '') || '/';
-  const directory = join(root, PROBE_PREFIX);
+  const mountPath = config.mount_path.replace(/\/+$/, '') || '/';
+  const tenantId = options.tenantId;
+  const rules = { roots: options.nfsRoots, development: options.nfsUnconfined ?? false };
+  let folder = join(mountPath, tenantId ?? '<tenant>');
   return runProbe(
     {
-      target: `the path ${root}`,
+      target: `the path ${mountPath}`,
       secrets: [],
       open: async () => {
-        const info = await stat(root).catch((error: unknown) => {
-          throw new ProbeFailureError(classifyNfsError(error, 'write', root, true));
+        if (!tenantId) throw new ProbeFailureError(providerFailure('the NFS probe was started without a tenant, so it has no folder to write in'));
+        const mount = await confineMountPath(mountPath, rules, tenantId);
+        const info = await stat(mount.real).catch((error: unknown) => {
+          throw new ProbeFailureError(classifyNfsError(error, 'write', mountPath, true));
         });
-        if (!info.isDirectory()) throw new ProbeFailureError(failure('not_writable', `the path ${root} is not a directory: set mount_path to the folder where the share is mounted`));
-        return nfsOperations(root, directory);
+        if (!info.isDirectory()) throw new ProbeFailureError(failure('not_writable', `the path ${mountPath} is not a directory: set mount_path to the folder where the share is mounted`));
+        folder = join(mount.real, tenantId);
+        return nfsOperations(mount.real, tenantId);
       },
-      classify: (error, step) => classifyNfsError(error, step, root, false),
+      classify: (error, step) => classifyNfsError(error, step, folder, false),
     },
     options,
   );
 }
 
-function nfsOperations(root: string, directory: string): ProbeOperations {
+function nfsOperations(mount: string, tenantId: string): ProbeOperations {
+  const what = `the NFS folder of tenant ${tenantId}`;
+  // Checked again before each step: a folder swapped for a link meanwhile is refused, not followed.
+  const probeFolder = () => ensureFolders(mount, [tenantId, PROBE_PREFIX.replace(/\/$/, '')], what);
+  const fileOf = async (key: string) => join(await probeFolder(), key.slice(PROBE_PREFIX.length));
   return {
     async write(key, body, signal) {
-      await mkdir(directory, { mode: 0o755 }).catch((error: { code?: string }) => {
-        if (error?.code !== 'EEXIST') throw error;
-      });
-      // 'wx': never overwrite; sync: on NFS, write errors (quota, full disk) surface at fsync/close.
-      const file = await open(join(root, key), 'wx', 0o644);
+      // O_EXCL|O_NOFOLLOW: never overwrite, never through a link; sync: on NFS, write errors (quota, full disk) surface at fsync/close.
+      const file = await open(await fileOf(key), NFS_CREATE_FLAGS, 0o600);
       try {
         await file.writeFile(body, { signal });
         await file.sync();
@@ -45,12 +53,17 @@ function nfsOperations(root: string, directory: string): ProbeOperations {
       }
     },
     async read(key, signal) {
-      return readFile(join(root, key), { signal });
+      const file = await open(await fileOf(key), NFS_READ_FLAGS);
+      try {
+        return await file.readFile({ signal });
+      } finally {
+        await file.close();
+      }
     },
     async list() {
       // One entry of the probe folder, never the whole mount: the folder holds only probe files,
       // and the one just written is there, so a readable listing returns at least one entry.
-      const dir = await opendir(directory, { bufferSize: 1 });
+      const dir = await opendir(await probeFolder(), { bufferSize: 1 });
       try {
         return (await dir.read()) !== null;
       } finally {
@@ -58,7 +71,8 @@ function nfsOperations(root: string, directory: string): ProbeOperations {
       }
     },
     async remove(key) {
-      await unlink(join(root, key));
+      // unlink removes a link itself, never its target.
+      await unlink(await fileOf(key));
     },
   };
 }
@@ -72,6 +86,7 @@ const NFS_ACTION: Record<StepName, string> = {
 
 export function classifyNfsError(error: unknown, step: StepName, root: string, checkingRoot: boolean): ProbeFailure {
   if (error instanceof ProbeFailureError) return error.failure;
+  if (isEgressForbidden(error)) return failure('endpoint_forbidden', errorDetail(error), false);
   const codes = errorCodes(error);
   const code = codes.find((value) => /^E[A-Z]+$/.test(value)) ?? codes[0] ?? 'UNKNOWN';
   const probeDir = join(root, PROBE_PREFIX);

@@ -1,9 +1,10 @@
 import { createRequire } from 'node:module';
-import type { StorageConfigOf } from '@deeplens/shared';
+import { isEgressForbidden, resolveAllowed, type StorageConfigOf } from '@deeplens/shared';
 import type * as smb2 from '@tryjsky/v9u-smb2';
 import {
   classifyNetworkError,
   errorCodes,
+  errorDetail,
   failure,
   PROBE_PREFIX,
   ProbeFailureError,
@@ -12,7 +13,8 @@ import {
   type ProbeOperations,
   type StepName,
 } from './probe-runner.js';
-import { dropInterimResponses, listOneEntry, type SmbConnection } from './smb2-single-entry.js';
+import { guardSmbFrames, SmbProtocolError, type SmbSocketOwner } from './smb2-frames.js';
+import { listOneEntry, type SmbConnection } from './smb2-single-entry.js';
 import type { ProbeFailure, ProbeOptions, ProbeResult } from './types.js';
 
 // The package is CommonJS (`module.exports = SMB2`) while its typings say `export default`.
@@ -58,8 +60,10 @@ export function probeSmb(config: StorageConfigOf<'smb'>, options: ProbeOptions):
     {
       target: `the share ${context.share}`,
       secrets: [config.password],
-      open: () => {
+      open: async () => {
         if (!address) throw new ProbeFailureError(failure('bucket_not_found', `"${config.share_path}" is not a share path such as //server/share`));
+        // The name is resolved and checked here; the client then connects to that address only.
+        const { address: ip } = await resolveAllowed(options.egress, address.host, address.port);
         const client = new SMB2({
           share: `\\\\${address.host}\\${address.share}`,
           domain: config.domain ?? '',
@@ -68,8 +72,13 @@ export function probeSmb(config: StorageConfigOf<'smb'>, options: ProbeOptions):
           port: address.port,
           autoCloseTimeout: 0,
         });
-        dropInterimResponses(client as unknown as SmbConnection);
-        return smbOperations(client, address.folder);
+        (client as unknown as { ip: string }).ip = ip;
+        // Whatever the server sends, the probe fails (provider_error) rather than the process.
+        let reportBroken: (error: Error) => void = () => undefined;
+        const broken = new Promise<never>((_, reject) => (reportBroken = reject));
+        broken.catch(() => undefined); // read by each operation's race; a close after the probe rejects it unobserved
+        guardSmbFrames(client as unknown as SmbSocketOwner, (error) => reportBroken(error));
+        return smbOperations(client, address.folder, broken);
       },
       classify: (error, step) => classifySmbError(error, step, context),
     },
@@ -77,7 +86,9 @@ export function probeSmb(config: StorageConfigOf<'smb'>, options: ProbeOptions):
   );
 }
 
-function smbOperations(client: SMB2, folder: string[]): ProbeOperations {
+function smbOperations(client: SMB2, folder: string[], broken: Promise<never>): ProbeOperations {
+  // A call waiting for an answer the guard refused would wait forever: it fails with the guard's reason.
+  const guarded = <T>(call: Promise<T>) => Promise.race([call, broken]);
   const toPath = (key: string) => [...folder, ...key.split('/')].filter(Boolean).join('\\');
   const directory = toPath(PROBE_PREFIX);
   // Set once the session and tree connect succeeded: before that no file can exist, and the
@@ -87,26 +98,28 @@ function smbOperations(client: SMB2, folder: string[]): ProbeOperations {
   return {
     async write(key, body) {
       // The first call connects (negotiate, NTLMv2 session setup, tree connect).
-      const exists = await client.exists(directory);
+      const exists = await guarded(client.exists(directory));
       connected = true;
       if (!exists) {
-        await client.mkdir(directory).catch((error: { code?: string }) => {
-          if (error?.code !== 'STATUS_OBJECT_NAME_COLLISION') throw error;
-        });
+        await guarded(
+          client.mkdir(directory).catch((error: { code?: string }) => {
+            if (error?.code !== 'STATUS_OBJECT_NAME_COLLISION') throw error;
+          }),
+        );
       }
-      await client.writeFile(toPath(key), body);
+      await guarded(client.writeFile(toPath(key), body));
     },
     async read(key) {
-      return client.readFile(toPath(key));
+      return guarded(client.readFile(toPath(key)));
     },
     async list(key) {
       const name = key.slice(PROBE_PREFIX.length);
-      const names = await listOneEntry(client as unknown as SmbConnection, directory, name);
+      const names = await guarded(listOneEntry(client as unknown as SmbConnection, directory, name));
       return names.includes(name);
     },
     async remove(key) {
       if (!connected) return;
-      await client.unlink(toPath(key));
+      await guarded(client.unlink(toPath(key)));
     },
     close() {
       client.disconnect();
@@ -137,6 +150,8 @@ const SMB_ACTION: Record<StepName, string> = {
 /** NT status codes (as the client names them) and socket errors → probe failures. */
 export function classifySmbError(error: unknown, step: StepName, context: SmbContext): ProbeFailure {
   if (error instanceof ProbeFailureError) return error.failure;
+  if (isEgressForbidden(error)) return failure('endpoint_forbidden', `the share ${context.share} is refused: ${errorDetail(error)}`, false);
+  if (error instanceof SmbProtocolError) return providerFailure(`the SMB server ${context.server} could not be used: ${error.message}`);
   const network = classifyNetworkError(error, `the SMB server ${context.server}`);
   if (network) return network;
   const code = errorCodes(error).find((value) => value.startsWith('STATUS_')) ?? 'UNKNOWN_STATUS';

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { SmbProtocolError } from './smb2-frames.js';
 
 /**
  * A bounded directory listing for @tryjsky/v9u-smb2: its `readdir` loops
@@ -80,21 +81,32 @@ function querySingle(connection: SmbConnection, directory: SmbFile, pattern: str
       const status = response.getHeaders().Status?.readUInt32LE(0) ?? STATUS_SUCCESS;
       if (status === STATUS_NO_MORE_FILES || status === STATUS_NO_SUCH_FILE) return resolve([]);
       if (status !== STATUS_SUCCESS) return reject(statusError(status));
-      resolve(parseNames(response.getResponse().Buffer ?? Buffer.alloc(0)));
+      try {
+        resolve(parseNames(response.getResponse().Buffer ?? Buffer.alloc(0)));
+      } catch (error) {
+        reject(error);
+      }
     };
     connection.socket.write(frame);
   });
 }
 
-/** FILE_ID_BOTH_DIR_INFORMATION entries: FileNameLength at 60, FileName at 104. */
-function parseNames(buffer: Buffer): string[] {
+/**
+ * FILE_ID_BOTH_DIR_INFORMATION entries: FileNameLength at 60, FileName at 104.
+ * Every length and offset comes from the server, so each is checked against
+ * the buffer; a server's bad entry ends the listing as an SmbProtocolError.
+ */
+export function parseNames(buffer: Buffer): string[] {
   const names: string[] = [];
   let offset = 0;
   while (offset + 104 <= buffer.length) {
     const next = buffer.readUInt32LE(offset);
     const nameLength = buffer.readUInt32LE(offset + 60);
+    if (offset + 104 + nameLength > buffer.length) throw new SmbProtocolError('a directory entry\'s name ends past the listing');
     names.push(buffer.subarray(offset + 104, offset + 104 + nameLength).toString('ucs2'));
     if (next === 0) break;
+    // Entries only go forward, so a hostile offset cannot loop.
+    if (next < 104) throw new SmbProtocolError('a directory entry points inside itself');
     offset += next;
   }
   return names;
@@ -111,35 +123,4 @@ export async function listOneEntry(connection: SmbConnection, directory: string,
   } finally {
     await forge('close', handle, connection).catch(() => undefined);
   }
-}
-
-const STATUS_PENDING = 0x00000103;
-const SMB2_FLAGS_ASYNC_COMMAND = 0x00000002;
-
-/**
- * MS-SMB2 3.2.5.1.5: a server may first answer a request with an interim
- * response (async flag, STATUS_PENDING) and send the real one later under the
- * same MessageId. The library takes the interim one for a failure; this puts a
- * filter in front of its socket parser that re-frames the NetBIOS stream and
- * drops interim responses, so the library only sees final ones.
- */
-export function dropInterimResponses(connection: SmbConnection): void {
-  const socket = connection.socket;
-  const parsers = socket.listeners('data') as Array<(chunk: Buffer) => void>;
-  if (parsers.length !== 1) return;
-  const parse = parsers[0]!;
-  socket.removeListener('data', parse);
-  let pending: Buffer = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= 4) {
-      const length = (pending.readUInt8(1) << 16) + pending.readUInt16BE(2);
-      if (pending.length < length + 4) break;
-      const frame = pending.subarray(0, length + 4);
-      pending = pending.subarray(length + 4);
-      const isSmb2 = length >= 64 && frame.readUInt32BE(4) === 0xfe534d42; // "\xFESMB"
-      const interim = isSmb2 && frame.readUInt32LE(4 + 8) === STATUS_PENDING && (frame.readUInt32LE(4 + 16) & SMB2_FLAGS_ASYNC_COMMAND) !== 0;
-      if (!interim) parse(Buffer.from(frame));
-    }
-  });
 }

@@ -46,6 +46,10 @@ export interface ProbeOptions {
   egress: EgressPolicy;
   /** DEEPLENS_NFS_ROOTS: the folders an NFS mount path must resolve into. */
   nfsRoots: readonly string[];
+  /** Development with no NFS roots: any absolute mount path is accepted (outside development, NFS is refused then). */
+  nfsUnconfined?: boolean;
+  /** Whose storage this is: the NFS probe writes only in `<mount_path>/<tenantId>/`. */
+  tenantId?: string;
 }
 
 /** Network-level failures may clear up by themselves; configuration ones need the tenant. */

@@ -1,4 +1,4 @@
-import { baseEnvSchema, egressPolicyFromEnv, positiveInt, type BaseEnv } from '@deeplens/shared';
+import { baseEnvSchema, egressPolicyFromEnv, nfsRulesFromEnv, positiveInt, type BaseEnv } from '@deeplens/shared';
 import type { ProbeOptions } from '../probes/types.js';
 
 /**
@@ -30,5 +30,6 @@ export function probeOptions(env: VerifierEnv): ProbeOptions {
     totalTimeoutMs,
     egress: egressPolicyFromEnv(env),
     nfsRoots: env.DEEPLENS_NFS_ROOTS,
+    nfsUnconfined: nfsRulesFromEnv(env).development,
   };
 }
