@@ -47,3 +47,4 @@ export * from './repositories/housekeeping.js';
 export * from './egress/egress-policy.js';
 export * from './egress/guarded-connect.js';
 export * from './crypto/sealed.js';
+export * from './storage-clients/endpoints.js';
