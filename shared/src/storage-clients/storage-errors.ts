@@ -15,12 +15,20 @@ function chain(error: unknown): Loose[] {
   return links;
 }
 
+/** The guard's own wording (guarded-connect.ts), never a remote's. */
+const GUARD_SENTENCE = /the endpoint [^\s]+ (?:resolves to a refused address|is refused): [^;]*; an operator may allow it with DEEPLENS_EGRESS_ALLOW/;
+
 /** The EgressForbiddenError behind an SDK's wrapping, or a stand-in when a wrapper kept only its code. */
 export function egressRefusal(error: unknown, what: string): EgressForbiddenError | null {
   const links = chain(error);
   const original = links.find((e) => e instanceof EgressForbiddenError);
   if (original) return original as EgressForbiddenError;
   if (!links.some((e) => e.code === 'endpoint_forbidden')) return null;
+  // A wrapper (node-fetch, core-rest-pipeline) kept the guard's sentence inside its own message: take just that sentence.
+  for (const e of links) {
+    const own = typeof (e as { message?: unknown }).message === 'string' ? GUARD_SENTENCE.exec((e as { message: string }).message) : null;
+    if (own) return new EgressForbiddenError(own[0]);
+  }
   return new EgressForbiddenError(`${what}: the endpoint resolves to an address DeepLens may not reach for tenants (loopback, private, link-local...); an operator may allow it with DEEPLENS_EGRESS_ALLOW`);
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   AppError,
+  assertStorageEgress,
   conflict,
   notFound,
   sql,
@@ -8,6 +9,7 @@ import {
   writeAudit,
   type AnyStorageConfig,
   type DatabasePool,
+  type EgressPolicy,
   type JobProducer,
   type Keyring,
   type TenantRow,
@@ -85,9 +87,10 @@ export interface StorageServiceDeps {
   tenants: TenantsRepository;
   producer: JobProducer;
   keyring: Keyring;
+  egress: EgressPolicy;
 }
 
-export function createStorageService({ pool, tenants, producer, keyring }: StorageServiceDeps) {
+export function createStorageService({ pool, tenants, producer, keyring, egress }: StorageServiceDeps) {
   /** Locks the tenant row for the transaction, so a deletion cannot slip in between check and write. */
   async function lockOpenTenant(trx: Queryable, tenant: TenantRow) {
     const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
@@ -102,6 +105,7 @@ export function createStorageService({ pool, tenants, producer, keyring }: Stora
      * added before the commit, so a failed enqueue leaves the old config in place.
      */
     async put(idOrName: string, input: AnyStorageConfig, actor: string) {
+      assertStorageEgress(egress, input, 'body.config');
       const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
       const jobId = await pool.transaction(async (trx) => {

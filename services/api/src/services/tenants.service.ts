@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import {
+  assertStorageEgress,
   conflict,
   isUuid,
   refreshTenantQuotaState,
@@ -9,6 +10,7 @@ import {
   writeAudit,
   type CreateTenantBody,
   type DatabasePool,
+  type EgressPolicy,
   type JobProducer,
   type Keyring,
   type ListTenantsQuery,
@@ -32,9 +34,10 @@ export interface TenantsServiceDeps {
   tenants: TenantsRepository;
   producer: JobProducer;
   keyring: Keyring;
+  egress: EgressPolicy;
 }
 
-export function createTenantsService({ pool, tenants, producer, keyring }: TenantsServiceDeps) {
+export function createTenantsService({ pool, tenants, producer, keyring, egress }: TenantsServiceDeps) {
   return {
     /**
      * Records the tenant and its storage, and enqueues its provisioning, in one
@@ -42,6 +45,7 @@ export function createTenantsService({ pool, tenants, producer, keyring }: Tenan
      * leaves nothing behind, and the job waits (retrying) until it sees the row.
      */
     async create(body: CreateTenantBody, actor: string) {
+      if (body.storage) assertStorageEgress(egress, body.storage, 'body.storage.config');
       const plan = body.plan ?? 'free';
       const tenantId = randomUUID();
       const jobId = await pool.transaction(async (trx) => {

@@ -1,5 +1,6 @@
 import {
   AppError,
+  egressPolicyFromEnv,
   keyringFromEnv,
   storageConfigsRepository,
   toErrorBody,
@@ -13,7 +14,7 @@ import { preRestoreDatabaseName, restoreDatabaseName, restoreIntoNewDatabase, sw
 import { backupRecords } from '../steps/backup-records.repository.js';
 import { downloadVerified } from '../steps/backup.steps.js';
 import { assertRowLevelSecurity } from '../steps/tenant-database.steps.js';
-import { openBackupStore } from '../storage-writers/index.js';
+import { assertVerifiedStorage, openBackupStore } from '../storage-writers/index.js';
 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv> };
 
@@ -28,6 +29,7 @@ export function restoreTenantHandler({ runtime }: Deps) {
   const { env, platformPool } = runtime;
   const keyring = keyringFromEnv(env);
   const records = backupRecords(platformPool);
+  const egress = egressPolicyFromEnv(env);
 
   async function restore(payload: JobPayload<'tenant.restore'>, context: JobContext) {
     const restoreRow = await records.restore(payload.restoreId);
@@ -42,7 +44,8 @@ export function restoreTenantHandler({ runtime }: Deps) {
     if (restoreRow.status === 'pending') {
       const stored = await storageConfigsRepository.readDecrypted(platformPool, payload.tenantId, keyring);
       if (!stored) throw new AppError('conflict', 'the tenant has no storage configured; its backups cannot be read');
-      const store = openBackupStore(stored);
+      assertVerifiedStorage(stored);
+      const store = openBackupStore(stored, egress);
       await context.progress('download', { storageKey: backup.storage_key });
       const dump = await downloadVerified(store, backup.storage_key, { sizeBytes: backup.size_bytes, sha256: backup.sha256 }).finally(() =>
         store.close(),

@@ -143,7 +143,7 @@ export function classifyGcsError(error: unknown, step: StepName, context: GcsCon
   const from = fromTokenEndpoint ? `the token endpoint ${context.tokenUri}` : context.endpoint;
   const answered = `${from} answered${status ? ` HTTP ${status}` : ' with an error'} during the ${step} step`;
   if (status !== undefined && status >= 500) return providerFailure(`${answered}; try again later`, status);
-  if ((status !== undefined && status >= 300 && status < 400) || errorCodes(error).includes('max-redirect'))
+  if ((status !== undefined && status >= 300 && status < 400) || /maximum redirect/i.test(detail))
     return providerFailure(`${answered}: a redirect, which DeepLens does not follow; configure the address it redirects to`, status);
   return providerFailure(
     fromTokenEndpoint ? `${answered}: check the key's token_uri` : `${answered}: check that api_endpoint is a Google Cloud Storage JSON API and the bucket name is right`,
