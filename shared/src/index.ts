@@ -51,3 +51,4 @@ export * from './egress/nfs-paths.js';
 export * from './egress/webhook-url.js';
 export * from './crypto/sealed.js';
 export * from './crypto/stored-secret.js';
+export * from './storage-clients/endpoints.js';

@@ -10,6 +10,7 @@ import {
   nfsRulesFromEnv,
   webhookUrlPolicyFromEnv,
   type DatabasePool,
+  type EgressPolicy,
   type JobProducer,
   type Keyring,
   type Logger,
@@ -50,6 +51,8 @@ export interface ApiDeps {
   redis: Redis;
   producer: JobProducer;
   keyring: Keyring;
+  /** Where tenants' storage endpoints may point (DEEPLENS_EGRESS_ALLOW): refused addresses are refused at PUT. */
+  egress: EgressPolicy;
   metrics: Metrics;
   adminTokens: readonly string[];
   serviceTokens: readonly string[];
@@ -128,11 +131,12 @@ export async function buildApp(deps: ApiDeps) {
     producer: deps.producer,
     keyring: deps.keyring,
     nfs: nfsRulesFromEnv(deps.env),
+    egress: deps.egress,
   });
   await app.register(healthRoutes, { pool: deps.pool, redis: deps.redis, metrics: deps.metrics });
   await app.register(tenantsRoutes, { tenants });
   await app.register(storageRoutes, {
-    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, producer: deps.producer, keyring: deps.keyring, nfs: nfsRulesFromEnv(deps.env) }),
+    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, producer: deps.producer, keyring: deps.keyring, nfs: nfsRulesFromEnv(deps.env), egress: deps.egress }),
   });
   await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
   await app.register(statusRoutes, { pool: deps.pool, producer: deps.producer });

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { platformNames, withClient, withCredentials, withDatabase } from '@deeplens/shared';
-import { startService, testEnv, uniqueName, type ServiceProcess } from '@deeplens/shared/testing';
+import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type MotoServer } from '../../storage-verifier/src/test-support/moto.js';
 import { startTestApi, type TestApi } from './helpers.js';
 
 /**
- * Backup and restore end to end: the API in-process, the provisioner as a
- * process, the tenant's storage on moto_server (S3 with SigV4 checks). The
+ * Backup and restore end to end: the API in-process, the provisioner and the
+ * storage verifier as processes (backups go only to verified storage), the
+ * tenant's storage on moto_server (S3 with SigV4 checks). The
  * dump travels pg_dump → S3 and back; rows are written and read as
  * tenant_service, through RLS.
  */
@@ -18,12 +19,13 @@ const names = platformNames(env.DEEPLENS_DB_PREFIX!);
 const BUCKET = 'deeplens-backups';
 let api: TestApi;
 let provisioner: ServiceProcess;
+let verifier: ServiceProcess;
 let moto: MotoServer;
 let s3: S3Client;
 let storage: { provider: 'aws_s3'; config: Record<string, unknown> };
 
 beforeAll(async () => {
-  [api, provisioner, moto] = await Promise.all([startTestApi(env), startService('provisioner', env), startMoto()]);
+  [api, provisioner, verifier, moto] = await Promise.all([startTestApi(env), startService('provisioner', env), startService('storage-verifier', env), startMoto()]);
   const user = await moto.createUser('deeplens-backups');
   s3 = new S3Client({
     region: 'us-east-1',
@@ -40,7 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   s3?.destroy();
-  await Promise.all([api?.close(), provisioner?.stop(), moto?.stop()]);
+  await Promise.all([api?.close(), provisioner?.stop(), verifier?.stop(), moto?.stop()]);
 });
 
 const asTenantService = (database: string) =>
@@ -76,6 +78,11 @@ async function provisionTenant() {
   expect(created.statusCode, created.body).toBe(202);
   expect((await api.waitForJob(created.json().jobId)).state).toBe('completed');
   const tenant = (await api.call('GET', `/v1/tenants/${created.json().tenantId}`)).json();
+  // Provisioning asks for the storage's verification; backups wait for its verdict.
+  await waitFor(
+    async () => ((await api.call('GET', `/v1/tenants/${tenant.id}/storage`)).json().status === 'verified' ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 100, what: 'storage verified' },
+  );
   return { id: tenant.id as string, database: tenant.databases[0].name as string };
 }
 

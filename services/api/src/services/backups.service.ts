@@ -28,6 +28,18 @@ const backupRow = z.object({
   status: z.string(),
 });
 
+type StorageView = Awaited<ReturnType<typeof storageConfigsRepository.findView>>;
+
+/** Backups and restores use only storage whose current config passed verification (the job checks again). */
+function assertVerified(tenant: { id: string; name: string }, storage: StorageView, what: string): asserts storage is NonNullable<StorageView> {
+  if (!storage) throw conflict(`tenant ${tenant.name} has no storage configured; backups go to the tenant's own storage`);
+  if (storage.status !== 'verified') {
+    throw conflict(
+      `tenant ${tenant.name}'s storage is ${storage.status}, not verified; ${what} only with verified storage: fix or re-test it (POST /v1/tenants/${tenant.id}/storage/test)`,
+    );
+  }
+}
+
 /** Tenants whose database can be dumped or replaced. */
 const LIVE = new Set(['active', 'suspended']);
 
@@ -63,10 +75,10 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
     async backup(idOrName: string, actor: string) {
       const tenant = await loadLive(idOrName);
       const storage = await storageConfigsRepository.findView(pool, tenant.id);
-      if (!storage) throw conflict(`tenant ${tenant.name} has no storage configured; backups go to the tenant's own storage`);
-      if (storage.provider === 'smb') {
+      if (storage?.provider === 'smb') {
         throw conflict('backups to smb storage are not supported yet; configure S3, MinIO, Azure Blob, GCS or NFS storage');
       }
+      assertVerified(tenant, storage, 'backups are made');
       const backupId = randomUUID();
       const jobId = await pool.transaction(async (trx) => {
         const database = await registeredDatabase(trx, tenant.id, tenant.name);
@@ -99,6 +111,7 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
 
     async restore(idOrName: string, input: { backupId: string; swap?: boolean }, actor: string) {
       const tenant = await loadLive(idOrName);
+      assertVerified(tenant, await storageConfigsRepository.findView(pool, tenant.id), 'restores are read');
       const restoreId = randomUUID();
       const jobId = await pool.transaction(async (trx) => {
         const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   AppError,
   assertNfsConfigAllowed,
+  assertStorageEgress,
   conflict,
   notFound,
   sql,
@@ -9,6 +10,7 @@ import {
   writeAudit,
   type AnyStorageConfig,
   type DatabasePool,
+  type EgressPolicy,
   type JobProducer,
   type Keyring,
   type NfsRules,
@@ -88,9 +90,10 @@ export interface StorageServiceDeps {
   producer: JobProducer;
   keyring: Keyring;
   nfs: NfsRules;
+  egress: EgressPolicy;
 }
 
-export function createStorageService({ pool, tenants, producer, keyring, nfs }: StorageServiceDeps) {
+export function createStorageService({ pool, tenants, producer, keyring, nfs, egress }: StorageServiceDeps) {
   /** Locks the tenant row for the transaction, so a deletion cannot slip in between check and write. */
   async function lockOpenTenant(trx: Queryable, tenant: TenantRow) {
     const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
@@ -105,6 +108,7 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs }: 
      * added before the commit, so a failed enqueue leaves the old config in place.
      */
     async put(idOrName: string, input: AnyStorageConfig, actor: string) {
+      assertStorageEgress(egress, input, 'body.config');
       const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
       await assertNfsConfigAllowed(input, nfs, tenant.id);

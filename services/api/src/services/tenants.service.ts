@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import {
   assertNfsConfigAllowed,
+  assertStorageEgress,
   conflict,
   isUuid,
   refreshTenantQuotaState,
@@ -10,6 +11,7 @@ import {
   writeAudit,
   type CreateTenantBody,
   type DatabasePool,
+  type EgressPolicy,
   type JobProducer,
   type Keyring,
   type ListTenantsQuery,
@@ -35,9 +37,10 @@ export interface TenantsServiceDeps {
   producer: JobProducer;
   keyring: Keyring;
   nfs: NfsRules;
+  egress: EgressPolicy;
 }
 
-export function createTenantsService({ pool, tenants, producer, keyring, nfs }: TenantsServiceDeps) {
+export function createTenantsService({ pool, tenants, producer, keyring, nfs, egress }: TenantsServiceDeps) {
   return {
     /**
      * Records the tenant and its storage, and enqueues its provisioning, in one
@@ -45,6 +48,7 @@ export function createTenantsService({ pool, tenants, producer, keyring, nfs }: 
      * leaves nothing behind, and the job waits (retrying) until it sees the row.
      */
     async create(body: CreateTenantBody, actor: string) {
+      if (body.storage) assertStorageEgress(egress, body.storage, 'body.storage.config');
       const plan = body.plan ?? 'free';
       const tenantId = randomUUID();
       if (body.storage) await assertNfsConfigAllowed(body.storage, nfs, tenantId);

@@ -1,5 +1,6 @@
 import {
   AppError,
+  egressPolicyFromEnv,
   platformNames,
   withDatabase,
   type JobContext,
@@ -17,6 +18,8 @@ type Deps = { runtime: WorkerRuntime<ProvisionerEnv> };
 export function backupPlatformHandler({ runtime }: Deps) {
   const { env, platformPool } = runtime;
   const records = backupRecords(platformPool);
+  // The platform's storage passes the same policy as a tenant's: an operator lists it in DEEPLENS_EGRESS_ALLOW.
+  const egress = egressPolicyFromEnv(env);
 
   return ({ backupId }: JobPayload<'platform.backup'>, context: JobContext) =>
     runRecordedBackup({
@@ -30,7 +33,7 @@ export function backupPlatformHandler({ runtime }: Deps) {
         }
         const database = platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase;
         return {
-          store: openBackupStore({ provider: 'minio', config: env.DEEPLENS_DEFAULT_STORAGE }),
+          store: openBackupStore({ provider: 'minio', config: env.DEEPLENS_DEFAULT_STORAGE }, { egress }),
           connectionUri: withDatabase(env.DATABASE_URL, database),
           database,
           audit: { action: 'platform.backup' },

@@ -1,5 +1,6 @@
 import {
   AppError,
+  egressPolicyFromEnv,
   keyringFromEnv,
   nfsRulesFromEnv,
   storageConfigsRepository,
@@ -11,7 +12,7 @@ import {
 import type { ProvisionerEnv } from '../config.js';
 import { backupRecords } from '../steps/backup-records.repository.js';
 import { runRecordedBackup } from '../steps/recorded-backup.js';
-import { openBackupStore } from '../storage-writers/index.js';
+import { assertVerifiedStorage, openBackupStore } from '../storage-writers/index.js';
 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv> };
 
@@ -24,6 +25,7 @@ export function backupTenantHandler({ runtime }: Deps) {
   const { env, platformPool } = runtime;
   const keyring = keyringFromEnv(env);
   const records = backupRecords(platformPool);
+  const egress = egressPolicyFromEnv(env);
 
   return ({ tenantId, backupId }: JobPayload<'tenant.backup'>, context: JobContext) =>
     runRecordedBackup({
@@ -34,8 +36,9 @@ export function backupTenantHandler({ runtime }: Deps) {
       target: async (backup) => {
         const stored = await storageConfigsRepository.readDecrypted(platformPool, tenantId, keyring);
         if (!stored) throw new AppError('conflict', 'the tenant has no storage configured; backups go to its own storage');
+        assertVerifiedStorage(stored);
         return {
-          store: openBackupStore(stored, { tenantId, nfs: nfsRulesFromEnv(env) }),
+          store: openBackupStore(stored, { tenantId, egress, nfs: nfsRulesFromEnv(env) }),
           connectionUri: withDatabase(env.DATABASE_URL, backup.database_name),
           database: backup.database_name,
           audit: { action: 'tenant.backup', tenantId },

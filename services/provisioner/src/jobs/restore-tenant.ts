@@ -1,5 +1,6 @@
 import {
   AppError,
+  egressPolicyFromEnv,
   keyringFromEnv,
   nfsRulesFromEnv,
   storageConfigsRepository,
@@ -14,7 +15,7 @@ import { preRestoreDatabaseName, restoreDatabaseName, restoreIntoNewDatabase, sw
 import { backupRecords } from '../steps/backup-records.repository.js';
 import { downloadVerified } from '../steps/backup.steps.js';
 import { assertRowLevelSecurity } from '../steps/tenant-database.steps.js';
-import { openBackupStore } from '../storage-writers/index.js';
+import { assertVerifiedStorage, openBackupStore } from '../storage-writers/index.js';
 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv> };
 
@@ -29,6 +30,7 @@ export function restoreTenantHandler({ runtime }: Deps) {
   const { env, platformPool } = runtime;
   const keyring = keyringFromEnv(env);
   const records = backupRecords(platformPool);
+  const egress = egressPolicyFromEnv(env);
 
   async function restore(payload: JobPayload<'tenant.restore'>, context: JobContext) {
     const restoreRow = await records.restore(payload.restoreId);
@@ -43,7 +45,8 @@ export function restoreTenantHandler({ runtime }: Deps) {
     if (restoreRow.status === 'pending') {
       const stored = await storageConfigsRepository.readDecrypted(platformPool, payload.tenantId, keyring);
       if (!stored) throw new AppError('conflict', 'the tenant has no storage configured; its backups cannot be read');
-      const store = openBackupStore(stored, { tenantId: payload.tenantId, nfs: nfsRulesFromEnv(env) });
+      assertVerifiedStorage(stored);
+      const store = openBackupStore(stored, { tenantId: payload.tenantId, egress, nfs: nfsRulesFromEnv(env) });
       await context.progress('download', { storageKey: backup.storage_key });
       const dump = await downloadVerified(store, backup.storage_key, { sizeBytes: backup.size_bytes, sha256: backup.sha256 }).finally(() =>
         store.close(),

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AppError, DigestStream, spawnPgDump } from '@deeplens/shared';
+import { storageFailure } from '@deeplens/shared/storage-clients';
 import type { BackupStore } from '../storage-writers/index.js';
 
 /**
@@ -33,9 +34,8 @@ export async function dumpToStore(connectionUri: string, store: BackupStore, key
   } catch (error) {
     dump.child.kill('SIGTERM');
     await store.remove(key).catch(() => undefined);
-    throw error instanceof AppError
-      ? error
-      : new AppError('backup_failed', `writing the backup to ${store.target} failed: ${(error as Error).message}`, { retryable: true, httpStatus: 500 });
+    // In the platform's words: an SDK's message may quote whatever the endpoint answered.
+    throw error instanceof AppError ? error : storageFailure(error, `writing the backup to ${store.target}`, 'backup_failed', 500);
   }
   return { sizeBytes: digest.bytes, sha256: digest.sha256 };
 }
@@ -60,10 +60,7 @@ export async function downloadVerified(store: BackupStore, key: string, expected
     try {
       body = await store.download(key);
     } catch (error) {
-      throw new AppError('backup_unavailable', `the backup object ${key} could not be read from ${store.target}: ${(error as Error).message}`, {
-        retryable: true,
-        httpStatus: 503,
-      });
+      throw storageFailure(error, `reading the backup object ${key} from ${store.target}`, 'backup_unavailable', 503);
     }
     await pipeline(body, digest, createWriteStream(file, { mode: 0o600 }));
     if (digest.sha256 !== expected.sha256 || digest.bytes !== expected.sizeBytes) {

@@ -1,11 +1,12 @@
-import { BlobServiceClient } from '@azure/storage-blob';
-import type { StorageConfigOf } from '@deeplens/shared';
+import { guardedAgents, type EgressPolicy, type StorageConfigOf } from '@deeplens/shared';
+import { createAzureContainerClient } from '@deeplens/shared/storage-clients';
 import type { Readable } from 'node:stream';
 import type { BackupStore } from './types.js';
 
 /** Block blob upload from a stream: 4 MiB blocks, two in flight. */
-export function azureBlobStore(config: StorageConfigOf<'azure_blob'>): BackupStore {
-  const container = BlobServiceClient.fromConnectionString(config.connection_string).getContainerClient(config.container);
+export function azureBlobStore(config: StorageConfigOf<'azure_blob'>, egress: EgressPolicy): BackupStore {
+  const agents = guardedAgents(egress);
+  const container = createAzureContainerClient(config, agents);
   return {
     target: `container "${config.container}"`,
     async upload(key, body) {
@@ -21,6 +22,8 @@ export function azureBlobStore(config: StorageConfigOf<'azure_blob'>): BackupSto
     async remove(key) {
       await container.getBlobClient(key).deleteIfExists();
     },
-    async close() {},
+    async close() {
+      agents.destroy();
+    },
   };
 }

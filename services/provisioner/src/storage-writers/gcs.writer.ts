@@ -1,27 +1,24 @@
-import { Storage } from '@google-cloud/storage';
-import type { StorageConfigOf } from '@deeplens/shared';
-import { pipeline } from 'node:stream/promises';
+import { guardedAgents, parseServiceAccountKey, type EgressPolicy, type StorageConfigOf } from '@deeplens/shared';
+import { createGcsClient } from '@deeplens/shared/storage-clients';
 import type { BackupStore } from './types.js';
 
-/** Resumable upload through createWriteStream; the library sends it in chunks, never the whole dump at once. */
-export function gcsStore(config: StorageConfigOf<'gcs'>): BackupStore {
-  const storage = new Storage({
-    projectId: config.project_id,
-    credentials: JSON.parse(config.service_account_key) as Record<string, string>,
-    ...(config.api_endpoint ? { apiEndpoint: config.api_endpoint.replace(/\/+$/, ''), useAuthWithCustomEndpoint: true } : {}),
-  });
-  const bucket = storage.bucket(config.bucket);
+/**
+ * A media upload streamed in one request. The JWT client is built from the
+ * key's own fields (never Google's credential detection, which for other key
+ * types reads the files and fetches the URLs the key names): a key that is not
+ * a service-account key is refused here, before anything is read or sent.
+ */
+export function gcsStore(config: StorageConfigOf<'gcs'>, egress: EgressPolicy): BackupStore {
+  const key = parseServiceAccountKey(config.service_account_key);
+  const agents = guardedAgents(egress);
+  const client = createGcsClient(config, key, agents);
   return {
     target: `bucket "${config.bucket}" in project "${config.project_id}"`,
-    async upload(key, body) {
-      await pipeline(body, bucket.file(key).createWriteStream({ resumable: true, contentType: 'application/octet-stream' }));
+    upload: (name, body) => client.upload(name, body),
+    download: (name) => client.download(name),
+    remove: (name) => client.remove(name, { ignoreNotFound: true }),
+    async close() {
+      agents.destroy();
     },
-    async download(key) {
-      return bucket.file(key).createReadStream({ validation: false });
-    },
-    async remove(key) {
-      await bucket.file(key).delete({ ignoreNotFound: true });
-    },
-    async close() {},
   };
 }

@@ -1,29 +1,14 @@
-import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { StorageConfigOf } from '@deeplens/shared';
+import { guardedAgents, type EgressPolicy, type StorageConfigOf } from '@deeplens/shared';
+import { createS3Client, minioTargetOf, s3TargetOf, type S3Target } from '@deeplens/shared/storage-clients';
 import type { Readable } from 'node:stream';
 import type { BackupStore } from './types.js';
 
-interface S3Target {
-  bucket: string;
-  region: string;
-  endpoint?: string;
-  forcePathStyle: boolean;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
 /** Multipart upload of a stream of unknown length: lib-storage buffers one 8 MiB part at a time, never the whole body. */
-function s3Store(target: S3Target): BackupStore {
-  const client = new S3Client({
-    region: target.region,
-    credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
-    ...(target.endpoint ? { endpoint: target.endpoint } : {}),
-    forcePathStyle: target.forcePathStyle,
-    // The backup carries its own SHA-256; S3-compatible services often reject the SDK's default CRC trailers.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+function s3Store(target: S3Target, egress: EgressPolicy): BackupStore {
+  const agents = guardedAgents(egress);
+  const client = createS3Client(target, agents);
   return {
     target: `bucket "${target.bucket}"${target.endpoint ? ` at ${target.endpoint}` : ` in ${target.region}`}`,
     async upload(key, body) {
@@ -46,31 +31,12 @@ function s3Store(target: S3Target): BackupStore {
     },
     async close() {
       client.destroy();
+      agents.destroy();
     },
   };
 }
 
-export const awsS3Store = (config: StorageConfigOf<'aws_s3'>): BackupStore =>
-  s3Store({
-    bucket: config.bucket,
-    region: config.region,
-    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    forcePathStyle: config.force_path_style ?? false,
-    accessKeyId: config.access_key,
-    secretAccessKey: config.secret_key,
-  });
+export const awsS3Store = (config: StorageConfigOf<'aws_s3'>, egress: EgressPolicy): BackupStore => s3Store(s3TargetOf(config), egress);
 
 /** MinIO's endpoint as the probe reads it: a URL, or host:port with `secure` choosing the scheme. */
-export function minioStore(config: StorageConfigOf<'minio'>): BackupStore {
-  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(config.endpoint);
-  const url = new URL(hasScheme ? config.endpoint : `${config.secure === false ? 'http' : 'https'}://${config.endpoint}`);
-  const useSsl = config.secure ?? url.protocol === 'https:';
-  return s3Store({
-    bucket: config.bucket,
-    region: config.region ?? 'us-east-1',
-    endpoint: `${useSsl ? 'https' : 'http'}://${url.host}`,
-    forcePathStyle: true,
-    accessKeyId: config.access_key,
-    secretAccessKey: config.secret_key,
-  });
-}
+export const minioStore = (config: StorageConfigOf<'minio'>, egress: EgressPolicy): BackupStore => s3Store(minioTargetOf(config), egress);

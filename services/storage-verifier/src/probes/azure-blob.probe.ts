@@ -1,5 +1,6 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import type { StorageConfigOf } from '@deeplens/shared';
+import type { ContainerClient } from '@azure/storage-blob';
+import { azureBlobEndpoint, guardedAgents, parseConnectionString, type GuardedAgents, type StorageConfigOf } from '@deeplens/shared';
+import { createAzureContainerClient } from '@deeplens/shared/storage-clients';
 import {
   classifyNetworkError,
   errorDetail,
@@ -15,7 +16,7 @@ import type { ProbeFailure, ProbeOptions, ProbeResult } from './types.js';
 
 /** Probes an Azure Blob container reached through the tenant's connection string (account key or SAS). */
 export function probeAzureBlob(config: StorageConfigOf<'azure_blob'>, options: ProbeOptions): Promise<ProbeResult> {
-  const account = describeConnectionString(config.connection_string);
+  const account = azureBlobEndpoint(config.connection_string);
   const context: AzureContext = { container: config.container, ...account };
   const accountKey = parseConnectionString(config.connection_string).get('accountkey');
   const sas = parseConnectionString(config.connection_string).get('sharedaccesssignature');
@@ -24,11 +25,13 @@ export function probeAzureBlob(config: StorageConfigOf<'azure_blob'>, options: P
       target: `container "${config.container}" in storage account "${account.account}"`,
       secrets: [config.connection_string, accountKey, sas],
       open: () => {
-        let service: BlobServiceClient;
+        const agents = guardedAgents(options.egress);
+        let container: ContainerClient;
         try {
           // One attempt: the job decides about retries from the classified error.
-          service = BlobServiceClient.fromConnectionString(config.connection_string, { retryOptions: { maxTries: 1 } });
+          container = createAzureContainerClient(config, agents, { maxTries: 1 });
         } catch {
+          agents.destroy();
           throw new ProbeFailureError(
             failure(
               'invalid_credentials',
@@ -36,7 +39,7 @@ export function probeAzureBlob(config: StorageConfigOf<'azure_blob'>, options: P
             ),
           );
         }
-        return azureOperations(service.getContainerClient(config.container));
+        return azureOperations(container, agents);
       },
       classify: (error, step) => classifyAzureError(error, step, context),
     },
@@ -44,7 +47,7 @@ export function probeAzureBlob(config: StorageConfigOf<'azure_blob'>, options: P
   );
 }
 
-function azureOperations(container: ContainerClient): ProbeOperations {
+function azureOperations(container: ContainerClient, agents: GuardedAgents): ProbeOperations {
   return {
     async write(key, body, abortSignal) {
       await container.getBlockBlobClient(key).upload(body, body.length, {
@@ -63,6 +66,9 @@ function azureOperations(container: ContainerClient): ProbeOperations {
     async remove(key, abortSignal) {
       await container.getBlockBlobClient(key).delete({ abortSignal });
     },
+    close() {
+      agents.destroy();
+    },
   };
 }
 
@@ -71,27 +77,6 @@ interface AzureContext {
   account: string;
   endpoint: string;
   usesSas: boolean;
-}
-
-function parseConnectionString(connectionString: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const part of connectionString.split(';')) {
-    const at = part.indexOf('=');
-    if (at > 0) fields.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
-  }
-  return fields;
-}
-
-/** Account name and blob endpoint, for messages: neither is a secret. */
-function describeConnectionString(connectionString: string): Omit<AzureContext, 'container'> {
-  const fields = parseConnectionString(connectionString);
-  if (fields.get('usedevelopmentstorage') === 'true') {
-    return { account: 'devstoreaccount1', endpoint: 'http://127.0.0.1:10000/devstoreaccount1', usesSas: false };
-  }
-  const account = fields.get('accountname') ?? '(unnamed)';
-  const endpoint =
-    fields.get('blobendpoint') ?? `${fields.get('defaultendpointsprotocol') ?? 'https'}://${account}.blob.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
-  return { account, endpoint: endpoint.replace(/\/+$/, ''), usesSas: fields.has('sharedaccesssignature') && !fields.has('accountkey') };
 }
 
 const AZURE_PERMISSION: Record<StepName, string> = {
@@ -147,12 +132,14 @@ export function classifyAzureError(error: unknown, step: StepName, context: Azur
     default:
       break;
   }
-  if (status === 403) return accessDenied(step, context, code);
+  if (status === 403) return accessDenied(step, context, 'HTTP 403');
   if (status === 404 && step === 'write') return failure('bucket_not_found', `container "${context.container}" does not exist in storage account "${context.account}"`);
-  const detail = errorDetail(error);
-  const answered = `${account} answered ${code}${status ? ` (HTTP ${status})` : ''} during the ${step} step`;
+  // The service's own words (its error code and message) stay out of the message: the endpoint may be any server.
+  const answered = `${account} answered${status ? ` HTTP ${status}` : ' with an error'} during the ${step} step`;
   if (status !== undefined && status >= 500) return providerFailure(`${answered}; try again later`, status);
-  return providerFailure(detail && !detail.startsWith(code) && status !== undefined ? `${answered}: ${detail}` : answered, status);
+  if (status !== undefined && status >= 300 && status < 400)
+    return providerFailure(`${answered}: a redirect, which DeepLens does not follow; put the address the service redirects to in BlobEndpoint`, status);
+  return providerFailure(`${answered}: check that BlobEndpoint is an Azure Blob service and that the container name is right`, status);
 }
 
 function accessDenied(step: StepName, context: AzureContext, code: string): ProbeFailure {

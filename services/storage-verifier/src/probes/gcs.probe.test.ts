@@ -10,7 +10,7 @@ import { testProbeOptions } from '../test-support/probe-options.js';
 const options = testProbeOptions();
 const BUCKET = 'deeplens-gcs-probe';
 
-describe('GCS probe (real @google-cloud/storage + OAuth JWT grant) against an HTTP fixture', () => {
+describe('GCS probe (google-auth-library JWT grant + JSON API through the egress guard) against an HTTP fixture', () => {
   let gcs: GcsFixture;
   let tenant: ServiceAccount;
   let good: StorageConfigOf<'gcs'>;

@@ -1,7 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
-import { Storage, type Bucket } from '@google-cloud/storage';
-import type { StorageConfigOf } from '@deeplens/shared';
-import { DefaultTransporter, JWT } from 'google-auth-library';
+import { AppError, guardedAgents, parseServiceAccountKey, type StorageConfigOf } from '@deeplens/shared';
+import { createGcsClient, DEFAULT_GCS_ENDPOINT, LIBRARY_TOKEN_URL, type GcsClient } from '@deeplens/shared/storage-clients';
 import {
   classifyNetworkError,
   errorCodes,
@@ -18,37 +17,27 @@ import { assertUrl } from './s3.probe.js';
 import type { ProbeFailure, ProbeOptions, ProbeResult } from './types.js';
 
 /**
- * Probes a Google Cloud Storage bucket with a service-account key (JSON).
- * `api_endpoint` points the JSON API elsewhere (private endpoints,
+ * Probes a Google Cloud Storage bucket with a service-account key (JSON),
+ * and only with one: other credential types are refused before any client
+ * sees them. `api_endpoint` points the JSON API elsewhere (private endpoints,
  * emulators); the key's own `token_uri` is where the OAuth JWT-bearer grant
- * goes, as Google's key files describe it.
+ * goes (Google's token endpoint without one), through the egress guard.
  */
 
-const DEFAULT_ENDPOINT = 'https://storage.googleapis.com';
-const SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
-/** Where google-auth-library's JWT client posts its assertion, whatever the key says. */
-const LIBRARY_TOKEN_URL = 'https://www.googleapis.com/oauth2/v4/token';
-
-interface ServiceAccountKey {
-  type?: string;
-  client_email?: string;
-  private_key?: string;
-  private_key_id?: string;
-  token_uri?: string;
-}
-
 export function probeGcs(config: StorageConfigOf<'gcs'>, options: ProbeOptions): Promise<ProbeResult> {
-  const endpoint = (config.api_endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
-  const key = parseKey(config.service_account_key);
-  const context: GcsContext = { bucket: config.bucket, project: config.project_id, endpoint, tokenUri: key?.token_uri ?? LIBRARY_TOKEN_URL };
+  const endpoint = (config.api_endpoint ?? DEFAULT_GCS_ENDPOINT).replace(/\/+$/, '');
+  const rawKey = looseKey(config.service_account_key);
+  const context: GcsContext = { bucket: config.bucket, project: config.project_id, endpoint, tokenUri: LIBRARY_TOKEN_URL };
   return runProbe(
     {
       target: `bucket "${config.bucket}" in project "${config.project_id}"`,
-      secrets: [config.service_account_key, key?.private_key, key?.private_key_id],
+      secrets: [config.service_account_key, rawKey?.private_key, rawKey?.private_key_id],
       open: async () => {
-        if (!key) throw new ProbeFailureError(failure('invalid_credentials', 'the service account key is not valid JSON: paste the whole key file downloaded from the Google Cloud console'));
-        if (!key.client_email || !key.private_key) {
-          throw new ProbeFailureError(failure('invalid_credentials', 'the service account key lacks client_email or private_key: paste the whole key file of a service account (type "service_account")'));
+        let key;
+        try {
+          key = parseServiceAccountKey(config.service_account_key);
+        } catch (error) {
+          throw new ProbeFailureError(failure('invalid_credentials', error instanceof AppError ? error.message : 'the service account key is not usable', false));
         }
         try {
           createPrivateKey(key.private_key);
@@ -56,24 +45,17 @@ export function probeGcs(config: StorageConfigOf<'gcs'>, options: ProbeOptions):
           throw new ProbeFailureError(failure('invalid_credentials', 'the private_key in the service account key is not a valid PEM private key: paste the key file unchanged'));
         }
         if (config.api_endpoint) assertUrl(config.api_endpoint, 'api_endpoint');
-        const tokenUri = key.token_uri ? assertUrl(key.token_uri, 'token_uri').toString() : undefined;
-        const auth = new JWT({
-          email: key.client_email,
-          key: key.private_key,
-          ...(key.private_key_id ? { keyId: key.private_key_id } : {}),
-          scopes: [SCOPE],
-          transporter: tokenUri ? new TokenUriTransporter(tokenUri) : new DefaultTransporter(),
-        });
-        const storage = new Storage({
-          projectId: config.project_id,
-          authClient: auth,
-          ...(config.api_endpoint ? { apiEndpoint: endpoint, useAuthWithCustomEndpoint: true } : {}),
-          // One attempt: the job decides about retries from the classified error.
-          retryOptions: { autoRetry: false, maxRetries: 0 },
-        });
-        // The OAuth grant first, on its own: inside an upload stream its errors lose their shape.
-        await auth.getAccessToken();
-        return gcsOperations(storage.bucket(config.bucket));
+        const agents = guardedAgents(options.egress);
+        const client = createGcsClient(config, key, agents);
+        context.tokenUri = client.tokenUri;
+        try {
+          // The OAuth grant first, on its own: its failures are told apart from the API's.
+          await client.authorize();
+        } catch (error) {
+          agents.destroy();
+          throw error;
+        }
+        return { ...gcsOperations(client), close: () => agents.destroy() };
       },
       classify: (error, step) => classifyGcsError(error, step, context),
     },
@@ -81,43 +63,26 @@ export function probeGcs(config: StorageConfigOf<'gcs'>, options: ProbeOptions):
   );
 }
 
-/** Sends the library's token request to the key's token_uri instead of its built-in URL. */
-class TokenUriTransporter extends DefaultTransporter {
-  constructor(private readonly tokenUri: string) {
-    super();
-  }
-
-  override request<T>(opts: Parameters<DefaultTransporter['request']>[0]) {
-    const url = opts.url?.toString();
-    return super.request<T>(url === LIBRARY_TOKEN_URL ? { ...opts, url: this.tokenUri } : opts);
-  }
-}
-
-function gcsOperations(bucket: Bucket): ProbeOperations {
+function gcsOperations(client: GcsClient): ProbeOperations {
   // The client takes no AbortSignal: the runner's deadline race bounds each call.
   return {
     async write(key, body) {
-      await bucket.file(key).save(body, { resumable: false, validation: false, contentType: 'application/octet-stream' });
+      await client.upload(key, body);
     },
-    async read(key) {
-      const [data] = await bucket.file(key).download({ validation: false });
-      return data;
-    },
+    read: (key) => client.read(key),
     async list(key) {
       // The probe object's name as prefix and maxResults=1: never a walk of the bucket.
-      const [files] = await bucket.getFiles({ prefix: key, maxResults: 1, autoPaginate: false });
-      return files.some((file) => file.name === key);
+      return (await client.list(key, 1)).includes(key);
     },
-    async remove(key) {
-      await bucket.file(key).delete();
-    },
+    remove: (key) => client.remove(key),
   };
 }
 
-function parseKey(text: string): ServiceAccountKey | null {
+/** The key's secret fields, for scrubbing messages, whatever its type. */
+function looseKey(text: string): { private_key?: string; private_key_id?: string } | null {
   try {
     const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' ? (value as ServiceAccountKey) : null;
+    return value && typeof value === 'object' ? (value as { private_key?: string; private_key_id?: string }) : null;
   } catch {
     return null;
   }
@@ -159,7 +124,7 @@ export function classifyGcsError(error: unknown, step: StepName, context: GcsCon
     return failure('invalid_credentials', 'the private_key in the service account key could not be used to sign: paste the key file unchanged');
   }
 
-  const status = typeof e.code === 'number' ? e.code : e.response?.status;
+  const status = e.response?.status ?? (typeof e.code === 'number' ? e.code : undefined);
   const bucket = `bucket "${context.bucket}"`;
   const detail = errorDetail(error);
   if (status === 401) return failure('invalid_credentials', `${context.endpoint} did not accept the service account's credentials (HTTP 401): check the key`);
@@ -174,7 +139,14 @@ export function classifyGcsError(error: unknown, step: StepName, context: GcsCon
   }
   if (status === 404) return providerFailure(`the probe object written to ${bucket} could not be found in the ${step} step`);
   if (status === 429) return providerFailure(`${context.endpoint} is rate-limiting requests (HTTP 429); try again later`, 503);
-  const answered = `${context.endpoint} answered${status ? ` HTTP ${status}` : ' with an error'} during the ${step} step`;
+  // The server's own words (an OAuth error_description, a JSON API message) stay out of the message.
+  const from = fromTokenEndpoint ? `the token endpoint ${context.tokenUri}` : context.endpoint;
+  const answered = `${from} answered${status ? ` HTTP ${status}` : ' with an error'} during the ${step} step`;
   if (status !== undefined && status >= 500) return providerFailure(`${answered}; try again later`, status);
-  return providerFailure(detail ? `${answered}: ${detail}` : answered, status);
+  if ((status !== undefined && status >= 300 && status < 400) || /maximum redirect/i.test(detail))
+    return providerFailure(`${answered}: a redirect, which DeepLens does not follow; configure the address it redirects to`, status);
+  return providerFailure(
+    fromTokenEndpoint ? `${answered}: check the key's token_uri` : `${answered}: check that api_endpoint is a Google Cloud Storage JSON API and the bucket name is right`,
+    status,
+  );
 }

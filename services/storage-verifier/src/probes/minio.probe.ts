@@ -1,8 +1,7 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { Readable } from 'node:stream';
-import type { StorageConfigOf } from '@deeplens/shared';
-import { Client } from 'minio';
+import { guardedAgents, minioEndpoint, type GuardedAgents, type StorageConfigOf } from '@deeplens/shared';
+import { createMinioClient } from '@deeplens/shared/storage-clients';
+import type { Client } from 'minio';
 import { runProbe, type ProbeOperations } from './probe-runner.js';
 import { assertUrl, classifyS3Error, type S3Context } from './s3.probe.js';
 import type { ProbeOptions, ProbeResult } from './types.js';
@@ -13,33 +12,21 @@ import type { ProbeOptions, ProbeResult } from './types.js';
  * scheme, `secure` (default true) picks https. An explicit `secure` wins.
  */
 export function probeMinio(config: StorageConfigOf<'minio'>, options: ProbeOptions): Promise<ProbeResult> {
-  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(config.endpoint);
-  const rawUrl = hasScheme ? config.endpoint : `${config.secure === false ? 'http' : 'https'}://${config.endpoint}`;
-  let endpoint = rawUrl.replace(/\/+$/, '');
+  const { raw, useSsl } = minioEndpoint(config);
+  let endpoint = raw.replace(/\/+$/, '');
   const context: S3Context = { bucket: config.bucket, region: config.region, endpoint, where: `at ${endpoint}` };
   return runProbe(
     {
       target: `bucket "${config.bucket}" at ${endpoint}`,
       secrets: [config.secret_key, config.access_key],
       open: () => {
-        const url = assertUrl(rawUrl, 'endpoint');
-        const useSSL = config.secure ?? url.protocol === 'https:';
-        endpoint = `${useSSL ? 'https' : 'http'}://${url.host}`;
+        const url = assertUrl(raw, 'endpoint');
+        endpoint = `${useSsl ? 'https' : 'http'}://${url.host}`;
         context.endpoint = endpoint;
         context.where = `at ${endpoint}`;
-        // Our own agent, so close() can cut a request the step deadline gave up on.
-        const agent = useSSL ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
-        const client = new Client({
-          endPoint: url.hostname.replace(/^\[|\]$/g, ''),
-          port: url.port ? Number(url.port) : useSSL ? 443 : 80,
-          useSSL,
-          accessKey: config.access_key,
-          secretKey: config.secret_key,
-          ...(config.region ? { region: config.region } : {}),
-          transportAgent: agent,
-          retryOptions: { disableRetry: true },
-        });
-        return minioOperations(client, config.bucket, agent);
+        // Agents of its own, so close() can cut a request the step deadline gave up on.
+        const agents = guardedAgents(options.egress, { keepAlive: false });
+        return minioOperations(createMinioClient(config, url, useSsl, agents), config.bucket, agents);
       },
       classify: (error, step) => classifyS3Error(error, step, context),
     },
@@ -47,7 +34,7 @@ export function probeMinio(config: StorageConfigOf<'minio'>, options: ProbeOptio
   );
 }
 
-function minioOperations(client: Client, bucket: string, agent: http.Agent): ProbeOperations {
+function minioOperations(client: Client, bucket: string, agents: GuardedAgents): ProbeOperations {
   return {
     async write(key, body) {
       await client.putObject(bucket, key, body, body.length, { 'Content-Type': 'application/octet-stream' });
@@ -64,7 +51,7 @@ function minioOperations(client: Client, bucket: string, agent: http.Agent): Pro
       await client.removeObject(bucket, key);
     },
     close() {
-      agent.destroy();
+      agents.destroy();
     },
   };
 }

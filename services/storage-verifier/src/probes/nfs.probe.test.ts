@@ -75,7 +75,7 @@ describe('NFS probe (file system calls on the mount path)', () => {
 async function probeAsNobody(mountPath: string): Promise<ProbeResult> {
   const child = fileURLToPath(new URL('../test-support/nfs-probe-child.ts', import.meta.url));
   const tsx = createRequire(import.meta.url).resolve('tsx');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, child, mountPath], {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=@deeplens/source', '--import', tsx, child, mountPath], {
     uid: NOBODY,
     gid: NOBODY,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },

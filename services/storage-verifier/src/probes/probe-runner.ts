@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { egressRefusal } from '@deeplens/shared/storage-clients';
 import { failure, providerFailure, redact } from './probe-errors.js';
 import type { ProbeFailure, ProbeOptions, ProbeResult, ProbeStep } from './types.js';
 
@@ -122,7 +123,7 @@ export async function runProbe(definition: ProbeDefinition, options: ProbeOption
       const back = await ops!.read(key, signal);
       if (sha256(back) !== sha256(body)) {
         throw new ProbeFailureError(
-          providerFailure(`the object read back from ${definition.target} differs from what was written (SHA-256 mismatch: ${back.length} bytes read, ${body.length} written)`),
+          providerFailure(`the object read back from ${definition.target} differs from what was written (SHA-256 mismatch)`),
         );
       }
     });
@@ -188,6 +189,9 @@ function classifyFailure(definition: ProbeDefinition, step: StepName, cause: unk
         : cause.kind === 'total'
           ? failure('timeout', `the probe of ${definition.target} did not finish within ${options.totalTimeoutMs} ms (stopped during the ${step} step)`)
           : failure('timeout', `the ${step} step against ${definition.target} did not finish within ${options.stepTimeoutMs} ms`);
+  } else if (egressRefusal(cause, definition.target)) {
+    // Before any provider's classifier: the guard refused the connection, nothing reached the endpoint.
+    result = failure('endpoint_forbidden', egressRefusal(cause, definition.target)!.message, false);
   } else {
     try {
       result = definition.classify(cause, step);

@@ -1,11 +1,6 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import type { StorageConfigOf } from '@deeplens/shared';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { guardedAgents, type GuardedAgents, type StorageConfigOf } from '@deeplens/shared';
+import { createS3Client, s3TargetOf } from '@deeplens/shared/storage-clients';
 import {
   classifyNetworkError,
   errorDetail,
@@ -30,18 +25,9 @@ export function probeS3(config: StorageConfigOf<'aws_s3'>, options: ProbeOptions
       secrets: [config.secret_key, config.access_key],
       open: () => {
         if (config.endpoint) assertUrl(config.endpoint, 'endpoint');
-        const client = new S3Client({
-          region: config.region,
-          credentials: { accessKeyId: config.access_key, secretAccessKey: config.secret_key },
-          ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-          forcePathStyle: config.force_path_style ?? false,
-          // One attempt: the job decides about retries from the classified error.
-          maxAttempts: 1,
-          // The probe checks SHA-256 itself; S3-compatible services often reject the SDK's default CRC trailers.
-          requestChecksumCalculation: 'WHEN_REQUIRED',
-          responseChecksumValidation: 'WHEN_REQUIRED',
-        });
-        return s3Operations(client, config.bucket);
+        const agents = guardedAgents(options.egress);
+        // One attempt: the job decides about retries from the classified error.
+        return s3Operations(createS3Client(s3TargetOf(config), agents, { maxAttempts: 1 }), config.bucket, agents);
       },
       classify: (error, step) => classifyS3Error(error, step, context),
     },
@@ -50,7 +36,7 @@ export function probeS3(config: StorageConfigOf<'aws_s3'>, options: ProbeOptions
 }
 
 /** The four probe steps over an S3 client; shared with the MinIO probe's error vocabulary. */
-function s3Operations(client: S3Client, bucket: string): ProbeOperations {
+function s3Operations(client: S3Client, bucket: string, agents: GuardedAgents): ProbeOperations {
   return {
     async write(key, body, signal) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: 'application/octet-stream' }), { abortSignal: signal });
@@ -70,6 +56,7 @@ function s3Operations(client: S3Client, bucket: string): ProbeOperations {
     },
     close() {
       client.destroy();
+      agents.destroy();
     },
   };
 }
@@ -138,12 +125,14 @@ export function classifyS3Error(error: unknown, step: StepName, context: S3Conte
   if (status === 301) return failure('bucket_not_found', `${bucket} does not exist in region ${context.region ?? '(none given)'}: the endpoint redirected the request to another region`);
   if (status === 403) return accessDenied(step, context);
   if (status === 404 && step === 'write') return failure('bucket_not_found', `${bucket} does not exist ${context.where}`);
-  const detail = errorDetail(error);
-  const answered = `the endpoint ${context.endpoint} answered ${code}${status ? ` (HTTP ${status})` : ''} during the ${step} step`;
+  // The endpoint's own words (its error code and message) stay out of the message: it may be any server.
+  const answered = `the endpoint ${context.endpoint} answered${status ? ` HTTP ${status}` : ' with an error'} during the ${step} step`;
   if (status !== undefined && status >= 500) return providerFailure(`${answered}; the service may be overloaded, try again later`, status);
-  if (status === undefined && /deserializ|xml|parse/i.test(`${code} ${detail}`))
+  if (status === undefined && /deserializ|xml|parse/i.test(`${code} ${errorDetail(error)}`))
     return providerFailure(`the endpoint ${context.endpoint} did not answer like an S3 service during the ${step} step`);
-  return providerFailure(detail && detail !== code ? `${answered}: ${detail}` : answered, status);
+  if (status !== undefined && status >= 300 && status < 400)
+    return providerFailure(`${answered}: a redirect, which DeepLens does not follow; configure the address the service redirects to`, status);
+  return providerFailure(`${answered}: check that the endpoint is an S3 service and that the bucket and region are right`, status);
 }
 
 function accessDenied(step: StepName, context: S3Context): ProbeFailure {

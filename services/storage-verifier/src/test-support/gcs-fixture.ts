@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 /**
  * A small Google Cloud Storage stand-in on 127.0.0.1 (no GCS emulator can be
  * installed here). It speaks exactly the parts of Google's protocols the real
- * @google-cloud/storage + google-auth-library clients use for the probe:
+ * JSON API client and google-auth-library's JWT grant use (shared/src/storage-clients):
  *
  * - OAuth 2.0 JWT-bearer grant (RFC 7523) at /token: the assertion's RS256
  *   signature is verified against the public key of the service account named

@@ -1,7 +1,7 @@
 /**
  * Runs the NFS probe in a child process, for tests that need it to run as an
  * unprivileged user (root ignores directory permissions): prints the
- * ProbeResult as JSON. Usage: node --import tsx nfs-probe-child.ts <mount_path>
+ * ProbeResult as JSON. Usage: node --conditions=@deeplens/source --import tsx nfs-probe-child.ts <mount_path>
  */
 import { probeNfs } from '../probes/nfs.probe.js';
 import { testProbeOptions } from './probe-options.js';
