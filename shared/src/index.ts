@@ -47,3 +47,7 @@ export * from './repositories/housekeeping.js';
 export * from './egress/egress-policy.js';
 export * from './egress/guarded-connect.js';
 export * from './crypto/sealed.js';
+export * from './db/roles.js';
+export * from './db/scram.js';
+export * from './repositories/tenant-roles.repository.js';
+export * from './db/tenant-access.js';

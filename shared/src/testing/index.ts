@@ -9,6 +9,7 @@ export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
 export { freePort } from './private-services.js';
 export { enqueueJob } from './enqueue.js';
 export { apiCallEvent } from './events.js';
+export { makeTenantLogin, tenantLoginUri } from './tenant-login.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_SERVICE_TOKEN = 'test-service-token-0123456789abcdef';

@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError, MAX_IDENTIFIER_LENGTH, platformNames, spawnPgRestore, withClient, withDatabase, type BaseEnv } from '@deeplens/shared';
+import {
+  AppError,
+  closeDatabaseToPublic,
+  grantConnect,
+  MAX_IDENTIFIER_LENGTH,
+  revokeConnect,
+  spawnPgRestore,
+  withClient,
+  withDatabase,
+  type BaseEnv,
+} from '@deeplens/shared';
 import pg from 'pg';
 import { databaseExists } from './tenant-database.steps.js';
 
@@ -33,13 +43,11 @@ export const preRestoreDatabaseName = (registered: string, restoreId: string) =>
  * (its name belongs to this restore alone).
  */
 export async function restoreIntoNewDatabase(env: DbEnv, target: string, dumpFile: string): Promise<void> {
-  const names = platformNames(env.DEEPLENS_DB_PREFIX);
   await withClient(env.DATABASE_URL, async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS ${quote(target)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${quote(target)} TEMPLATE template0`);
-    // As a clone is: only the tenant role (and the platform's admin) may connect.
-    await admin.query(`REVOKE CONNECT ON DATABASE ${quote(target)} FROM PUBLIC`);
-    await admin.query(`GRANT CONNECT ON DATABASE ${quote(target)} TO ${quote(names.tenantRole)}`);
+    // Only the admin until the swap gives it the registered name and the tenant's role CONNECT.
+    await closeDatabaseToPublic(admin, target, env.DEEPLENS_DB_PREFIX);
   });
   try {
     await spawnPgRestore(withDatabase(env.DATABASE_URL, target), dumpFile).done;
@@ -72,20 +80,30 @@ async function renameDatabase(admin: pg.Client, from: string, to: string): Promi
 
 /**
  * registered → previous, then target → registered, with sessions ended
- * first. Read from the catalog each time: after a crash between the two
- * renames, the registered name is missing and only the second is done.
+ * first; the tenant's login role may then connect to the registered name
+ * (the restored contents) and no longer to the one set aside. Read from the
+ * catalog each time: after a crash between the two renames, the registered
+ * name is missing and only the second is done.
  */
-export async function swapInRestoredDatabase(env: DbEnv, registered: string, target: string, previous: string): Promise<'swapped' | 'already'> {
+export async function swapInRestoredDatabase(
+  env: DbEnv,
+  { registered, target, previous, role }: { registered: string; target: string; previous: string; role: string },
+): Promise<'swapped' | 'already'> {
   return withClient(env.DATABASE_URL, async (admin) => {
     const [hasRegistered, hasTarget, hasPrevious] = await Promise.all([
       databaseExists(admin, registered),
       databaseExists(admin, target),
       databaseExists(admin, previous),
     ]);
+    const settle = async () => {
+      await grantConnect(admin, registered, role);
+      if (await databaseExists(admin, previous)) await revokeConnect(admin, previous, role);
+      await admin.query(`ALTER DATABASE ${quote(registered)} WITH ALLOW_CONNECTIONS true`);
+    };
     if (!hasTarget) {
       if (!hasRegistered || !hasPrevious) throw new AppError('restore_failed', `the restored database ${target} is missing; restore again`);
       // Done before, perhaps up to the last statement only.
-      await admin.query(`ALTER DATABASE ${quote(registered)} WITH ALLOW_CONNECTIONS true`);
+      await settle();
       return 'already';
     }
     if (hasRegistered && hasPrevious) {
@@ -93,7 +111,7 @@ export async function swapInRestoredDatabase(env: DbEnv, registered: string, tar
     }
     if (hasRegistered) await renameDatabase(admin, registered, previous);
     await renameDatabase(admin, target, registered);
-    await admin.query(`ALTER DATABASE ${quote(registered)} WITH ALLOW_CONNECTIONS true`);
+    await settle();
     return 'swapped';
   });
 }
