@@ -51,3 +51,4 @@ export * from './db/roles.js';
 export * from './db/scram.js';
 export * from './repositories/tenant-roles.repository.js';
 export * from './db/tenant-access.js';
+export * from './config/service-env.js';

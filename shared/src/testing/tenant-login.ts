@@ -46,15 +46,19 @@ export async function tenantLoginUri(env: LoginEnv, tenantId: string, database?:
 }
 
 /**
- * For tests that clone a tenant database by hand: a tenant row and that
- * tenant's login role for `database`, made by the provisioner's own step.
- * Returns the tenant id and the login URI.
+ * For tests that clone a tenant database by hand: that tenant's login role
+ * for `database`, made by the provisioner's own step, for a tenant row made
+ * here unless `tenantId` names one. Returns the tenant id and the login URI.
  */
-export async function makeTenantLogin(env: LoginEnv, database: string): Promise<{ tenantId: string; uri: string }> {
-  const tenantId = randomUUID();
+export async function makeTenantLogin(
+  env: LoginEnv,
+  database: string,
+  { tenantId = randomUUID() }: { tenantId?: string } = {},
+): Promise<{ tenantId: string; uri: string }> {
   const credentials = await withPlatform(env, async (pool) => {
     await pool.query(sql.typeAlias('void')`
-      INSERT INTO tenants (id, name, plan, status) VALUES (${tenantId}, ${`login-${tenantId.slice(0, 8)}`}, 'free', 'active')`);
+      INSERT INTO tenants (id, name, plan, status) VALUES (${tenantId}, ${`login-${tenantId.slice(0, 8)}`}, 'free', 'active')
+      ON CONFLICT (id) DO NOTHING`);
     return withClient(env.DATABASE_URL, (admin) =>
       grantTenantAccess(admin, pool, parseKeyring(env.DEEPLENS_ENCRYPTION_KEY), { prefix: env.DEEPLENS_DB_PREFIX, tenantId, database }),
     );

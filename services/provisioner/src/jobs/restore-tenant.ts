@@ -64,7 +64,7 @@ export function restoreTenantHandler({ runtime }: Deps) {
       );
       try {
         await context.progress('restore', { database: target });
-        await restoreIntoNewDatabase(env, target, dump.file);
+        await restoreIntoNewDatabase(env, target, dump.file, role);
       } finally {
         await dump.cleanup();
       }

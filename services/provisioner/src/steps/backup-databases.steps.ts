@@ -38,16 +38,18 @@ export const restoreDatabaseName = (registered: string, restoreId: string) => su
 export const preRestoreDatabaseName = (registered: string, restoreId: string) => suffixed(registered, `_pre_restore_${shortId(restoreId)}`);
 
 /**
- * Restores a verified dump into `target`, made empty from template0. A target
+ * Restores a verified dump into `target`, made empty from template0, which
+ * the tenant's login role `role` may read. A target
  * left by a crashed attempt is half-restored: it is dropped and made again
  * (its name belongs to this restore alone).
  */
-export async function restoreIntoNewDatabase(env: DbEnv, target: string, dumpFile: string): Promise<void> {
+export async function restoreIntoNewDatabase(env: DbEnv, target: string, dumpFile: string, role: string): Promise<void> {
   await withClient(env.DATABASE_URL, async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS ${quote(target)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${quote(target)} TEMPLATE template0`);
-    // Only the admin until the swap gives it the registered name and the tenant's role CONNECT.
+    // As a tenant database is: the tenant's own role (and the admin) may connect, nobody else.
     await closeDatabaseToPublic(admin, target, env.DEEPLENS_DB_PREFIX);
+    await grantConnect(admin, target, role);
   });
   try {
     await spawnPgRestore(withDatabase(env.DATABASE_URL, target), dumpFile).done;
