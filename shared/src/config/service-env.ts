@@ -1,4 +1,4 @@
-import { platformDatabaseUri } from '../db/pool.js';
+import { platformDatabaseUri } from '../db/connection-uri.js';
 import { baseEnvSchema } from './env.js';
 
 /**
@@ -24,7 +24,6 @@ export function serviceEnvironment(service: string, env: NodeJS.ProcessEnv): Rec
     DEEPLENS_DB_PREFIX: baseEnvSchema.shape.DEEPLENS_DB_PREFIX.parse(set('DEEPLENS_DB_PREFIX')),
     DEEPLENS_PLATFORM_SERVICE_PASSWORD: set('DEEPLENS_PLATFORM_SERVICE_PASSWORD'),
     DEEPLENS_PLATFORM_DATABASE_URL: set('DEEPLENS_PLATFORM_DATABASE_URL'),
-    DEEPLENS_PLATFORM_POOL_SIZE: 1,
   });
   const kept = Object.fromEntries(Object.entries(defined).filter(([name]) => !ADMIN_ONLY.includes(name)));
   return { ...kept, DEEPLENS_PLATFORM_DATABASE_URL: platformUri };

@@ -1,7 +1,7 @@
 import { createPool, createTypeParserPreset, type DatabasePool, type Interceptor, type QueryResultRow } from 'slonik';
 import type { BaseEnv } from '../config/env.js';
-import { withCredentials, withDatabase } from './connection-uri.js';
-import { platformNames } from './names.js';
+import { platformDatabaseUri, withDatabase } from './connection-uri.js';
+
 import { listenForClientErrors } from './pg-client-errors.js';
 import { sql } from './sql.js';
 
@@ -72,36 +72,6 @@ type PoolEnv = Pick<
   BaseEnv,
   'DATABASE_URL' | 'DEEPLENS_DB_PREFIX' | 'DEEPLENS_PLATFORM_SERVICE_PASSWORD' | 'DEEPLENS_PLATFORM_POOL_SIZE' | 'DEEPLENS_PLATFORM_DATABASE_URL'
 >;
-
-/**
- * The platform database as the least-privilege `platform_service` role:
- * DEEPLENS_PLATFORM_DATABASE_URL where given (services other than the
- * provisioner are given only that), else derived from DATABASE_URL.
- */
-export function platformDatabaseUri(env: PoolEnv): string {
-  if (env.DEEPLENS_PLATFORM_DATABASE_URL) return env.DEEPLENS_PLATFORM_DATABASE_URL;
-  const names = platformNames(env.DEEPLENS_DB_PREFIX);
-  return withCredentials(
-    withDatabase(env.DATABASE_URL, names.platformDatabase),
-    names.platformRole,
-    env.DEEPLENS_PLATFORM_SERVICE_PASSWORD,
-  );
-}
-
-/**
- * The server of the tenant databases, without credentials: each tenant
- * database is opened with its own tenant's login role. Host and port are
- * the platform database's unless DEEPLENS_TENANT_DB_HOST/PORT say otherwise;
- * other parameters (sslmode…) are kept.
- */
-export function tenantDatabaseServerUri(env: PoolEnv & Pick<BaseEnv, 'DEEPLENS_TENANT_DB_HOST' | 'DEEPLENS_TENANT_DB_PORT'>): string {
-  const url = new URL(platformDatabaseUri(env));
-  url.username = '';
-  url.password = '';
-  if (env.DEEPLENS_TENANT_DB_HOST) url.hostname = env.DEEPLENS_TENANT_DB_HOST;
-  if (env.DEEPLENS_TENANT_DB_PORT) url.port = String(env.DEEPLENS_TENANT_DB_PORT);
-  return url.toString();
-}
 
 export function openPlatformPool(env: PoolEnv, options: PoolOptions = {}): Promise<DatabasePool> {
   return openPool(platformDatabaseUri(env), { maximumPoolSize: env.DEEPLENS_PLATFORM_POOL_SIZE, ...options });
