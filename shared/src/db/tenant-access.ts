@@ -43,9 +43,14 @@ type FleetEnv = Pick<BaseEnv, 'DATABASE_URL' | 'DEEPLENS_DB_PREFIX'> & Partial<P
  * Brings an installation made before per-tenant roles to the model: no
  * database of it open to PUBLIC or to tenant_service, and every live tenant
  * database with its tenant's login role. Only tenants lacking a role need the
- * keyring, so a migrator without one fails only when there is work for it.
+ * keyring; without one (or on an error) they are reported, not fatal, and the
+ * next run tries again.
  */
-export async function secureTenantFleet(env: FleetEnv, admin: Admin, log: Logger): Promise<{ closed: number; granted: number }> {
+export async function secureTenantFleet(
+  env: FleetEnv,
+  admin: Admin,
+  log: Logger,
+): Promise<{ closed: number; granted: number; failed: string[] }> {
   const prefix = env.DEEPLENS_DB_PREFIX;
   const names = platformNames(prefix);
   const open = await databasesOpenToPublic(admin, prefix);
@@ -62,21 +67,30 @@ export async function secureTenantFleet(env: FleetEnv, admin: Admin, log: Logger
          AND NOT EXISTS (SELECT 1 FROM tenant_db_roles r JOIN pg_roles p ON p.rolname = r.role_name
                           WHERE r.tenant_id = d.tenant_id AND has_database_privilege(p.oid, db.oid, 'CONNECT'))
        ORDER BY d.created_at`);
-    if (rows.length === 0) return { closed: open.length, granted: 0 };
-    const keyring = keyringFromEnv({ DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY, NODE_ENV: env.NODE_ENV ?? 'production' });
+    if (rows.length === 0) return { closed: open.length, granted: 0, failed: [] };
+    let keyring: Keyring;
+    try {
+      keyring = keyringFromEnv({ DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY, NODE_ENV: env.NODE_ENV ?? 'production' });
+    } catch {
+      // Their databases are closed to everyone but the admin meanwhile: nothing is open, the aggregator skips them.
+      log.warn({ tenants: rows.length }, 'tenants without a login role; run the migration with DEEPLENS_ENCRYPTION_KEY to give them one');
+      return { closed: open.length, granted: 0, failed: rows.map((row) => row.database_name) };
+    }
     let granted = 0;
+    const failed: string[] = [];
     for (const row of rows) {
       try {
         await grantTenantAccess(admin, platform, keyring, { prefix, tenantId: row.tenant_id, database: row.database_name });
         granted += 1;
       } catch (error) {
-        // A database dropped by a deprovisioning since it was listed is not a failure.
+        // A database dropped by a deprovisioning since it was listed is not a failure; others are retried by the next run.
         if ((error as { code?: string }).code === '3D000') continue;
-        throw error;
+        log.error({ database: row.database_name, err: (error as Error).message }, 'could not give a tenant its login role');
+        failed.push(row.database_name);
       }
     }
     log.info({ closed: open.length, granted }, 'tenant databases brought to per-tenant login roles');
-    return { closed: open.length, granted };
+    return { closed: open.length, granted, failed };
   } finally {
     await platform.end();
   }
