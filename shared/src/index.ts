@@ -52,3 +52,8 @@ export * from './egress/webhook-url.js';
 export * from './crypto/sealed.js';
 export * from './crypto/stored-secret.js';
 export * from './storage-clients/endpoints.js';
+export * from './db/roles.js';
+export * from './db/scram.js';
+export * from './repositories/tenant-roles.repository.js';
+export * from './db/tenant-access.js';
+export * from './config/service-env.js';

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { platformNames, withClient, withCredentials, withDatabase } from '@deeplens/shared';
-import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { randomUUID } from 'node:crypto';
+import { platformNames, tenantLoginRoleName, withClient, withDatabase } from '@deeplens/shared';
+import { enqueueJob, startService, tenantLoginUri, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type MotoServer } from '../../storage-verifier/src/test-support/moto.js';
 import { startTestApi, type TestApi } from './helpers.js';
@@ -9,9 +10,9 @@ import { startTestApi, type TestApi } from './helpers.js';
 /**
  * Backup and restore end to end: the API in-process, the provisioner and the
  * storage verifier as processes (backups go only to verified storage), the
- * tenant's storage on moto_server (S3 with SigV4 checks). The
- * dump travels pg_dump → S3 and back; rows are written and read as
- * tenant_service, through RLS.
+ * tenant's storage on moto_server (S3 with SigV4 checks). The dump travels
+ * pg_dump → S3 and back; rows are written and read as the tenant's own login
+ * role, through RLS.
  */
 
 const env = testEnv();
@@ -45,11 +46,15 @@ afterAll(async () => {
   await Promise.all([api?.close(), provisioner?.stop(), verifier?.stop(), moto?.stop()]);
 });
 
-const asTenantService = (database: string) =>
-  withCredentials(withDatabase(env.DATABASE_URL!, database), names.tenantRole, process.env.DEEPLENS_TENANT_SERVICE_PASSWORD);
+const loginEnv = { DATABASE_URL: env.DATABASE_URL!, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!, DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY! };
+const asTenant = (tenantId: string, database: string) => tenantLoginUri(loginEnv, tenantId, database);
+const adminQuery = async <T>(text: string, values: unknown[] = [], database?: string) =>
+  withClient(database ? withDatabase(env.DATABASE_URL!, database) : env.DATABASE_URL!, async (client) => (await client.query(text, values)).rows as T[]);
+const databasesLike = async (pattern: string) =>
+  (await adminQuery<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname', [pattern])).map((row) => row.datname);
 
 async function collections(database: string, tenantId: string): Promise<string[]> {
-  return withClient(asTenantService(database), async (client) => {
+  return withClient(await asTenant(tenantId, database), async (client) => {
     await client.query('BEGIN');
     await client.query('SELECT set_tenant_context($1, true)', [tenantId]);
     const { rows } = await client.query<{ name: string }>('SELECT name FROM image_collections ORDER BY name');
@@ -59,7 +64,7 @@ async function collections(database: string, tenantId: string): Promise<string[]
 }
 
 async function addCollection(database: string, tenantId: string, name: string) {
-  await withClient(asTenantService(database), async (client) => {
+  await withClient(await asTenant(tenantId, database), async (client) => {
     await client.query('BEGIN');
     await client.query('SELECT set_tenant_context($1, true)', [tenantId]);
     await client.query('INSERT INTO image_collections (tenant_id, name) VALUES ($1, $2)', [tenantId, name]);
@@ -83,7 +88,7 @@ async function provisionTenant() {
     async () => ((await api.call('GET', `/v1/tenants/${tenant.id}/storage`)).json().status === 'verified' ? true : undefined),
     { timeoutMs: 60_000, intervalMs: 100, what: 'storage verified' },
   );
-  return { id: tenant.id as string, database: tenant.databases[0].name as string };
+  return { id: tenant.id as string, name: tenant.name as string, database: tenant.databases[0].name as string };
 }
 
 async function backUp(tenantId: string) {
@@ -163,5 +168,58 @@ describe('tenant backup and restore against S3', () => {
     const smb = await api.call('POST', `/v1/tenants/${tenant.id}/backups`);
     expect(smb.statusCode).toBe(409);
     expect(smb.json().error.message).toContain('not supported yet');
+  });
+
+  it("refuses a restore job naming another tenant's backup: not_found, nothing created, nothing swapped", async () => {
+    const [victim, attacker] = [await provisionTenant(), await provisionTenant()];
+    await addCollection(victim.database, victim.id, 'victim-secret');
+    await addCollection(attacker.database, attacker.id, 'attacker-own');
+    const victimBackup = await backUp(victim.id);
+    // The API never pairs a tenant with another's backup; a forged record and job (Redis access) would.
+    const restoreId = randomUUID();
+    await adminQuery(
+      "INSERT INTO backup_restores (id, backup_id, tenant_id, swap, status) VALUES ($1, $2, $3, true, 'pending')",
+      [restoreId, victimBackup.id, attacker.id],
+      names.platformDatabase,
+    );
+    const jobId = await enqueueJob(env, 'tenant.restore', { tenantId: attacker.id, backupId: victimBackup.id, restoreId, swap: true });
+    const job = await api.waitForJob(jobId);
+    expect(job.state).toBe('failed');
+    expect(job.error.code).toBe('not_found');
+    expect(await databasesLike(`${attacker.database}_%restore_%`)).toEqual([]);
+    expect(await collections(attacker.database, attacker.id)).toEqual(['attacker-own']);
+    const [row] = await adminQuery<{ status: string; target_database: string | null }>(
+      'SELECT status, target_database FROM backup_restores WHERE id = $1',
+      [restoreId],
+      names.platformDatabase,
+    );
+    expect(row).toEqual({ status: 'pending', target_database: null });
+  });
+
+  it("deprovisioning drops the restore and pre-restore databases and the tenant's login role", async () => {
+    const tenant = await provisionTenant();
+    await addCollection(tenant.database, tenant.id, 'kept');
+    const backup = await backUp(tenant.id);
+    for (const swap of [false, true]) {
+      const restore = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, { body: { backupId: backup.id, swap } });
+      expect((await api.waitForJob(restore.json().jobId, 90_000)).state).toBe('completed');
+    }
+    const made = await databasesLike(`${tenant.database}_%restore_%`);
+    expect(made.filter((name) => /_pre_restore_/.test(name))).toHaveLength(1);
+    expect(made.filter((name) => /_restore_/.test(name) && !/_pre_restore_/.test(name))).toHaveLength(1);
+    const role = tenantLoginRoleName(env.DEEPLENS_DB_PREFIX!, tenant.id);
+    // The set-aside database is closed to the tenant's role too.
+    const grants = await adminQuery<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE has_database_privilege($1, oid, 'CONNECT') AND datname LIKE $2 ORDER BY datname",
+      [role, `${tenant.database}%`],
+    );
+    expect(grants.map((row) => row.datname)).toEqual(made.filter((name) => !/_pre_restore_/.test(name)).concat(tenant.database).sort());
+
+    const deleted = await api.call('DELETE', `/v1/tenants/${tenant.id}?confirm=${tenant.name}`);
+    expect(deleted.statusCode, deleted.body).toBe(202);
+    expect((await api.waitForJob(deleted.json().jobId)).state).toBe('completed');
+    expect(await databasesLike(`${tenant.database}%`)).toEqual([]);
+    expect(await adminQuery('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).toEqual([]);
+    expect(await adminQuery('SELECT 1 FROM tenant_db_roles WHERE tenant_id = $1', [tenant.id], names.platformDatabase)).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { platformNames, serviceEnvironment, withClient, withDatabase } from '@deeplens/shared';
 import { TEST_ADMIN_TOKEN, testEnv, waitFor } from '@deeplens/shared/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
@@ -9,7 +9,8 @@ export type TestApi = Awaited<ReturnType<typeof startTestApi>>;
 
 /** The API in-process (no port), against this run's databases and a queue prefix of its own. */
 export async function startTestApi(env: Record<string, string> = testEnv(), adminToken = TEST_ADMIN_TOKEN) {
-  const apiEnv = loadApiEnv(env);
+  // As `npm start` gives it: the platform database as platform_service, no admin DATABASE_URL.
+  const apiEnv = loadApiEnv(serviceEnvironment('api', env));
   const { deps, close } = await openApiDeps(apiEnv);
   const app = await buildApp(deps);
   await app.ready();

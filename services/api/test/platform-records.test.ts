@@ -98,9 +98,9 @@ describe('platform records', () => {
         bob,
       ]);
     });
-    const asTenantService = new URL(identity);
-    asTenantService.username = names.tenantRole;
-    await withClient(asTenantService.toString(), async (client) => {
+    const asIdentityService = new URL(identity);
+    asIdentityService.username = names.identityRole;
+    await withClient(asIdentityService.toString(), async (client) => {
       await client.query('SELECT set_tenant_context($1)', [tenantA]);
       expect((await client.query('SELECT user_id FROM tenant_memberships')).rows).toEqual([{ user_id: alice }]);
       expect((await client.query('SELECT id FROM users WHERE id = ANY($1)', [[alice, bob]])).rows).toEqual([{ id: alice }]);

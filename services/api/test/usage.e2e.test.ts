@@ -1,5 +1,5 @@
-import { meteringKeys, platformNames, withClient, withDatabase, withTemplateLock } from '@deeplens/shared';
-import { startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { meteringKeys, platformNames, tenantLoginRoleName, withClient, withDatabase, withTemplateLock } from '@deeplens/shared';
+import { makeTenantLogin, startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
@@ -257,6 +257,7 @@ describe('usage metering', () => {
       ),
     );
     await platform.client.query(`INSERT INTO tenant_databases (tenant_id, db_type, database_name) VALUES ($1, 'metadata', $2)`, [tenantId, database]);
+    await makeTenantLogin({ DATABASE_URL: env.DATABASE_URL!, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!, DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY! }, database, { tenantId: tenantId! });
     await withClient(withDatabase(env.DATABASE_URL!, database), async (tenantDb) => {
       await tenantDb.query('BEGIN');
       await tenantDb.query('SELECT set_tenant_context($1, true)', [tenantId]);
@@ -288,6 +289,11 @@ describe('usage metering', () => {
       return (await tenantDb.query('SELECT storage_bytes, image_count, collection_count FROM usage_statistics')).rows;
     });
     expect(statistics).toEqual([{ storage_bytes: '6000', image_count: '3', collection_count: 2 }]);
+    // The aggregator measured as the tenant's own login role (its idle pool is still connected), never as the admin.
+    const sessions = await withClient(env.DATABASE_URL!, async (admin) =>
+      (await admin.query('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND usename <> current_user', [database])).rows,
+    );
+    expect(sessions).toEqual([{ usename: tenantLoginRoleName(env.DEEPLENS_DB_PREFIX!, tenantId!) }]);
     expect(
       await platform.count(`SELECT count(*) AS n FROM quota_events WHERE tenant_id = $1 AND limit_name = 'collections'`, [tenantId]),
     ).toBe(2);

@@ -8,9 +8,11 @@ import {
   migrationsRoot,
   platformNames,
   tenantDatabaseName,
+  tenantLoginRoleName,
   withClient,
   withDatabase,
 } from '@deeplens/shared';
+import { TEST_ENCRYPTION_KEY } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloneTenantDatabase } from '../src/steps/tenant-database.steps.js';
 
@@ -26,6 +28,9 @@ const env = {
   DEEPLENS_DB_PREFIX: `${process.env.DEEPLENS_DB_PREFIX}fleet_`,
   DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined,
   DEEPLENS_TENANT_SERVICE_PASSWORD: undefined,
+  // Seals the login roles the fleet pass makes for tenants registered before them.
+  DEEPLENS_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+  NODE_ENV: 'test' as const,
 };
 const names = platformNames(env.DEEPLENS_DB_PREFIX);
 const log = createLogger({ name: 'fleet-test', level: 'silent' });
@@ -70,6 +75,30 @@ afterAll(() => {
 });
 
 describe('fleet migration of tenant databases', () => {
+  it('gives tenants registered before per-tenant roles a login role, and closes their databases to PUBLIC and tenant_service', async () => {
+    // As the old model left them: tenant_service (then a login) and, for a hand-made clone, PUBLIC could connect.
+    await withClient(env.DATABASE_URL, async (admin) => {
+      await admin.query(`ALTER ROLE "${names.tenantRole}" LOGIN`);
+      for (const tenant of tenants) await admin.query(`GRANT CONNECT ON DATABASE "${tenant.database}" TO PUBLIC, "${names.tenantRole}"`);
+    });
+    await migratePlatform(env, log);
+    for (const tenant of tenants) {
+      const [row] = await query<{ grantees: string[]; login: boolean }>(
+        'postgres',
+        `SELECT array(SELECT coalesce(r.rolname::text, 'PUBLIC') FROM aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                       WHERE a.privilege_type = 'CONNECT' ORDER BY 1) AS grantees,
+                (SELECT rolcanlogin FROM pg_roles WHERE rolname = $2) AS login
+           FROM pg_database d WHERE d.datname = $1`,
+        [tenant.database, names.tenantRole],
+      );
+      // The admin (the owner) and the tenant's own role, no one else; tenant_service is a group again.
+      expect(row!.grantees.filter((grantee) => grantee !== 'postgres')).toEqual([tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, tenant.id)]);
+      expect(row!.login).toBe(false);
+    }
+    const roles = await query<{ tenant_id: string }>(names.platformDatabase, 'SELECT tenant_id FROM tenant_db_roles ORDER BY tenant_id');
+    expect(roles.map((row) => row.tenant_id)).toEqual(tenants.map((tenant) => tenant.id).sort());
+  });
+
   it('applies a new template migration to every tenant, resuming past one that failed', async () => {
     writeFileSync(
       join(migrationsDir, 'template/0002_image_perceptual_hash.sql'),

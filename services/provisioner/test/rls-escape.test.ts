@@ -5,11 +5,11 @@ import {
   platformNames,
   sql,
   tenantDatabaseName,
+  tenantLoginRoleName,
   withClient,
-  withCredentials,
   withDatabase,
 } from '@deeplens/shared';
-import { uniqueName } from '@deeplens/shared/testing';
+import { makeTenantLogin, TEST_ENCRYPTION_KEY, uniqueName } from '@deeplens/shared/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -25,14 +25,16 @@ const names = platformNames(env.DEEPLENS_DB_PREFIX);
 const database = tenantDatabaseName(env.DEEPLENS_DB_PREFIX, uniqueName('escape'));
 const tenants = Array.from({ length: 8 }, () => randomUUID());
 const [tenantA, tenantB] = tenants as [string, string];
-const asTenantService = () =>
-  withCredentials(withDatabase(env.DATABASE_URL, database), names.tenantRole, process.env.DEEPLENS_TENANT_SERVICE_PASSWORD);
+// A tenant's own login role (a member of the tenant_service group), made as provisioning makes it.
+let login: { tenantId: string; uri: string };
+const asTenantService = () => login.uri;
 const asRole = <T>(work: (client: pg.Client) => Promise<T>) => withClient(asTenantService(), work);
 const refused = { code: expect.stringMatching(/^(42501|0A000)$/) };
 
 beforeAll(async () => {
   await cloneTenantDatabase(env, database);
   await migrateTenantDatabase(env, database);
+  login = await makeTenantLogin({ ...env, DEEPLENS_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY }, database);
   // Each tenant gets as many collections as its position (1..8), so a leak also shows as a wrong count.
   await asRole(async (client) => {
     for (const [index, tenant] of tenants.entries()) {
@@ -50,20 +52,22 @@ afterAll(async () => {
 describe('tenant_service cannot escape row level security', () => {
   it('cannot take another role: SET ROLE, SET SESSION AUTHORIZATION, set_config(role), ALTER ROLE', async () => {
     await asRole(async (client) => {
-      for (const role of ['postgres', names.platformRole, 'pg_read_all_data', 'pg_write_all_data']) {
+      for (const role of ['postgres', names.platformRole, names.identityRole, 'pg_read_all_data', 'pg_write_all_data']) {
         await expect(client.query(`SET ROLE ${pg.escapeIdentifier(role)}`)).rejects.toMatchObject(refused);
       }
       await expect(client.query('SET SESSION AUTHORIZATION postgres')).rejects.toMatchObject(refused);
       await expect(client.query("SELECT set_config('role', 'postgres', false)")).rejects.toMatchObject(refused);
       await expect(client.query("SELECT set_config('session_authorization', 'postgres', false)")).rejects.toMatchObject(refused);
-      await expect(client.query(`ALTER ROLE ${pg.escapeIdentifier(names.tenantRole)} BYPASSRLS`)).rejects.toMatchObject(refused);
+      for (const role of [names.tenantRole, tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, login.tenantId)]) {
+        await expect(client.query(`ALTER ROLE ${pg.escapeIdentifier(role)} BYPASSRLS`)).rejects.toMatchObject(refused);
+      }
       await expect(client.query('ALTER TABLE image_collections NO FORCE ROW LEVEL SECURITY')).rejects.toMatchObject(refused);
       await expect(client.query('DROP POLICY IF EXISTS tenant_isolation ON image_collections')).rejects.toMatchObject(refused);
-      // RESET ROLE goes back to tenant_service itself: still bound, still no context, still nothing.
+      // RESET ROLE goes back to the tenant's login role itself: still bound, still no context, still nothing.
       await client.query('RESET ROLE');
       await client.query('RESET ALL');
       const { rows } = await client.query('SELECT current_user AS who, (SELECT count(*)::int FROM image_collections) AS seen');
-      expect(rows).toEqual([{ who: names.tenantRole, seen: 0 }]);
+      expect(rows).toEqual([{ who: tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, login.tenantId), seen: 0 }]);
     });
   });
 

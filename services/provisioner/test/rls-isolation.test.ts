@@ -6,10 +6,9 @@ import {
   sql,
   tenantDatabaseName,
   withClient,
-  withCredentials,
   withDatabase,
 } from '@deeplens/shared';
-import { uniqueName } from '@deeplens/shared/testing';
+import { makeTenantLogin, TEST_ENCRYPTION_KEY, uniqueName } from '@deeplens/shared/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -27,8 +26,9 @@ const names = platformNames(env.DEEPLENS_DB_PREFIX);
 const database = tenantDatabaseName(env.DEEPLENS_DB_PREFIX, uniqueName('rls'));
 const tenantA = randomUUID();
 const tenantB = randomUUID();
-const asTenantService = () =>
-  withCredentials(withDatabase(env.DATABASE_URL, database), names.tenantRole, process.env.DEEPLENS_TENANT_SERVICE_PASSWORD);
+// A tenant's own login role (a member of the tenant_service group), made as provisioning makes it.
+let login: { tenantId: string; uri: string };
+const asTenantService = () => login.uri;
 
 async function asRole<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   return withClient(asTenantService(), work);
@@ -37,6 +37,7 @@ async function asRole<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 beforeAll(async () => {
   await cloneTenantDatabase(env, database);
   await migrateTenantDatabase(env, database);
+  login = await makeTenantLogin({ ...env, DEEPLENS_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY }, database);
   await assertRowLevelSecurity(env, database);
   // Seed one collection per tenant, each with its own context.
   await asRole(async (client) => {

@@ -1,4 +1,12 @@
-import { createProducerConnection, runWorkerService, TenantPools, type MeteringRedis } from '@deeplens/shared';
+import {
+  createProducerConnection,
+  keyringFromEnv,
+  runWorkerService,
+  tenantDatabaseServerUri,
+  TenantPools,
+  tenantRolesRepository,
+  type MeteringRedis,
+} from '@deeplens/shared';
 import { aggregatorEnvSchema } from './config.js';
 import { ingestUsageHandler } from './jobs/ingest-usage.js';
 import { maintainLogPartitions, pruneEventKeys } from './steps/maintenance.js';
@@ -17,8 +25,14 @@ await runWorkerService({
     redis.on('error', () => undefined);
     runtime.onClose(async () => void redis.disconnect());
     const target: MeteringRedis = { redis, prefix: env.DEEPLENS_QUEUE_PREFIX };
+    // Each tenant database is read as its tenant's own login role, bound by that database's RLS.
+    const tenantRoles = tenantRolesRepository(pool, keyringFromEnv(env));
     const tenantPools = new TenantPools({
-      connectionUri: env.DATABASE_URL,
+      connectionUri: tenantDatabaseServerUri(env),
+      credentials: async (database) => {
+        const { role, password } = await tenantRoles.forDatabase(database);
+        return { user: role, password };
+      },
       maxConnections: env.DEEPLENS_TENANT_POOL_MAX_CONNECTIONS,
       idleMs: env.DEEPLENS_TENANT_POOL_IDLE_MS,
     });

@@ -13,6 +13,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baseEnvSchema, DEVELOPMENT_ADMIN_TOKEN, parseEnv, parseEnvOrExit } from '../config/env.js';
+import { serviceEnvironment } from '../config/service-env.js';
 import { migratePlatform } from '../db/bootstrap.js';
 import { createLogger } from '../logger.js';
 import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
@@ -53,7 +54,8 @@ for (const service of services) {
   // Own process group: a terminal's Ctrl-C reaches the service once, through stopAll, not twice.
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, join(servicesDir, service, 'dist/main.js')], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: process.env,
+    // The admin DATABASE_URL for the provisioner only; the others get the platform database as platform_service.
+    env: serviceEnvironment(service, process.env),
     detached: true,
   });
   children.set(service, child);

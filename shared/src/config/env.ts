@@ -43,9 +43,20 @@ export const baseEnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, _ . -, at most 40')
     .default('deeplens'),
-  /** Passwords of the two least-privilege roles; where unset the roles log in without one (trust auth). */
+  /** Passwords of the least-privilege login roles; where unset the roles log in without one (trust auth). */
   DEEPLENS_PLATFORM_SERVICE_PASSWORD: z.string().min(8).optional(),
+  DEEPLENS_IDENTITY_SERVICE_PASSWORD: z.string().min(8).optional(),
+  /** Ignored: tenant_service is a NOLOGIN group now; each tenant database has a login role of its own. */
   DEEPLENS_TENANT_SERVICE_PASSWORD: z.string().min(8).optional(),
+  /**
+   * The platform database as platform_service: what the API, the storage verifier, the event
+   * dispatcher and the usage aggregator are given instead of DATABASE_URL. Unset, it is derived
+   * from DATABASE_URL (`npm start` derives it and passes only it to those services).
+   */
+  DEEPLENS_PLATFORM_DATABASE_URL: z.string().url().optional(),
+  /** Where the aggregator reaches tenant databases; unset, the platform database's host and port. */
+  DEEPLENS_TENANT_DB_HOST: z.string().min(1).optional(),
+  DEEPLENS_TENANT_DB_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Connections the platform may hold to all tenant databases together. */
   DEEPLENS_TENANT_POOL_MAX_CONNECTIONS: positiveInt(20),
   DEEPLENS_TENANT_POOL_IDLE_MS: positiveInt(30_000),

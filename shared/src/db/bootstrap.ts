@@ -4,49 +4,27 @@ import type { Logger } from '../logger.js';
 import { withDatabase } from './connection-uri.js';
 import { applyMigrations, loadMigrations, withClient, type Migration } from './migrations.js';
 import { platformNames, type PlatformNames } from './names.js';
+import { closeDatabaseToPublic, ensureRole, grantConnect } from './roles.js';
+import { secureTenantFleet } from './tenant-access.js';
 import { withTemplateLock } from './template-lock.js';
 
 type BootstrapEnv = Pick<
   BaseEnv,
   'DATABASE_URL' | 'DEEPLENS_DB_PREFIX' | 'DEEPLENS_PLATFORM_SERVICE_PASSWORD' | 'DEEPLENS_TENANT_SERVICE_PASSWORD'
->;
+> &
+  // The keyring seals the login roles the fleet pass makes for tenants that lack one.
+  Partial<Pick<BaseEnv, 'DEEPLENS_IDENTITY_SERVICE_PASSWORD' | 'DEEPLENS_ENCRYPTION_KEY' | 'NODE_ENV'>>;
 
 export function migrationSettings(names: PlatformNames, prefix: string): Record<string, string> {
   return {
     'deeplens.platform_role': names.platformRole,
     'deeplens.tenant_role': names.tenantRole,
+    'deeplens.identity_role': names.identityRole,
     'deeplens.prefix': prefix,
   };
 }
 
 const quote = (name: string) => pg.escapeIdentifier(name);
-
-/**
- * Creates a login role if missing and sets its password. The password travels
- * as a bind parameter into a setting the DO block reads, so it never stands in
- * SQL text (statement logs show the DO block, not the password).
- */
-async function ensureRole(client: pg.Client, role: string, password: string | undefined): Promise<void> {
-  await client.query('SELECT set_config($1, $2, false), set_config($3, $4, false)', [
-    'deeplens.role',
-    role,
-    'deeplens.role_password',
-    password ?? '',
-  ]);
-  await client.query(`DO $$
-    DECLARE
-      role_name text := current_setting('deeplens.role');
-      role_password text := nullif(current_setting('deeplens.role_password'), '');
-    BEGIN
-      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role_name) THEN
-        EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT', role_name);
-      END IF;
-      IF role_password IS NOT NULL THEN
-        EXECUTE format('ALTER ROLE %I PASSWORD %L', role_name, role_password);
-      END IF;
-    END $$`);
-  await client.query(`SELECT set_config('deeplens.role_password', '', false)`);
-}
 
 async function ensureDatabase(client: pg.Client, database: string): Promise<boolean> {
   const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
@@ -57,7 +35,6 @@ async function ensureDatabase(client: pg.Client, database: string): Promise<bool
     // Another migrator created it between our check and our CREATE.
     if ((error as { code?: string }).code !== '42P04') throw error;
   }
-  await client.query(`REVOKE CONNECT ON DATABASE ${quote(database)} FROM PUBLIC`);
   return true;
 }
 
@@ -76,13 +53,16 @@ export async function migratePlatform(env: BootstrapEnv, log: Logger): Promise<M
   const result = await withClient(env.DATABASE_URL, async (admin) => {
     // One migrator at a time per installation.
     await admin.query('SELECT pg_advisory_lock(hashtext($1))', [`${prefix}deeplens.migrate`]);
-    await ensureRole(admin, names.platformRole, env.DEEPLENS_PLATFORM_SERVICE_PASSWORD);
-    await ensureRole(admin, names.tenantRole, env.DEEPLENS_TENANT_SERVICE_PASSWORD);
+    await ensureRole(admin, names.platformRole, { login: true, password: env.DEEPLENS_PLATFORM_SERVICE_PASSWORD });
+    await ensureRole(admin, names.identityRole, { login: true, password: env.DEEPLENS_IDENTITY_SERVICE_PASSWORD });
+    // A group only: each tenant database is opened with its tenant's own login role, a member of it.
+    await ensureRole(admin, names.tenantRole, { login: false });
     for (const database of [names.platformDatabase, names.identityDatabase, names.templateDatabase]) {
       if (await ensureDatabase(admin, database)) log.info({ database }, 'created database');
+      await closeDatabaseToPublic(admin, database, prefix);
     }
-    await admin.query(`GRANT CONNECT ON DATABASE ${quote(names.platformDatabase)} TO ${quote(names.platformRole)}`);
-    await admin.query(`GRANT CONNECT ON DATABASE ${quote(names.identityDatabase)} TO ${quote(names.tenantRole)}`);
+    await grantConnect(admin, names.platformDatabase, names.platformRole);
+    await grantConnect(admin, names.identityDatabase, names.identityRole);
 
     for (const target of ['platform', 'identity'] as const) {
       const database = target === 'platform' ? names.platformDatabase : names.identityDatabase;
@@ -101,6 +81,7 @@ export async function migratePlatform(env: BootstrapEnv, log: Logger): Promise<M
     });
 
     const fleet = await migrateTenantFleet(env, templateMigrations, log);
+    await secureTenantFleet(env, admin, log);
     return { applied, fleet };
   });
   for (const [target, versions] of Object.entries(result.applied)) {

@@ -15,7 +15,10 @@ export function platformNames(prefix: string) {
     identityDatabase: `${prefix}deeplens_identity`,
     templateDatabase: `${prefix}tenant_metadata_template`,
     platformRole: `${prefix}platform_service`,
+    /** A NOLOGIN group: holds the table grants the tenant databases' RLS policies are written for. */
     tenantRole: `${prefix}tenant_service`,
+    /** The one role that may connect to the identity database, through its functions. */
+    identityRole: `${prefix}identity_service`,
     /** Tenant database names start with this; used to find the fleet and clean up. */
     tenantDatabasePrefix: `${prefix}tenant_`,
     /** Spare tenant databases (verified clones waiting to be claimed) start with this. */
@@ -38,4 +41,15 @@ export function tenantDatabaseName(prefix: string, tenantName: string, type = 'm
   const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
   const room = MAX_IDENTIFIER_LENGTH - `${prefix}tenant_`.length - `_${hash}_${type}`.length;
   return `${prefix}tenant_${slug.slice(0, room)}_${hash}_${type}`;
+}
+
+/**
+ * The login role of one tenant's databases: `<prefix>tenant_<tenant id, 32 hex>`,
+ * at most 20 + 7 + 32 = 59 bytes, so PostgreSQL never cuts it. Derived from
+ * the id, not the name: a name can be taken again after a deletion, an id cannot.
+ */
+export function tenantLoginRoleName(prefix: string, tenantId: string): string {
+  const hex = tenantId.replace(/-/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error(`"${tenantId}" is not a tenant id`);
+  return `${prefix}tenant_${hex}`;
 }

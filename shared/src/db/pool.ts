@@ -1,7 +1,7 @@
 import { createPool, createTypeParserPreset, type DatabasePool, type Interceptor, type QueryResultRow } from 'slonik';
 import type { BaseEnv } from '../config/env.js';
-import { withCredentials, withDatabase } from './connection-uri.js';
-import { platformNames } from './names.js';
+import { platformDatabaseUri, withDatabase } from './connection-uri.js';
+
 import { listenForClientErrors } from './pg-client-errors.js';
 import { sql } from './sql.js';
 
@@ -70,18 +70,8 @@ export async function openPool(connectionUri: string, options: PoolOptions = {})
 
 type PoolEnv = Pick<
   BaseEnv,
-  'DATABASE_URL' | 'DEEPLENS_DB_PREFIX' | 'DEEPLENS_PLATFORM_SERVICE_PASSWORD' | 'DEEPLENS_PLATFORM_POOL_SIZE'
+  'DATABASE_URL' | 'DEEPLENS_DB_PREFIX' | 'DEEPLENS_PLATFORM_SERVICE_PASSWORD' | 'DEEPLENS_PLATFORM_POOL_SIZE' | 'DEEPLENS_PLATFORM_DATABASE_URL'
 >;
-
-/** The platform database as the least-privilege `platform_service` role. */
-export function platformDatabaseUri(env: PoolEnv): string {
-  const names = platformNames(env.DEEPLENS_DB_PREFIX);
-  return withCredentials(
-    withDatabase(env.DATABASE_URL, names.platformDatabase),
-    names.platformRole,
-    env.DEEPLENS_PLATFORM_SERVICE_PASSWORD,
-  );
-}
 
 export function openPlatformPool(env: PoolEnv, options: PoolOptions = {}): Promise<DatabasePool> {
   return openPool(platformDatabaseUri(env), { maximumPoolSize: env.DEEPLENS_PLATFORM_POOL_SIZE, ...options });

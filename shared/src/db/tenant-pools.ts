@@ -1,9 +1,15 @@
-import { withDatabase } from './connection-uri.js';
+import { withCredentials, withDatabase } from './connection-uri.js';
 import { openPool, type DatabasePool } from './pool.js';
 
 export interface TenantPoolsOptions {
   /** A connection URI whose database part is replaced by each tenant database's name. */
   connectionUri: string;
+  /**
+   * The login each database is opened with (its tenant's own role), asked
+   * each time a pool opens; unset keeps the URI's. A pool is per database,
+   * so one tenant's credentials never serve another's database.
+   */
+  credentials?: (database: string) => Promise<{ user: string; password: string }>;
   /** Connections all tenant databases may hold together (DEEPLENS_TENANT_POOL_MAX_CONNECTIONS). */
   maxConnections: number;
   /** A pool unused this long is closed (DEEPLENS_TENANT_POOL_IDLE_MS). */
@@ -96,11 +102,13 @@ export class TenantPools {
       size: this.perDatabase,
       users: 1,
       idleTimer: null,
-      pool: openPool(withDatabase(this.options.connectionUri, database), {
-        maximumPoolSize: this.perDatabase,
-        idleTimeout: this.options.idleMs,
-        statementTimeout: this.options.statementTimeoutMs ?? 60_000,
-      }),
+      pool: this.uriOf(database).then((uri) =>
+        openPool(uri, {
+          maximumPoolSize: this.perDatabase,
+          idleTimeout: this.options.idleMs,
+          statementTimeout: this.options.statementTimeoutMs ?? 60_000,
+        }),
+      ),
     };
     this.entries.set(database, entry);
     // A database that cannot be opened (dropped meanwhile) leaves no entry behind.
@@ -109,6 +117,13 @@ export class TenantPools {
       this.wake();
     });
     return entry;
+  }
+
+  private async uriOf(database: string): Promise<string> {
+    const uri = withDatabase(this.options.connectionUri, database);
+    if (!this.options.credentials) return uri;
+    const { user, password } = await this.options.credentials(database);
+    return withCredentials(uri, user, password);
   }
 
   private release(entry: Entry): void {

@@ -3,12 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serviceEnvironment } from '../config/service-env.js';
 import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
 
 export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
 export { freePort } from './private-services.js';
 export { enqueueJob } from './enqueue.js';
 export { apiCallEvent } from './events.js';
+export { makeTenantLogin, tenantLoginUri } from './tenant-login.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_SERVICE_TOKEN = 'test-service-token-0123456789abcdef';
@@ -115,7 +117,8 @@ export async function startService(
     process.execPath,
     [...SERVICE_NODE_FLAGS, '--conditions=@deeplens/source', '--import', 'tsx', resolve(repositoryRoot, `services/${service}/src/main.ts`)],
     // Info level at least: the readiness line is an info line.
-    { cwd: repositoryRoot, env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: env.LOG_LEVEL === 'warn' ? 'info' : (env.LOG_LEVEL ?? 'info') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // As `npm start` runs it: only the provisioner is given the admin DATABASE_URL.
+    { cwd: repositoryRoot, env: { PATH: process.env.PATH ?? '', ...serviceEnvironment(service, env), LOG_LEVEL: env.LOG_LEVEL === 'warn' ? 'info' : (env.LOG_LEVEL ?? 'info') }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));

@@ -5,6 +5,9 @@ import {
   sql,
   storageConfigsRepository,
   tenantDatabaseName,
+  tenantLoginRoleName,
+  tenantRolesRepository,
+  keyringFromEnv,
   writeAudit,
   type JobContext,
   type JobPayload,
@@ -13,19 +16,23 @@ import {
 } from '@deeplens/shared';
 import { z } from 'zod';
 import type { ProvisionerEnv } from '../config.js';
-import { dropTenantDatabase } from '../steps/tenant-database.steps.js';
+import { backupRecords } from '../steps/backup-records.repository.js';
+import { dropTenantDatabase, dropTenantLoginRole } from '../steps/tenant-database.steps.js';
 import { publishAfterCommit } from './provision-tenant.js';
 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
 
 /**
- * tenant.deprovision: drop every database of the tenant (the registered ones
- * and the one its name would have, in case a clone was never registered),
- * delete its stored credentials, and keep the row as `deleted` with its usage
- * history. Every step is safe to repeat.
+ * tenant.deprovision: drop every database of the tenant (the registered ones,
+ * those its restores made or set aside, and the one its name would have, in
+ * case a clone was never registered), then its login role; delete its stored
+ * credentials, and keep the row as `deleted` with its usage history. Every
+ * step is safe to repeat.
  */
 export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
   const { env, platformPool } = runtime;
+  const keyring = keyringFromEnv(env);
+  const records = backupRecords(platformPool);
 
   return async ({ tenantId }: JobPayload<'tenant.deprovision'>, context: JobContext) => {
     // After the API's transaction that moved it to deprovisioning and enqueued this job.
@@ -38,9 +45,11 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
 
     const registered = await platformPool.anyFirst(sql.type(z.object({ database_name: z.string() }))`
       SELECT database_name FROM tenant_databases WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
-    const databases = new Set([...registered, tenantDatabaseName(env.DEEPLENS_DB_PREFIX, tenant.name)]);
+    const restored = await records.restoreDatabases(tenantId);
+    const databases = new Set([...registered, ...restored, tenantDatabaseName(env.DEEPLENS_DB_PREFIX, tenant.name)]);
     await context.progress('drop', { databases: [...databases] });
     for (const database of databases) await dropTenantDatabase(env, database);
+    await dropTenantLoginRole(env, tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, tenantId));
 
     await context.progress('forget');
     const deprovisioned = factEvent('tenant.deprovisioned', [tenantId], tenantId, { name: tenant.name, databases: [...databases] });
@@ -48,6 +57,7 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
       await trx.query(sql.typeAlias('void')`
         UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
       await storageConfigsRepository.remove(trx, tenantId);
+      await tenantRolesRepository(trx, keyring).forget(tenantId);
       await tenants.transition(tenantId, ['deprovisioning'], 'deleted', null, trx);
       await writeAudit(trx, {
         actor: 'provisioner',

@@ -11,6 +11,8 @@ import {
   sql,
   storageConfigsRepository,
   tenantDatabaseName,
+  tenantLoginRoleName,
+  tenantRolesRepository,
   writeAudit,
   type JobContext,
   type JobPayload,
@@ -20,7 +22,12 @@ import {
 } from '@deeplens/shared';
 import type { ProvisionerEnv } from '../config.js';
 import type { SpareDatabases } from '../steps/spare-databases.steps.js';
-import { dropTenantDatabase, secureTenantDatabase } from '../steps/tenant-database.steps.js';
+import {
+  dropTenantDatabase,
+  dropTenantLoginRole,
+  grantTenantDatabaseAccess,
+  secureTenantDatabase,
+} from '../steps/tenant-database.steps.js';
 
 type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository; spares: SpareDatabases };
 
@@ -68,11 +75,16 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
       const cloned = await spares.provide(tenantId, database);
       await failpoint('provision.after-clone');
 
-      // A claimed spare was migrated and proven isolated before it was offered.
+      // Its own login role, the only one (besides the admin) that may connect to it, whichever way it came.
+      await context.progress('access', { database });
+      const { role } = await grantTenantDatabaseAccess(env, platformPool, keyring, tenantId, database);
+
+      // A claimed spare was migrated and proven isolated for tenant_service, the role's only group,
+      // before it was offered; the role itself is made without any attribute that bypasses RLS.
       let applied: string[] = [];
       if (cloned !== 'claimed') {
         await context.progress('secure', { database });
-        applied = await secureTenantDatabase(env, database, templateMigrations);
+        applied = await secureTenantDatabase(env, database, templateMigrations, role);
       }
 
       // Registration and activation commit together: one transaction, one WAL flush, and no
@@ -138,9 +150,11 @@ async function undoProvisioning({ runtime, tenants, spares }: Deps, tenantId: st
     error: { code: cause instanceof AppError ? cause.code : 'internal_error', message: reason },
   });
   await dropTenantDatabase(runtime.env, database);
+  await dropTenantLoginRole(runtime.env, tenantLoginRoleName(runtime.env.DEEPLENS_DB_PREFIX, tenantId));
   await runtime.platformPool.transaction(async (trx) => {
     await trx.query(sql.typeAlias('void')`
       UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
+    await tenantRolesRepository(trx, keyringFromEnv(runtime.env)).forget(tenantId);
     await storageConfigsRepository.remove(trx, tenantId);
     await spares.settle(tenantId, trx);
     await tenants.transition(tenantId, ['provisioning'], 'failed', reason, trx);

@@ -4,6 +4,7 @@ import {
   keyringFromEnv,
   nfsRulesFromEnv,
   storageConfigsRepository,
+  tenantLoginRoleName,
   toErrorBody,
   writeAudit,
   type JobContext,
@@ -32,9 +33,23 @@ export function restoreTenantHandler({ runtime }: Deps) {
   const records = backupRecords(platformPool);
   const egress = egressPolicyFromEnv(env);
 
-  async function restore(payload: JobPayload<'tenant.restore'>, context: JobContext) {
+  /**
+   * The restore and the backup must both be the job's tenant's: a job whose
+   * payload pairs a tenant with another tenant's backup (the API never makes
+   * one; someone with access to Redis could) fails with not_found before
+   * anything is read from storage, created or written.
+   */
+  async function owned(payload: JobPayload<'tenant.restore'>) {
     const restoreRow = await records.restore(payload.restoreId);
     const backup = await records.backup(payload.backupId);
+    if (restoreRow.tenant_id !== payload.tenantId || restoreRow.backup_id !== backup.id || backup.kind !== 'tenant' || backup.tenant_id !== payload.tenantId) {
+      throw new AppError('not_found', `tenant ${payload.tenantId} has no backup ${payload.backupId} to restore`, { retryable: false });
+    }
+    return { restoreRow, backup };
+  }
+
+  async function restore(payload: JobPayload<'tenant.restore'>, context: JobContext, { restoreRow, backup }: Awaited<ReturnType<typeof owned>>) {
+    const role = tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, payload.tenantId);
     if (backup.status !== 'completed' || !backup.sha256 || backup.size_bytes === null) {
       throw new AppError('conflict', `backup ${backup.id} is ${backup.status}; only a completed backup can be restored`);
     }
@@ -53,11 +68,11 @@ export function restoreTenantHandler({ runtime }: Deps) {
       );
       try {
         await context.progress('restore', { database: target });
-        await restoreIntoNewDatabase(env, target, dump.file);
+        await restoreIntoNewDatabase(env, target, dump.file, role);
       } finally {
         await dump.cleanup();
       }
-      await assertRowLevelSecurity(env, target);
+      await assertRowLevelSecurity(env, target, role);
       await records.restoreState(restoreRow.id, 'restored');
     }
     if (!restoreRow.swap || restoreRow.status === 'swapped') {
@@ -65,8 +80,10 @@ export function restoreTenantHandler({ runtime }: Deps) {
     }
 
     const previous = preRestoreDatabaseName(registered, restoreRow.id);
+    // Registered before it exists, as the target is: deprovisioning drops what a restore made.
+    await records.setPrevious(restoreRow.id, previous);
     await context.progress('swap', { database: registered, previous });
-    await swapInRestoredDatabase(env, registered, target, previous);
+    await swapInRestoredDatabase(env, { registered, target, previous, role });
     await platformPool.transaction(async (trx) => {
       await records.recordSwap(trx, restoreRow, registered, previous);
       await writeAudit(trx, {
@@ -82,8 +99,9 @@ export function restoreTenantHandler({ runtime }: Deps) {
   }
 
   return async (payload: JobPayload<'tenant.restore'>, context: JobContext) => {
+    const rows = await owned(payload);
     try {
-      return await restore(payload, context);
+      return await restore(payload, context, rows);
     } catch (error) {
       if (!(error instanceof AppError && error.retryable) || context.isFinalAttempt) {
         await records.restoreState(payload.restoreId, 'failed', toErrorBody(error));

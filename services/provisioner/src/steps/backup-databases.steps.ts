@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError, MAX_IDENTIFIER_LENGTH, platformNames, spawnPgRestore, withClient, withDatabase, type BaseEnv } from '@deeplens/shared';
+import {
+  AppError,
+  closeDatabaseToPublic,
+  grantConnect,
+  MAX_IDENTIFIER_LENGTH,
+  revokeConnect,
+  spawnPgRestore,
+  withClient,
+  withDatabase,
+  type BaseEnv,
+} from '@deeplens/shared';
 import pg from 'pg';
 import { databaseExists } from './tenant-database.steps.js';
 
@@ -28,18 +38,18 @@ export const restoreDatabaseName = (registered: string, restoreId: string) => su
 export const preRestoreDatabaseName = (registered: string, restoreId: string) => suffixed(registered, `_pre_restore_${shortId(restoreId)}`);
 
 /**
- * Restores a verified dump into `target`, made empty from template0. A target
+ * Restores a verified dump into `target`, made empty from template0, which
+ * the tenant's login role `role` may read. A target
  * left by a crashed attempt is half-restored: it is dropped and made again
  * (its name belongs to this restore alone).
  */
-export async function restoreIntoNewDatabase(env: DbEnv, target: string, dumpFile: string): Promise<void> {
-  const names = platformNames(env.DEEPLENS_DB_PREFIX);
+export async function restoreIntoNewDatabase(env: DbEnv, target: string, dumpFile: string, role: string): Promise<void> {
   await withClient(env.DATABASE_URL, async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS ${quote(target)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${quote(target)} TEMPLATE template0`);
-    // As a clone is: only the tenant role (and the platform's admin) may connect.
-    await admin.query(`REVOKE CONNECT ON DATABASE ${quote(target)} FROM PUBLIC`);
-    await admin.query(`GRANT CONNECT ON DATABASE ${quote(target)} TO ${quote(names.tenantRole)}`);
+    // As a tenant database is: the tenant's own role (and the admin) may connect, nobody else.
+    await closeDatabaseToPublic(admin, target, env.DEEPLENS_DB_PREFIX);
+    await grantConnect(admin, target, role);
   });
   try {
     await spawnPgRestore(withDatabase(env.DATABASE_URL, target), dumpFile).done;
@@ -72,20 +82,30 @@ async function renameDatabase(admin: pg.Client, from: string, to: string): Promi
 
 /**
  * registered → previous, then target → registered, with sessions ended
- * first. Read from the catalog each time: after a crash between the two
- * renames, the registered name is missing and only the second is done.
+ * first; the tenant's login role may then connect to the registered name
+ * (the restored contents) and no longer to the one set aside. Read from the
+ * catalog each time: after a crash between the two renames, the registered
+ * name is missing and only the second is done.
  */
-export async function swapInRestoredDatabase(env: DbEnv, registered: string, target: string, previous: string): Promise<'swapped' | 'already'> {
+export async function swapInRestoredDatabase(
+  env: DbEnv,
+  { registered, target, previous, role }: { registered: string; target: string; previous: string; role: string },
+): Promise<'swapped' | 'already'> {
   return withClient(env.DATABASE_URL, async (admin) => {
     const [hasRegistered, hasTarget, hasPrevious] = await Promise.all([
       databaseExists(admin, registered),
       databaseExists(admin, target),
       databaseExists(admin, previous),
     ]);
+    const settle = async () => {
+      await grantConnect(admin, registered, role);
+      if (await databaseExists(admin, previous)) await revokeConnect(admin, previous, role);
+      await admin.query(`ALTER DATABASE ${quote(registered)} WITH ALLOW_CONNECTIONS true`);
+    };
     if (!hasTarget) {
       if (!hasRegistered || !hasPrevious) throw new AppError('restore_failed', `the restored database ${target} is missing; restore again`);
       // Done before, perhaps up to the last statement only.
-      await admin.query(`ALTER DATABASE ${quote(registered)} WITH ALLOW_CONNECTIONS true`);
+      await settle();
       return 'already';
     }
     if (hasRegistered && hasPrevious) {
@@ -93,7 +113,7 @@ export async function swapInRestoredDatabase(env: DbEnv, registered: string, tar
     }
     if (hasRegistered) await renameDatabase(admin, registered, previous);
     await renameDatabase(admin, target, registered);
-    await admin.query(`ALTER DATABASE ${quote(registered)} WITH ALLOW_CONNECTIONS true`);
+    await settle();
     return 'swapped';
   });
 }

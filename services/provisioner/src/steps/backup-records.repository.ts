@@ -66,6 +66,18 @@ export function backupRecords(pool: DatabasePool) {
         UPDATE backup_restores SET target_database = ${target} WHERE id = ${id} AND target_database IS NULL`);
     },
 
+    async setPrevious(id: string, previous: string): Promise<void> {
+      await pool.query(sql.typeAlias('void')`
+        UPDATE backup_restores SET previous_database = ${previous} WHERE id = ${id} AND previous_database IS NULL`);
+    },
+
+    /** Every database a restore of the tenant made or set aside, whether or not it still exists. */
+    async restoreDatabases(tenantId: string): Promise<readonly string[]> {
+      return pool.anyFirst(sql.type(z.object({ database_name: z.string() }))`
+        SELECT DISTINCT database_name FROM backup_restores, unnest(ARRAY[target_database, previous_database]) AS database_name
+         WHERE tenant_id = ${tenantId} AND database_name IS NOT NULL`);
+    },
+
     async restoreState(id: string, status: 'restored' | 'failed', error?: { code: string; message: string }): Promise<void> {
       await pool.query(sql.typeAlias('void')`
         UPDATE backup_restores SET status = ${status}, error_code = ${error?.code ?? null},

@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AppError,
+  closeDatabaseToPublic,
+  dropLoginRole,
+  grantTenantAccess,
   migrateTenantClient,
   platformNames,
   rowLevelSecurityProblems,
@@ -8,7 +11,10 @@ import {
   withDatabase,
   withTemplateLock,
   type BaseEnv,
+  type DatabasePool,
+  type Keyring,
   type Migration,
+  type TenantRoleCredentials,
 } from '@deeplens/shared';
 import pg from 'pg';
 
@@ -97,38 +103,59 @@ export async function cloneTenantDatabase(env: DbEnv, database: string): Promise
         }
       }
     });
-    await admin.query(`REVOKE CONNECT ON DATABASE ${quote(database)} FROM PUBLIC`);
-    await admin.query(`GRANT CONNECT ON DATABASE ${quote(database)} TO ${quote(names.tenantRole)}`);
+    // Nobody but the admin until the tenant's own role is granted CONNECT (grantTenantDatabaseAccess).
+    await closeDatabaseToPublic(admin, database, env.DEEPLENS_DB_PREFIX);
     return outcome;
   });
 }
 
 /**
- * Brings a fresh clone to the template's latest version and proves it is
- * isolated, over one connection to it (a new connection costs about as much
- * as either step). Returns the migrations applied (none when the template
- * was current).
+ * The tenant's login role (made once, its password sealed in the platform
+ * database), the only role besides the admin that may connect to `database`.
  */
-export async function secureTenantDatabase(env: DbEnv, database: string, migrations: Migration[]): Promise<string[]> {
+export async function grantTenantDatabaseAccess(
+  env: DbEnv,
+  platformPool: DatabasePool,
+  keyring: Keyring,
+  tenantId: string,
+  database: string,
+): Promise<TenantRoleCredentials> {
+  return withAdminSession(env, (admin) => grantTenantAccess(admin, platformPool, keyring, { prefix: env.DEEPLENS_DB_PREFIX, tenantId, database }));
+}
+
+/** Drops a tenant's login role, after its databases. Safe when it is already gone. */
+export async function dropTenantLoginRole(env: DbEnv, role: string): Promise<void> {
+  await withAdminSession(env, (admin) => dropLoginRole(admin, role));
+}
+
+/**
+ * Brings a fresh clone to the template's latest version and proves that
+ * `role` (the tenant's login role; tenant_service for a spare, whose tenant
+ * is not known yet) cannot read past RLS in it, over one connection (a new
+ * connection costs about as much as either step). Returns the migrations
+ * applied (none when the template was current).
+ */
+export async function secureTenantDatabase(env: DbEnv, database: string, migrations: Migration[], role?: string): Promise<string[]> {
   return withClient(withDatabase(env.DATABASE_URL, database), async (client) => {
     const applied = await migrateTenantClient(client, env.DEEPLENS_DB_PREFIX, migrations);
-    await checkRowLevelSecurity(client, platformNames(env.DEEPLENS_DB_PREFIX).tenantRole, database);
+    await checkRowLevelSecurity(client, role ?? platformNames(env.DEEPLENS_DB_PREFIX).tenantRole, database);
     return applied;
   });
 }
 
 /**
- * Refuses a tenant database in which tenant_service could read past RLS:
- * every table must have RLS enabled and forced, none may belong to
- * tenant_service, and the role itself must not bypass RLS.
+ * Refuses a tenant database in which `role` (by default the tenant_service
+ * group every tenant role belongs to) could read past RLS: every table must
+ * have RLS enabled and forced, none may belong to the role or its groups,
+ * and none of them may bypass RLS.
  */
-export async function assertRowLevelSecurity(env: DbEnv, database: string): Promise<void> {
+export async function assertRowLevelSecurity(env: DbEnv, database: string, role?: string): Promise<void> {
   const names = platformNames(env.DEEPLENS_DB_PREFIX);
-  await withClient(withDatabase(env.DATABASE_URL, database), (client) => checkRowLevelSecurity(client, names.tenantRole, database));
+  await withClient(withDatabase(env.DATABASE_URL, database), (client) => checkRowLevelSecurity(client, role ?? names.tenantRole, database));
 }
 
-async function checkRowLevelSecurity(client: pg.Client, tenantRole: string, database: string): Promise<void> {
-  const problems = await rowLevelSecurityProblems(client, tenantRole);
+async function checkRowLevelSecurity(client: pg.Client, role: string, database: string): Promise<void> {
+  const problems = await rowLevelSecurityProblems(client, role);
   if (problems.length) {
     throw new AppError('rls_not_enforced', `tenant database ${database} is not isolated: ${problems.join('; ')}`);
   }

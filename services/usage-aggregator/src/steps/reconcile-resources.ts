@@ -20,9 +20,9 @@ const measuredRow = z.object({ storage_bytes: z.number(), image_count: z.number(
 
 /**
  * Measures one tenant's storage and collections in its own database and
- * records them there in usage_statistics for the month. The tenant context
- * is set for the transaction, so Row Level Security lets the rows through
- * whatever role DATABASE_URL is (an owner is bound by FORCEd RLS too).
+ * records them there in usage_statistics for the month, as the tenant's own
+ * login role (the tenant pools' credentials) with the tenant's context set
+ * for the transaction: Row Level Security shows it that tenant's rows only.
  */
 export async function measureTenantDatabase(
   tenantPools: TenantPools,
@@ -31,8 +31,7 @@ export async function measureTenantDatabase(
 ): Promise<ResourceLevel> {
   return tenantPools.use(tenant.database, (pool) =>
     pool.transaction(async (trx) => {
-      await trx.one(sql.type(z.object({ tenant: z.string() }))`
-        SELECT set_config('app.current_tenant_id', ${tenant.tenantId}, true) AS tenant`);
+      await trx.query(sql.typeAlias('void')`SELECT FROM set_tenant_context(${tenant.tenantId}, true)`);
       const level = await trx.one(sql.type(measuredRow)`
         SELECT (SELECT coalesce(sum(size_bytes), 0) FROM images WHERE tenant_id = ${tenant.tenantId})::bigint AS storage_bytes,
                (SELECT count(*) FROM images WHERE tenant_id = ${tenant.tenantId})::bigint AS image_count,
