@@ -40,6 +40,7 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
   const names = platformNames(env.DEEPLENS_DB_PREFIX);
   const version = migrations.at(-1)?.version ?? null;
   let refilling: Promise<void> | null = null;
+  let refillAgain = false;
 
   /**
    * Gives `database` to the tenant from a ready spare; false when none is
@@ -146,20 +147,31 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
       if (await claim(tenantId, database)) return 'claimed';
       return (await cloneTenantDatabase(env, database)) === 'existed' ? 'existed' : 'created';
     },
-    /** Starts a refill unless one is running in this process; failures are logged and retried on the next call. */
+    /**
+     * Starts a refill; while one runs in this process, asks for another right after it (the pool may
+     * have changed since that one counted it: a claim, a lowered target). Failures are logged and
+     * retried on the next call.
+     */
     refill(): Promise<void> {
       if (target === 0) return Promise.resolve();
-      refilling ??= refillOnce()
-        .then(
-          (outcome) => {
+      if (refilling) {
+        refillAgain = true;
+        return refilling;
+      }
+      refilling = (async () => {
+        do {
+          refillAgain = false;
+          try {
+            const outcome = await refillOnce();
             if (outcome.created || outcome.dropped) log.info(outcome, 'spare tenant databases refilled');
-          },
-          (error: unknown) =>
-            log.warn({ err: error instanceof AppError ? error.message : error }, 'refilling spare tenant databases failed; will try again'),
-        )
-        .finally(() => {
-          refilling = null;
-        });
+          } catch (error) {
+            log.warn({ err: error instanceof AppError ? error.message : error }, 'refilling spare tenant databases failed; will try again');
+            return;
+          }
+        } while (refillAgain);
+      })().finally(() => {
+        refilling = null;
+      });
       return refilling;
     },
   };
