@@ -289,9 +289,19 @@ describe('usage metering', () => {
       return (await tenantDb.query('SELECT storage_bytes, image_count, collection_count FROM usage_statistics')).rows;
     });
     expect(statistics).toEqual([{ storage_bytes: '6000', image_count: '3', collection_count: 2 }]);
-    // The aggregator measured as the tenant's own login role (its idle pool is still connected), never as the admin.
-    const sessions = await withClient(env.DATABASE_URL!, async (admin) =>
-      (await admin.query('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND usename <> current_user', [database])).rows,
+    // The aggregator measures as the tenant's own login role, never as the admin. It measures every
+    // 300 ms, but its pool to this database may be closed in between to make room for other test
+    // files' tenants: wait until its session is there, then look at who it is.
+    const sessions = await waitFor(
+      () =>
+        withClient(env.DATABASE_URL!, async (admin) => {
+          const { rows } = await admin.query(
+            'SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND usename <> current_user',
+            [database],
+          );
+          return rows.length ? rows : undefined;
+        }),
+      { what: "the aggregator's session on the tenant database" },
     );
     expect(sessions).toEqual([{ usename: tenantLoginRoleName(env.DEEPLENS_DB_PREFIX!, tenantId!) }]);
     expect(
