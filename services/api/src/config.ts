@@ -1,4 +1,4 @@
-import { baseEnvSchema, csvList, parseEnv, portVar } from '@deeplens/shared';
+import { baseEnvSchema, csvList, parseEnv, portVar, positiveInt } from '@deeplens/shared';
 import { z } from 'zod';
 
 export const apiEnvSchema = baseEnvSchema.extend({
@@ -17,6 +17,11 @@ export const apiEnvSchema = baseEnvSchema.extend({
     .enum(['true', 'false'])
     .default('false')
     .transform((value) => value === 'true'),
+  /** Usage intake: single-event requests wait this long to share one usage.ingest job, at most this many events a job. */
+  DEEPLENS_USAGE_COALESCE_MS: z.coerce.number().int().min(0).max(1_000).default(0),
+  DEEPLENS_USAGE_COALESCE_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000).default(1_000),
+  /** How long the API trusts its in-process record that a tenant is live (changes announced on Redis end it sooner). */
+  DEEPLENS_USAGE_TENANT_CACHE_TTL_MS: positiveInt(60_000),
 });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;

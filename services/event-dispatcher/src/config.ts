@@ -1,7 +1,10 @@
-import { baseEnvSchema, parseEnv, positiveInt } from '@deeplens/shared';
+import { parseEnv, positiveInt, workerEnvSchema } from '@deeplens/shared';
 import type { z } from 'zod';
 
-export const dispatcherEnvSchema = baseEnvSchema.extend({
+export const dispatcherEnvSchema = workerEnvSchema.extend({
+  /** How long one webhook delivery request may take. */
+  DEEPLENS_WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+
   /** Outbox rows unpublished this long are published by the dispatcher (their publisher died after the commit). */
   DEEPLENS_OUTBOX_GRACE_MS: positiveInt(10_000),
   DEEPLENS_OUTBOX_INTERVAL_MS: positiveInt(5_000),

@@ -1,7 +1,7 @@
-import { baseEnvSchema, parseEnv } from '@deeplens/shared';
+import { parseEnv, workerEnvSchema } from '@deeplens/shared';
 import { z } from 'zod';
 
-export const provisionerEnvSchema = baseEnvSchema.extend({
+export const provisionerEnvSchema = workerEnvSchema.extend({
   /** How often to look for tenants whose job was lost, and how old such a tenant must be. */
   DEEPLENS_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
   DEEPLENS_RECONCILE_AFTER_SECONDS: z.coerce.number().int().positive().default(120),

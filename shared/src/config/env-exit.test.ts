@@ -18,13 +18,13 @@ describe('a process started with a bad environment', () => {
           NODE_ENV: 'production',
           REDIS_URL: 'not a url',
           DEEPLENS_DB_PREFIX: 'Bad-Prefix',
-          DEEPLENS_WORKER_CONCURRENCY: 'many',
+          DEEPLENS_PLATFORM_POOL_SIZE: 'many',
         },
       },
     ).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 78 });
     const { stderr } = failed as { stderr: string };
     expect(stderr).toMatch(/^migrate: invalid configuration:/);
-    for (const name of ['REDIS_URL', 'DEEPLENS_DB_PREFIX', 'DEEPLENS_WORKER_CONCURRENCY']) expect(stderr).toContain(name);
+    for (const name of ['REDIS_URL', 'DEEPLENS_DB_PREFIX', 'DEEPLENS_PLATFORM_POOL_SIZE']) expect(stderr).toContain(name);
   });
 });

@@ -57,24 +57,7 @@ export const baseEnvSchema = z.object({
   /** Where the aggregator reaches tenant databases; unset, the platform database's host and port. */
   DEEPLENS_TENANT_DB_HOST: z.string().min(1).optional(),
   DEEPLENS_TENANT_DB_PORT: z.coerce.number().int().min(1).max(65535).optional(),
-  /** Connections the platform may hold to all tenant databases together. */
-  DEEPLENS_TENANT_POOL_MAX_CONNECTIONS: positiveInt(20),
-  DEEPLENS_TENANT_POOL_IDLE_MS: positiveInt(30_000),
   DEEPLENS_PLATFORM_POOL_SIZE: positiveInt(10),
-  /** Port of a worker's /metrics and /healthz endpoint; 0 picks a free one. */
-  METRICS_PORT: port(0),
-  METRICS_HOST: z.string().default('127.0.0.1'),
-  /** BullMQ lock and stall settings: short in tests so a killed worker's job is picked up quickly. */
-  DEEPLENS_JOB_LOCK_MS: positiveInt(30_000),
-  DEEPLENS_STALLED_INTERVAL_MS: positiveInt(30_000),
-  DEEPLENS_WORKER_CONCURRENCY: positiveInt(4),
-  /**
-   * The worker process's scheduling niceness, 0 (normal) to 19 (only idle CPU).
-   * Work a caller waits for runs at 0; the usage aggregator, whose work is
-   * deferred by design, defaults to 10 so that on a shared machine the API's
-   * intake goes first and the backlog is worked off in larger, cheaper groups.
-   */
-  DEEPLENS_CPU_NICENESS: z.coerce.number().int().min(0).max(19).default(0),
   /** `key` or a keyring `id:key,id:key` (the first encrypts); required outside development. */
   DEEPLENS_ENCRYPTION_KEY: z
     .string()
@@ -115,17 +98,11 @@ export const baseEnvSchema = z.object({
    */
   DEEPLENS_STORAGE_VERIFY_ATTEMPTS: positiveInt(4),
   DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: positiveInt(2_000),
-  /** Usage intake: single-event requests wait this long to share one usage.ingest job, at most this many events a job. */
-  DEEPLENS_USAGE_COALESCE_MS: z.coerce.number().int().min(0).max(1_000).default(0),
-  DEEPLENS_USAGE_COALESCE_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000).default(1_000),
-  /** How long the API trusts its in-process record that a tenant is live (changes announced on Redis end it sooner). */
-  DEEPLENS_USAGE_TENANT_CACHE_TTL_MS: positiveInt(60_000),
   /** Where pg_dump and pg_restore live; unset searches /usr/lib/postgresql/<newest>/bin, then PATH. */
   DEEPLENS_PG_BIN_DIR: z.string().optional(),
-  /** webhook.deliver: attempts (the first included), base delay of the jittered exponential backoff, and each request's timeout. */
+  /** webhook.deliver: attempts (the first included) and the base delay of the jittered exponential backoff. */
   DEEPLENS_WEBHOOK_ATTEMPTS: positiveInt(8),
   DEEPLENS_WEBHOOK_BACKOFF_MS: positiveInt(2_000),
-  DEEPLENS_WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
   /**
    * Private addresses tenants' endpoints may reach (an operator's on-premises MinIO):
    * comma separated host:port, ip:port, cidr or cidr:port. Everything else private is refused.
@@ -141,6 +118,26 @@ export const baseEnvSchema = z.object({
 });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
+
+/** What every worker process (runWorkerService) reads beyond the base; each worker's schema extends this. */
+export const workerEnvSchema = baseEnvSchema.extend({
+  /** Port of a worker's /metrics and /healthz endpoint; 0 picks a free one. */
+  METRICS_PORT: port(0),
+  METRICS_HOST: z.string().default('127.0.0.1'),
+  /** BullMQ lock and stall settings: short in tests so a killed worker's job is picked up quickly. */
+  DEEPLENS_JOB_LOCK_MS: positiveInt(30_000),
+  DEEPLENS_STALLED_INTERVAL_MS: positiveInt(30_000),
+  DEEPLENS_WORKER_CONCURRENCY: positiveInt(4),
+  /**
+   * The worker process's scheduling niceness, 0 (normal) to 19 (only idle CPU).
+   * Work a caller waits for runs at 0; the usage aggregator, whose work is
+   * deferred by design, defaults to 10 so that on a shared machine the API's
+   * intake goes first and the backlog is worked off in larger, cheaper groups.
+   */
+  DEEPLENS_CPU_NICENESS: z.coerce.number().int().min(0).max(19).default(0),
+});
+
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

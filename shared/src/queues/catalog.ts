@@ -53,12 +53,10 @@ export const MAX_EVENTS_PER_JOB = 10_000;
  * EVENT_ROW_FIELDS) after checking each one field by field, and the
  * aggregator hands that text to PostgreSQL as it is: the queue carries
  * millions of events, and parsing them back into objects, checking them again
- * and serialising them for PostgreSQL was most of the aggregator's work
- * (stages bench: ~3 µs of direct work an event, and the garbage collection of
- * every event object, a third of its CPU). Rows rather than objects: without
- * the nine keys an event is half the bytes, in Redis (where the job data is
- * JSON again, every quote escaped), on every socket, and in PostgreSQL's
- * parse (jsonb rows: 35 -> 24 ms per 10,000 events). Here the text is checked
+ * and serialising them for PostgreSQL was most of the aggregator's work.
+ * Rows rather than objects: without the nine keys an event is half the bytes,
+ * in Redis (where the job data is JSON again, every quote escaped), on every
+ * socket, and in PostgreSQL's parse. Here the text is checked
  * for its shape only; PostgreSQL casts every field to its column type (uuid,
  * integer, timestamptz) and refuses the job's statement otherwise, which
  * fails that job alone (see the aggregator's group commit).

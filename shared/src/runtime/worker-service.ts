@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { baseEnvSchema, parseEnv, parseEnvOrExit, type BaseEnv } from '../config/env.js';
+import { parseEnv, parseEnvOrExit, workerEnvSchema, type WorkerEnv } from '../config/env.js';
 import { openPlatformPool, type DatabasePool } from '../db/pool.js';
 import { armFailpoints } from '../failpoints.js';
 import { followParentProcess } from './follow-parent.js';
@@ -17,7 +17,7 @@ import { JobProducer } from '../queues/producer.js';
 import { createProducerConnection, createWorkerConnection, untilReady } from '../queues/redis.js';
 import { startQueueWorker, type HandlersFor } from '../queues/worker.js';
 
-export interface WorkerRuntime<E extends BaseEnv> {
+export interface WorkerRuntime<E extends WorkerEnv> {
   env: E;
   log: Logger;
   metrics: Metrics;
@@ -38,7 +38,7 @@ export interface WorkerRuntime<E extends BaseEnv> {
 export interface WorkerServiceOptions<S extends z.ZodTypeAny> {
   name: string;
   envSchema?: S;
-  start(runtime: WorkerRuntime<z.infer<S> & BaseEnv>): Promise<void>;
+  start(runtime: WorkerRuntime<z.infer<S> & WorkerEnv>): Promise<void>;
 }
 
 const SHUTDOWN_GRACE_MS = 25_000;
@@ -53,7 +53,7 @@ const SHUTDOWN_GRACE_MS = 25_000;
 export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerServiceOptions<S>): Promise<void> {
   const env = parseEnvOrExit(
     options.name,
-    () => parseEnv((options.envSchema ?? baseEnvSchema) as S) as z.infer<S> & BaseEnv,
+    () => parseEnv((options.envSchema ?? workerEnvSchema) as S) as z.infer<S> & WorkerEnv,
   );
   armFailpoints(env.NODE_ENV, env.DEEPLENS_FAILPOINTS);
   const log = createLogger({ name: options.name, level: env.LOG_LEVEL });
@@ -78,9 +78,9 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
   closers.push(async () => void workerConnection.disconnect());
   const jobRecords = createJobRecordsRepository(platformPool);
   // Finished jobs' records, many per statement when jobs finish together (a busy usage queue).
-  // The 20 ms linger lets a stream of small jobs share statements, as the aggregator's groups do:
-  // under single events ~900 records a second went out in ~100 statements. A record lands that
-  // much later; GET /v1/jobs/:id reads Redis first, which keeps a finished job far longer.
+  // A short linger lets a stream of small finished jobs share statements, as the aggregator's groups
+  // do. A record lands that much later; GET /v1/jobs/:id reads Redis first, which keeps a finished
+  // job far longer.
   const archiver = new GroupCommit<JobView, void>(
     async (views) => {
       await jobRecords.saveMany(views);

@@ -1,11 +1,11 @@
-import { baseEnvSchema, egressPolicyFromEnv, nfsRulesFromEnv, positiveInt, type BaseEnv } from '@deeplens/shared';
+import { egressPolicyFromEnv, nfsRulesFromEnv, positiveInt, workerEnvSchema, type WorkerEnv } from '@deeplens/shared';
 import type { ProbeOptions } from '../probes/types.js';
 
 /**
  * The verifier's own variables. Attempts and backoff (DEEPLENS_STORAGE_VERIFY_*)
  * are in the shared base: they travel on each job, set by whoever enqueues it.
  */
-export const verifierEnvSchema = baseEnvSchema.extend({
+export const verifierEnvSchema = workerEnvSchema.extend({
   /** The longest one probe step (write, read, list or delete) may take; never more than the total. */
   DEEPLENS_STORAGE_STEP_TIMEOUT_MS: positiveInt(10_000),
   /** The longest a whole probe may take, its four steps together. */
@@ -15,7 +15,7 @@ export const verifierEnvSchema = baseEnvSchema.extend({
   DEEPLENS_STORAGE_RECONCILE_AFTER_SECONDS: positiveInt(900),
 });
 
-export type VerifierEnv = BaseEnv & {
+export type VerifierEnv = WorkerEnv & {
   DEEPLENS_STORAGE_STEP_TIMEOUT_MS: number;
   DEEPLENS_STORAGE_TOTAL_TIMEOUT_MS: number;
   DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS: number;
