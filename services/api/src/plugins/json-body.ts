@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
- * JSON bodies nested deeper than any request of the contract (its deepest is
+ * Bodies are JSON only. JSON bodies nested deeper than any request of the contract (its deepest is
  * four levels) are refused with a 400 before anything walks them. Fastify's
  * parser (JSON.parse, then secure-json-parse's iterative prototype scan)
  * accepts 100,000 nested arrays in a few hundred kilobytes; what comes after
@@ -41,6 +41,9 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
 }
 
 function jsonBodyPlugin(app: FastifyInstance) {
+  // JSON is the only body the API takes: Fastify would also parse text/plain, which the contract
+  // answers 415 like any other type (FST_ERR_CTP_INVALID_MEDIA_TYPE in the errors plugin).
+  app.removeContentTypeParser('text/plain');
   // Fastify's own parser after the depth check: its prototype-poisoning guard and its error codes stay.
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
