@@ -6,7 +6,7 @@ import {
   databaseExistsOnServer,
   dropTenantDatabase,
   listDatabases,
-  renameDatabase,
+  renameUnusedDatabase,
   secureTenantDatabase,
 } from './tenant-database.steps.js';
 
@@ -71,7 +71,7 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
     });
     if (!spare) return false;
     await failpoint('provision.after-claim');
-    if ((await renameDatabase(env, spare, database)) === 'renamed') return true;
+    if ((await renameUnusedDatabase(env, spare, database)) === 'renamed') return true;
     // The spare is gone (dropped by hand): its row goes, and the caller clones.
     await platformPool.query(sql.typeAlias('void')`DELETE FROM spare_databases WHERE database_name = ${spare}`);
     return false;
