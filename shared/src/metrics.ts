@@ -1,9 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DatabasePool } from 'slonik';
-import { z } from 'zod';
-import { sql } from './db/sql.js';
 import type { JobProducer } from './queues/producer.js';
+import { createPlatformStatusRepository } from './repositories/platform-status.repository.js';
 
 /**
  * One registry per process. Metric names are shared so dashboards can be
@@ -84,63 +83,19 @@ export interface PlatformGaugeSources {
   producer: Pick<JobProducer, 'counts'>;
 }
 
-const platformSnapshotRows = {
-  tenants: z.object({ plan: z.string(), status: z.string(), n: z.number() }),
-  storage: z.object({ provider: z.string(), status: z.string(), n: z.number() }),
-  quota: z.object({ limit_name: z.string(), level: z.string(), n: z.number() }),
-  byPlan: z.object({ plan: z.string(), api_calls: z.number(), storage_bytes: z.number(), storage_limit_bytes: z.number() }),
-};
-
 /**
  * The platform's state as gauges, read when Prometheus scrapes (prom-client
- * `collect` callbacks), not on a timer: four small GROUP BY queries over the
- * registry tables and this month's counters (one row per tenant), plus the
- * queue counts, shared by all the gauges of one scrape. A scrape that finds
- * the database away reports what it can and leaves the rest empty.
+ * `collect` callbacks), not on a timer: the status route's counts and two
+ * small GROUP BY queries over this month's counters (one row per tenant),
+ * plus the queue counts, shared by all the gauges of one scrape. A scrape
+ * that finds the database away reports what it can and leaves the rest empty.
  */
 export function registerPlatformGauges(metrics: Metrics, sources: PlatformGaugeSources): void {
-  const { pool, producer } = sources;
+  const { producer } = sources;
+  const platform = createPlatformStatusRepository(sources.pool);
   const readDatabase = async () => {
-    const [tenants, storage, quota, byPlan] = await Promise.all([
-      pool.any(sql.type(platformSnapshotRows.tenants)`
-        SELECT plan, status, count(*)::int AS n FROM tenants GROUP BY plan, status`),
-      pool.any(sql.type(platformSnapshotRows.storage)`
-        SELECT s.provider, s.status, count(*)::int AS n
-          FROM tenant_storage_configs s JOIN tenants t ON t.id = s.tenant_id
-         WHERE t.status <> 'deleted'
-         GROUP BY s.provider, s.status`),
-      // Tenants at 80 % or more of a limit this month: "near" below 100 %, "over" at or above it.
-      pool.any(sql.type(platformSnapshotRows.quota)`
-        WITH usage AS (
-          SELECT c.api_calls::numeric AS api_calls, coalesce(c.storage_bytes, 0)::numeric AS storage_bytes,
-                 coalesce(c.collection_count, 0)::numeric AS collections,
-                 coalesce(t.api_calls_limit, p.api_calls_per_month)::numeric AS api_calls_limit,
-                 coalesce(t.storage_bytes_limit, p.storage_bytes)::numeric AS storage_limit,
-                 coalesce(t.max_collections_limit, p.max_collections)::numeric AS collections_limit
-            FROM usage_counters c
-            JOIN tenants t ON t.id = c.tenant_id AND t.status <> 'deleted'
-            JOIN plans p ON p.id = t.plan
-           WHERE c.period = date_trunc('month', now() AT TIME ZONE 'UTC')::date
-        ), ratios AS (
-          SELECT 'apiCalls' AS limit_name, api_calls / nullif(api_calls_limit, 0) AS ratio FROM usage
-          UNION ALL SELECT 'storageBytes', storage_bytes / nullif(storage_limit, 0) FROM usage
-          UNION ALL SELECT 'collections', collections / nullif(collections_limit, 0) FROM usage
-        )
-        SELECT limit_name, CASE WHEN ratio >= 1 THEN 'over' ELSE 'near' END AS level, count(*)::int AS n
-          FROM ratios WHERE ratio >= 0.8
-         GROUP BY 1, 2`),
-      pool.any(sql.type(platformSnapshotRows.byPlan)`
-        SELECT t.plan,
-               coalesce(sum(c.api_calls), 0)::float8 AS api_calls,
-               coalesce(sum(c.storage_bytes), 0)::float8 AS storage_bytes,
-               sum(coalesce(t.storage_bytes_limit, p.storage_bytes))::float8 AS storage_limit_bytes
-          FROM tenants t
-          JOIN plans p ON p.id = t.plan
-          LEFT JOIN usage_counters c ON c.tenant_id = t.id AND c.period = date_trunc('month', now() AT TIME ZONE 'UTC')::date
-         WHERE t.status <> 'deleted'
-         GROUP BY t.plan`),
-    ]);
-    return { tenants, storage, quota, byPlan };
+    const [counts, quota, byPlan] = await Promise.all([platform.counts(), platform.quotaLevels(), platform.usageByPlan()]);
+    return { tenants: counts.tenants, storage: counts.storage, quota, byPlan };
   };
 
   // One read per scrape, however many gauges ask.

@@ -9,7 +9,7 @@ import {
 } from '@deeplens/shared';
 import { aggregatorEnvSchema } from './config.js';
 import { ingestUsageHandler } from './jobs/ingest-usage.js';
-import { maintainLogPartitions, pruneEventKeys } from './steps/maintenance.js';
+import { maintainLogPartitions, pruneEventKeys } from './repositories/usage-maintenance.repository.js';
 import { publishQuotaEvents, publishStrandedQuotaEvents } from './steps/quota-events.js';
 import { reconcileCounters } from './steps/reconcile-counters.js';
 import { reconcileResources } from './steps/reconcile-resources.js';

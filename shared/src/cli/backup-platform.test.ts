@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findPgTool } from '../storage/pg-tools.js';
+import { findPgTool } from '../backups/pg-tools.js';
 
 const run = promisify(execFile);
 const repositoryRoot = resolve(import.meta.dirname, '../../..');

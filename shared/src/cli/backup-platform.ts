@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util';
 import { baseEnvSchema, parseEnv, parseEnvOrExit } from '../config/env.js';
 import { withDatabase } from '../db/connection-uri.js';
 import { platformNames } from '../db/names.js';
-import { DigestStream } from '../storage/digest-stream.js';
-import { spawnPgDump } from '../storage/pg-tools.js';
+import { DigestStream } from '../backups/digest-stream.js';
+import { spawnPgDump } from '../backups/pg-tools.js';
 
 let out: string | undefined;
 try {

@@ -1,3 +1,4 @@
+import type { DatabasePoolConnection } from 'slonik';
 import { z } from 'zod';
 import type { DatabasePool } from '../db/pool.js';
 import { sql } from '../db/sql.js';
@@ -41,7 +42,7 @@ export function startPeriodicTask(options: PeriodicTaskOptions, task: () => Prom
 
   const runOnce = (): Promise<void> => {
     if (running) return running;
-    running = (options.lock ? withAdvisoryTryLock(options.lock.pool, options.lock.key, task) : task()).then(() => undefined)
+    running = (options.lock ? withAdvisoryTryLock(options.lock.pool, options.lock.key, () => task()) : task()).then(() => undefined)
       .catch((error: unknown) => options.log.warn({ err: error, task: options.name }, `${options.name} failed; will try again`))
       .finally(() => {
         running = null;
@@ -72,17 +73,21 @@ const lockResult = z.object({ locked: z.boolean() });
 
 /**
  * Runs `work` holding a session advisory lock on a connection of its own, or
- * not at all when another session holds it: resolves whether it ran. The
- * lock is released explicitly, and the pool resets an explicitly held
- * connection on release anyway.
+ * not at all when another session holds it. `work` gets that connection, for
+ * work that must run on the session holding the lock. The lock is released
+ * explicitly, and the pool resets an explicitly held connection on release
+ * anyway.
  */
-export async function withAdvisoryTryLock(pool: DatabasePool, key: string, work: () => Promise<unknown>): Promise<boolean> {
+export async function withAdvisoryTryLock<T>(
+  pool: DatabasePool,
+  key: string,
+  work: (connection: DatabasePoolConnection) => Promise<T>,
+): Promise<{ ran: true; value: T } | { ran: false }> {
   return pool.connect(async (connection) => {
     const got = await connection.oneFirst(sql.type(lockResult)`SELECT pg_try_advisory_lock(hashtext(${key})) AS locked`);
-    if (!got) return false;
+    if (!got) return { ran: false as const };
     try {
-      await work();
-      return true;
+      return { ran: true as const, value: await work(connection) };
     } finally {
       await connection.oneFirst(sql.type(lockResult)`SELECT pg_advisory_unlock(hashtext(${key})) AS locked`);
     }

@@ -11,7 +11,7 @@ import { lowerCpuPriority } from './niceness.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, startMetricsServer, type Metrics } from '../metrics.js';
 import type { QueueName } from '../queues/catalog.js';
-import { createJobRecordsRepository } from '../queues/job-records.repository.js';
+import { createJobRecordsRepository } from '../repositories/job-records.repository.js';
 import type { JobView } from '../queues/job-view.js';
 import { JobProducer } from '../queues/producer.js';
 import { createProducerConnection, createWorkerConnection, untilReady } from '../queues/redis.js';

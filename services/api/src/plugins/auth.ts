@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { AppError } from '@deeplens/shared';
+import { AppError, BoundedMap } from '@deeplens/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RateLimiter } from './rate-limit.js';
@@ -46,8 +46,8 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
   type Principal = { kind: 'admin' | 'service'; id: string };
   // Authorization headers that carried a known token, and whom they name: the digest and
   // comparisons run once per header value, not per request. Only known tokens get in, so
-  // the map holds a handful of entries; a flood of spelling variants just empties it.
-  const recognised = new Map<string, Principal>();
+  // the map holds a handful of entries; a flood of spelling variants just cycles through it.
+  const recognised = new BoundedMap<string, Principal>(256);
 
   const identify = (request: FastifyRequest): Principal | null => {
     const header = request.headers.authorization;
@@ -55,10 +55,7 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     const cached = recognised.get(header);
     if (cached) return cached;
     const principal = identifyHeader(header);
-    if (principal) {
-      if (recognised.size >= 256) recognised.clear();
-      recognised.set(header, principal);
-    }
+    if (principal) recognised.set(header, principal);
     return principal;
   };
 

@@ -1,4 +1,4 @@
-import { AppError } from '@deeplens/shared';
+import { AppError, BoundedMap } from '@deeplens/shared';
 import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
 
@@ -56,14 +56,17 @@ const ADDRESS: Subject = ['address', 'requests without a valid token'];
  * token's window and hand it a fresh allowance.
  */
 function memoryCounter(maxKeys: number): Counter {
-  const windows = new Map<string, { count: number; endsAt: number }>();
+  const windows = new BoundedMap<string, { count: number; endsAt: number }>(maxKeys);
   return (key) => {
     const now = Date.now();
     let window = windows.get(key);
-    if (!window || window.endsAt <= now) {
-      if (!window && windows.size >= maxKeys) windows.delete(windows.keys().next().value!);
+    if (!window) {
       window = { count: 0, endsAt: now + WINDOW_MS };
       windows.set(key, window);
+    } else if (window.endsAt <= now) {
+      // A new window for a key already held: reused in place, no allocation and no reordering.
+      window.count = 0;
+      window.endsAt = now + WINDOW_MS;
     }
     window.count += 1;
     return { count: window.count, ttlMs: window.endsAt - now };

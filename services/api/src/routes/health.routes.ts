@@ -1,4 +1,4 @@
-import { sql, type DatabasePool, type Metrics } from '@deeplens/shared';
+import { createPlatformStatusRepository, type DatabasePool, type Metrics } from '@deeplens/shared';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 
@@ -9,11 +9,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ pool: DatabasePool; redis
   app,
   { pool, redis, metrics },
 ) => {
+  const platform = createPlatformStatusRepository(pool);
   app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['platform'], summary: 'Liveness: 200 while the process runs' } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config: { access: 'public' }, schema: { tags: ['platform'], summary: 'Readiness: 200 when PostgreSQL and Redis answer, else 503' } }, async (_request, reply) => {
     const [postgres, redisState] = await Promise.all([
-      withTimeout(pool.oneFirst(sql.unsafe`SELECT 1`), 1_000).then(
+      withTimeout(platform.ping(), 1_000).then(
         () => 'up',
         () => 'down',
       ),

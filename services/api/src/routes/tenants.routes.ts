@@ -12,7 +12,7 @@ import {
 } from '@deeplens/shared';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { TenantsService } from '../services/tenants.service.js';
-import { sendJsonText } from './json-text.js';
+import { sendJsonText } from '../http/json-text.js';
 
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema };
 

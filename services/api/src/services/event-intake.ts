@@ -1,17 +1,18 @@
 import {
-  AppError,
+  type AppError,
+  BoundedMap,
+  createTenantsRepository,
   GroupCommit,
   apiCallEventCheck,
   isApiCallEvent,
   MAX_EVENTS_PER_REQUEST,
-  sql,
   usageIngestPayloadOf,
   validationFailed,
   type DatabasePool,
   type JobProducer,
+  type TenantsRepository,
   type UsageEvent,
 } from '@deeplens/shared';
-import { z } from 'zod';
 
 export interface IntakeSettings {
   /** An optional linger: how long the first request of a job waits for others to share it (0: none). */
@@ -74,14 +75,16 @@ const STABLE_LIVE = new Set(['active', 'suspended']);
  * expire after the TTL, and are dropped at once when Redis announces a change.
  */
 export class LiveTenants {
-  private readonly seen = new Map<string, number>();
+  private readonly seen: BoundedMap<string, number>;
   private readonly pending = new Map<string, Promise<boolean>>();
 
   constructor(
-    private readonly pool: DatabasePool,
+    private readonly tenants: Pick<TenantsRepository, 'statusesOf'>,
     private readonly ttlMs: number,
-    private readonly maxEntries = 50_000,
-  ) {}
+    maxEntries = 50_000,
+  ) {
+    this.seen = new BoundedMap(maxEntries);
+  }
 
   /** The ids among `ids` that name no live tenant. */
   async unknownAmong(ids: readonly string[]): Promise<Set<string>> {
@@ -105,14 +108,13 @@ export class LiveTenants {
   }
 
   private async lookup(ids: string[]): Promise<Set<string>> {
-    const rows = await this.pool.any(sql.type(z.object({ id: z.string(), status: z.string() }))`
-      SELECT id, status FROM tenants WHERE id = ANY(${sql.array(ids, 'uuid')})`);
+    const rows = await this.tenants.statusesOf(ids);
     const live = new Set<string>();
     const until = Date.now() + this.ttlMs;
     for (const row of rows) {
       if (row.status === 'deleted') continue;
       live.add(row.id);
-      if (STABLE_LIVE.has(row.status)) this.remember(row.id, until);
+      if (STABLE_LIVE.has(row.status)) this.seen.set(row.id, until);
     }
     return live;
   }
@@ -124,12 +126,6 @@ export class LiveTenants {
   clear(): void {
     this.seen.clear();
   }
-
-  private remember(tenantId: string, until: number): void {
-    this.seen.delete(tenantId);
-    this.seen.set(tenantId, until);
-    if (this.seen.size > this.maxEntries) this.seen.delete(this.seen.keys().next().value!);
-  }
 }
 
 export interface EventIntakeDeps {
@@ -140,7 +136,7 @@ export interface EventIntakeDeps {
 
 /** POST /v1/events/api-calls: validate all, check tenants, then one job per group of requests (group commit). */
 export function createEventIntake({ pool, producer, settings }: EventIntakeDeps) {
-  const tenants = new LiveTenants(pool, settings.tenantCacheTtlMs);
+  const tenants = new LiveTenants(createTenantsRepository(pool), settings.tenantCacheTtlMs);
   // The producer turns a Redis failure into `unavailable` (503).
   // Group commit of usage.ingest jobs: requests arriving while a job is being added share the
   // next one (two adds in flight at most), so jobs grow with the load and an idle API adds a lone

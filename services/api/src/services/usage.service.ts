@@ -1,4 +1,5 @@
 import {
+  BoundedMap,
   isMonth,
   isUuid,
   loadTenantQuotaStates,
@@ -8,7 +9,6 @@ import {
   publishTenantQuotaStates,
   quotaAnswer,
   readQuotaSnapshot,
-  sql,
   TRANSITIONAL_STATUSES,
   validationFailed,
   type DatabasePool,
@@ -17,7 +17,7 @@ import {
   type TenantsRepository,
   type UsageView,
 } from '@deeplens/shared';
-import { z } from 'zod';
+import { createUsageRepository } from '../repositories/usage.repository.js';
 
 export interface UsageServiceDeps {
   pool: DatabasePool;
@@ -37,20 +37,20 @@ type Snapshot = Awaited<ReturnType<typeof readQuotaSnapshot>>;
  * window changes what a caller can observe by at most that much.
  */
 export class SnapshotCache {
-  private readonly entries = new Map<string, { until: number; snapshot: Snapshot }>();
+  private readonly entries: BoundedMap<string, { until: number; snapshot: Snapshot }>;
 
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 50_000,
-  ) {}
+    maxEntries = 50_000,
+  ) {
+    this.entries = new BoundedMap(maxEntries);
+  }
 
   async get(tenantId: string, now: number, read: () => Promise<Snapshot>): Promise<Snapshot> {
     if (this.ttlMs <= 0) return read();
     const hit = this.entries.get(tenantId);
     if (hit && hit.until > now) return hit.snapshot;
     const snapshot = await read();
-    this.entries.delete(tenantId);
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(tenantId, { until: now + this.ttlMs, snapshot });
     return snapshot;
   }
@@ -60,14 +60,9 @@ export class SnapshotCache {
   }
 }
 
-const usageRow = z.object({
-  api_calls: z.number(),
-  storage_bytes: z.number().nullable(),
-  collection_count: z.number().nullable(),
-});
-
 export function createUsageService({ pool, tenants, metering, quotaCacheMs }: UsageServiceDeps) {
   const snapshots = new SnapshotCache(quotaCacheMs);
+  const counters = createUsageRepository(pool);
   return {
     /**
      * A month's usage from PostgreSQL, the truth. Storage and collections are
@@ -77,16 +72,7 @@ export function createUsageService({ pool, tenants, metering, quotaCacheMs }: Us
       const wanted = month ?? monthOf(now);
       if (!isMonth(wanted)) throw validationFailed('month must be YYYY-MM', [{ field: 'querystring.month', message: 'must be YYYY-MM' }]);
       const tenant = await tenants.get(idOrName);
-      const period = periodDate(wanted);
-      const usage = await pool.one(sql.type(usageRow)`
-        SELECT coalesce((SELECT api_calls FROM usage_counters
-                          WHERE tenant_id = ${tenant.id} AND period = ${period}::date), 0)::bigint AS api_calls,
-               r.storage_bytes, r.collection_count
-          FROM (SELECT 1) AS one
-          LEFT JOIN LATERAL (
-            SELECT storage_bytes, collection_count FROM usage_counters
-             WHERE tenant_id = ${tenant.id} AND period <= ${period}::date AND resources_measured_at IS NOT NULL
-             ORDER BY period DESC LIMIT 1) r ON true`);
+      const usage = await counters.month(tenant.id, periodDate(wanted));
       const limit = tenant.api_calls_limit;
       return {
         tenantId: tenant.id,

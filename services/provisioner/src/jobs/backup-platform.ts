@@ -8,7 +8,7 @@ import {
   type WorkerRuntime,
 } from '@deeplens/shared';
 import type { ProvisionerEnv } from '../config.js';
-import { backupRecords } from '../steps/backup-records.repository.js';
+import { backupRecords } from '../repositories/backup-records.repository.js';
 import { runRecordedBackup } from '../steps/recorded-backup.js';
 import { openBackupStore } from '../storage-writers/index.js';
 

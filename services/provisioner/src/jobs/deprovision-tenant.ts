@@ -16,7 +16,7 @@ import {
 } from '@deeplens/shared';
 import { z } from 'zod';
 import type { ProvisionerEnv } from '../config.js';
-import { backupRecords } from '../steps/backup-records.repository.js';
+import { backupRecords } from '../repositories/backup-records.repository.js';
 import { dropTenantDatabase, dropTenantLoginRole } from '../steps/tenant-database.steps.js';
 import { publishAfterCommit } from './provision-tenant.js';
 

@@ -13,7 +13,7 @@ import {
 } from '@deeplens/shared';
 import type { ProvisionerEnv } from '../config.js';
 import { preRestoreDatabaseName, restoreDatabaseName, restoreIntoNewDatabase, swapInRestoredDatabase } from '../steps/backup-databases.steps.js';
-import { backupRecords } from '../steps/backup-records.repository.js';
+import { backupRecords } from '../repositories/backup-records.repository.js';
 import { downloadVerified } from '../steps/backup.steps.js';
 import { assertRowLevelSecurity } from '../steps/tenant-database.steps.js';
 import { assertVerifiedStorage, openBackupStore } from '../storage-writers/index.js';

@@ -65,8 +65,8 @@ async function closeDatabase(admin: pg.Client, database: string): Promise<void> 
   await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
 }
 
-/** ALTER DATABASE … RENAME, retried while a terminated session is still on its way out. */
-async function renameDatabase(admin: pg.Client, from: string, to: string): Promise<void> {
+/** Ends the sessions on `from`, then ALTER DATABASE … RENAME, retried while a terminated session is still on its way out. */
+async function closeAndRenameDatabase(admin: pg.Client, from: string, to: string): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       await closeDatabase(admin, from);
@@ -111,8 +111,8 @@ export async function swapInRestoredDatabase(
     if (hasRegistered && hasPrevious) {
       throw new AppError('conflict', `both ${registered} and ${previous} exist; the swap cannot continue safely`);
     }
-    if (hasRegistered) await renameDatabase(admin, registered, previous);
-    await renameDatabase(admin, target, registered);
+    if (hasRegistered) await closeAndRenameDatabase(admin, registered, previous);
+    await closeAndRenameDatabase(admin, target, registered);
     await settle();
     return 'swapped';
   });

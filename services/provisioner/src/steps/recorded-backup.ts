@@ -1,6 +1,6 @@
 import { AppError, toErrorBody, writeAudit, type DatabasePool, type JobContext } from '@deeplens/shared';
 import type { BackupStore } from '../storage-writers/index.js';
-import type { BackupRecords, BackupRow } from './backup-records.repository.js';
+import type { BackupRecords, BackupRow } from '../repositories/backup-records.repository.js';
 import { dumpToStore } from './backup.steps.js';
 
 /** Where a backup goes and what its audit entry says; resolved once the backup's record is loaded. */

@@ -1,12 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { AppError, failpoint, platformNames, sql, type BaseEnv, type DatabasePool, type Logger, type Migration } from '@deeplens/shared';
+import {
+  AppError,
+  failpoint,
+  platformNames,
+  sql,
+  withAdvisoryTryLock,
+  type BaseEnv,
+  type DatabasePool,
+  type Logger,
+  type Migration,
+} from '@deeplens/shared';
 import { z } from 'zod';
 import {
   cloneTenantDatabase,
   databaseExistsOnServer,
   dropTenantDatabase,
   listDatabases,
-  renameDatabase,
+  renameUnusedDatabase,
   secureTenantDatabase,
 } from './tenant-database.steps.js';
 
@@ -71,7 +81,7 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
     });
     if (!spare) return false;
     await failpoint('provision.after-claim');
-    if ((await renameDatabase(env, spare, database)) === 'renamed') return true;
+    if ((await renameUnusedDatabase(env, spare, database)) === 'renamed') return true;
     // The spare is gone (dropped by hand): its row goes, and the caller clones.
     await platformPool.query(sql.typeAlias('void')`DELETE FROM spare_databases WHERE database_name = ${spare}`);
     return false;
@@ -96,43 +106,36 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
    */
   async function refillOnce(): Promise<{ created: number; dropped: number }> {
     if (version === null) return { created: 0, dropped: 0 };
-    return platformPool.connect(async (connection) => {
-      const lockKey = `deeplens.spares/${env.DEEPLENS_DB_PREFIX}`;
-      const locked = await connection.oneFirst(sql.type(z.object({ locked: z.boolean() }))`
-        SELECT pg_try_advisory_lock(hashtext(${lockKey})) AS locked`);
-      if (!locked) return { created: 0, dropped: 0 };
-      try {
-        // Unclaimed spares of another template version, and those beyond the target (the setting was
-        // lowered): the oldest current ones are kept.
-        const stale = await connection.anyFirst(sql.type(nameRow)`
-          DELETE FROM spare_databases
-           WHERE claimed_by IS NULL
-             AND (template_version <> ${version}
-                  OR database_name IN (SELECT database_name FROM spare_databases
-                                        WHERE claimed_by IS NULL AND template_version = ${version}
-                                        ORDER BY created_at OFFSET ${target}))
-          RETURNING database_name`);
-        const registered = new Set(await connection.anyFirst(sql.type(nameRow)`SELECT database_name FROM spare_databases`));
-        const unready = (await listDatabases(env, names.spareDatabasePrefix)).filter((name) => !registered.has(name));
-        const doomed = [...new Set([...stale, ...unready])];
-        for (const database of doomed) await dropTenantDatabase(env, database);
+    const outcome = await withAdvisoryTryLock(platformPool, `deeplens.spares/${env.DEEPLENS_DB_PREFIX}`, async (connection) => {
+      // Unclaimed spares of another template version, and those beyond the target (the setting was
+      // lowered): the oldest current ones are kept.
+      const stale = await connection.anyFirst(sql.type(nameRow)`
+        DELETE FROM spare_databases
+         WHERE claimed_by IS NULL
+           AND (template_version <> ${version}
+                OR database_name IN (SELECT database_name FROM spare_databases
+                                      WHERE claimed_by IS NULL AND template_version = ${version}
+                                      ORDER BY created_at OFFSET ${target}))
+        RETURNING database_name`);
+      const registered = new Set(await connection.anyFirst(sql.type(nameRow)`SELECT database_name FROM spare_databases`));
+      const unready = (await listDatabases(env, names.spareDatabasePrefix)).filter((name) => !registered.has(name));
+      const doomed = [...new Set([...stale, ...unready])];
+      for (const database of doomed) await dropTenantDatabase(env, database);
 
-        const ready = await connection.oneFirst(sql.type(z.object({ n: z.number() }))`
-          SELECT count(*)::int AS n FROM spare_databases WHERE claimed_by IS NULL AND template_version = ${version}`);
-        let created = 0;
-        for (let missing = target - ready; missing > 0; missing -= 1) {
-          const database = `${names.spareDatabasePrefix}${randomBytes(8).toString('hex')}`;
-          await cloneTenantDatabase(env, database);
-          await secureTenantDatabase(env, database, migrations);
-          await connection.query(sql.typeAlias('void')`
-            INSERT INTO spare_databases (database_name, template_version) VALUES (${database}, ${version})`);
-          created += 1;
-        }
-        return { created, dropped: doomed.length };
-      } finally {
-        await connection.query(sql.type(z.object({ unlocked: z.boolean() }))`SELECT pg_advisory_unlock(hashtext(${lockKey})) AS unlocked`);
+      const ready = await connection.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(*)::int AS n FROM spare_databases WHERE claimed_by IS NULL AND template_version = ${version}`);
+      let created = 0;
+      for (let missing = target - ready; missing > 0; missing -= 1) {
+        const database = `${names.spareDatabasePrefix}${randomBytes(8).toString('hex')}`;
+        await cloneTenantDatabase(env, database);
+        await secureTenantDatabase(env, database, migrations);
+        await connection.query(sql.typeAlias('void')`
+          INSERT INTO spare_databases (database_name, template_version) VALUES (${database}, ${version})`);
+        created += 1;
       }
+      return { created, dropped: doomed.length };
     });
+    return outcome.ran ? outcome.value : { created: 0, dropped: 0 };
   }
 
   return {

@@ -174,7 +174,7 @@ const UNDEFINED_DATABASE = '3D000';
  * Renames a database nobody is connected to (a spare: the platform never
  * keeps a connection to one). 'missing' when it does not exist.
  */
-export async function renameDatabase(env: DbEnv, from: string, to: string): Promise<'renamed' | 'missing'> {
+export async function renameUnusedDatabase(env: DbEnv, from: string, to: string): Promise<'renamed' | 'missing'> {
   return withAdminSession(env, async (admin) => {
     try {
       await admin.query(`ALTER DATABASE ${quote(from)} RENAME TO ${quote(to)}`);

@@ -17,7 +17,7 @@ import {
 } from '@deeplens/shared';
 import { probeStorage, type ProbeResult } from '../probes/index.js';
 import { probeOptions, type VerifierEnv } from '../verification/config.js';
-import { verificationsRepository as verifications } from '../verification/verifications.repository.js';
+import { verificationsRepository as verifications } from '../repositories/verifications.repository.js';
 
 type Deps = { runtime: WorkerRuntime<VerifierEnv> };
 

@@ -1,5 +1,5 @@
-import { deterministicJobId, sql, type WorkerRuntime } from '@deeplens/shared';
-import { z } from 'zod';
+import { deterministicJobId, type WorkerRuntime } from '@deeplens/shared';
+import { verificationsRepository as verifications } from '../repositories/verifications.repository.js';
 import type { VerifierEnv } from '../verification/config.js';
 
 /**
@@ -11,16 +11,7 @@ import type { VerifierEnv } from '../verification/config.js';
  * config stuck again later gets a new one.
  */
 export async function reconcileStuckVerifications(runtime: WorkerRuntime<VerifierEnv>): Promise<number> {
-  const stuck = await runtime.platformPool.any(sql.type(
-    z.object({ tenant_id: z.string(), version: z.number(), since: z.number() }),
-  )`
-    SELECT c.tenant_id, c.version, (extract(epoch FROM c.updated_at) * 1000)::bigint AS since
-      FROM tenant_storage_configs c JOIN tenants t ON t.id = c.tenant_id
-     WHERE c.status = 'verifying'
-       AND c.updated_at < now() - make_interval(secs => ${runtime.env.DEEPLENS_STORAGE_RECONCILE_AFTER_SECONDS})
-       AND t.status NOT IN ('deprovisioning', 'deleted', 'failed')
-     ORDER BY c.updated_at
-     LIMIT 100`);
+  const stuck = await verifications.stuck(runtime.platformPool, runtime.env.DEEPLENS_STORAGE_RECONCILE_AFTER_SECONDS);
   for (const row of stuck) {
     const requestId = deterministicJobId('storage.verify.reconcile', row.tenant_id, String(row.version), String(row.since));
     const jobId = await runtime.producer.enqueue('storage.verify', {

@@ -3,7 +3,7 @@ import { openPlatformPool, platformNames, withDatabase, type DatabasePool } from
 import { testEnv } from '@deeplens/shared/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maintainLogPartitions, pruneEventKeys } from './maintenance.js';
+import { maintainLogPartitions, pruneEventKeys } from './usage-maintenance.repository.js';
 
 // The platform database of this test run, as the services see it (platform_service) and as its owner.
 const env = testEnv();

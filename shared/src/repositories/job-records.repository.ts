@@ -1,7 +1,7 @@
 import type { DatabasePool } from 'slonik';
 import { sql } from '../db/sql.js';
 import { z } from 'zod';
-import type { JobView } from './job-view.js';
+import type { JobView } from '../queues/job-view.js';
 
 const jobRecordRow = z.object({
   id: z.string(),

@@ -1,4 +1,5 @@
 import { sql, type DatabasePool } from '@deeplens/shared';
+import { z } from 'zod';
 import type { ProbeFailure, ProbeStep } from '../probes/index.js';
 
 /**
@@ -9,6 +10,9 @@ import type { ProbeFailure, ProbeStep } from '../probes/index.js';
  */
 
 type Queryable = Pick<DatabasePool, 'query'>;
+
+const stuckRow = z.object({ tenant_id: z.string(), version: z.number(), since: z.number() });
+export type StuckVerification = z.infer<typeof stuckRow>;
 
 export interface AttemptStart {
   jobId: string;
@@ -33,6 +37,22 @@ const stepsJson = (steps: ProbeStep[]) => sql.jsonb(steps.map(({ step, ms, ok })
 const errorJson = (error: AttemptOutcome['error']) => (error ? sql.jsonb({ code: error.code, message: error.message }) : null);
 
 export const verificationsRepository = {
+  /**
+   * Configs `verifying` for longer than `olderThanSeconds` whose tenant is
+   * still served, oldest first, at most 100: `since` is when (ms) they became
+   * `verifying`.
+   */
+  async stuck(db: Pick<DatabasePool, 'any'>, olderThanSeconds: number): Promise<readonly StuckVerification[]> {
+    return db.any(sql.type(stuckRow)`
+      SELECT c.tenant_id, c.version, (extract(epoch FROM c.updated_at) * 1000)::bigint AS since
+        FROM tenant_storage_configs c JOIN tenants t ON t.id = c.tenant_id
+       WHERE c.status = 'verifying'
+         AND c.updated_at < now() - make_interval(secs => ${olderThanSeconds})
+         AND t.status NOT IN ('deprovisioning', 'deleted', 'failed')
+       ORDER BY c.updated_at
+       LIMIT 100`);
+  },
+
   /** Marks the config `verifying` and opens (or, on a retry, reopens) the job's history row. */
   async startAttempt(db: Queryable, start: AttemptStart): Promise<void> {
     await db.query(sql.typeAlias('void')`
