@@ -43,10 +43,8 @@ const toState = (row: z.infer<typeof stateRow>): TenantQuotaState => ({
 });
 
 const selectStates = sql.fragment`
-  SELECT t.id AS tenant_id, t.status, t.plan,
-         coalesce(t.api_calls_limit, p.api_calls_per_month) AS api_calls_limit,
-         t.updated_at AS version
-    FROM tenants t JOIN plans p ON p.id = t.plan`;
+  SELECT t.id AS tenant_id, t.status, t.plan, l.api_calls_per_month AS api_calls_limit, t.updated_at AS version
+    FROM tenants t JOIN tenant_effective_limits l ON l.tenant_id = t.id`;
 
 /** The quota state of the given tenants, or of every tenant not deleted or changed since the given instant. */
 export async function loadTenantQuotaStates(
