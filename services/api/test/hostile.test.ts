@@ -1,6 +1,6 @@
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
 import { createHash } from 'node:crypto';
-import { TEST_ADMIN_TOKEN, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
+import { TEST_ADMIN_TOKEN, testEnv, uniqueName, waitForReady } from '@deeplens/shared/testing';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ let routes: Array<{ method: string; url: string }>;
 beforeAll(async () => {
   api = await startTestApi(env, token);
   redis = new Redis(env.REDIS_URL!);
-  await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'the API ready' });
+  await waitForReady(api, { what: 'the API ready' });
   routes = routeTable(api.app.printRoutes({ commonPrefix: false })).filter(
     (route) => route.url.startsWith('/v1/') && route.method !== 'HEAD',
   );

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { usageIngestPayloadOf } from '@deeplens/shared';
-import { enqueueJob, startService, testEnv, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, enqueueJob, type ServiceProcess, startService, testEnv, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent, openPlatform, postEvents, waitFor, waitForJobs, type Platform } from './usage.fixtures.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
+import { openPlatform, postEvents, waitForJobs, type Platform } from './usage.fixtures.js';
 
 /**
  * The aggregator counts the usage.ingest jobs it holds at once in one

@@ -1,19 +1,9 @@
 import { meteringKeys, platformNames, tenantLoginRoleName, withClient, withDatabase, withTemplateLock } from '@deeplens/shared';
-import { makeTenantLogin, startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, makeTenantLogin, type ServiceProcess, startService, testEnv, waitFor } from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
-import {
-  apiCallEvent,
-  domainEventsOf,
-  monthOfDate,
-  openPlatform,
-  postEvents,
-  quotaOf,
-  usageOf,
-  waitForJobs,
-  type Platform,
-} from './usage.fixtures.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
+import { domainEventsOf, monthOfDate, openPlatform, postEvents, quotaOf, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
 
 // Reconciliation and measurement every few hundred ms, so the tests can wait for them by polling.
 const env = testEnv({
