@@ -252,13 +252,13 @@ describe('no secret anywhere', () => {
     }
     await stopAll();
 
-    const haystacks: Record<string, string> = {
+    const haystacks = {
       logs: outputs.flat().join('\n'),
       responses: responses.join('\n'),
       platform: await dumpPlatformDatabase(env),
       columns: await platformColumns(),
       redis: await dumpRedis(env),
-    };
+    } satisfies Record<string, string>;
     // The flow really ran and was logged at trace level: the scan is not over empty text.
     expect(haystacks.logs.split('\n').length).toBeGreaterThan(50);
     expect(haystacks.platform).toMatch(/job_records/);

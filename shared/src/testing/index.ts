@@ -11,6 +11,7 @@ export { TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, TEST_SERVICE_TOKEN, testEnv, uni
 export { apiCallEvent } from './events.js';
 export { startPlatform, type Platform } from './platform.js';
 export { closedPort, freePort, tcpAccepts, untilPort } from './ports.js';
+export { seededRandom, shuffle, testSeed } from './random.js';
 export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from './private-services.js';
 export { makeTempDir, startProcess, startService, which, type ManagedProcess, type ServiceProcess } from './processes.js';
 export { makeTenantLogin, tenantLoginUri } from './tenant-login.js';
