@@ -1,4 +1,4 @@
-import { TEST_SERVICE_TOKEN, testEnv, waitFor } from '@deeplens/shared/testing';
+import { TEST_SERVICE_TOKEN, testEnv, waitForReady } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
 
@@ -15,7 +15,7 @@ let routes: Array<{ method: string; url: string }>;
 
 beforeAll(async () => {
   api = await startTestApi(env);
-  await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'the API ready' });
+  await waitForReady(api, { what: 'the API ready' });
   routes = routeTable(api.app.printRoutes({ commonPrefix: false }));
 });
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { platformNames, serviceEnvironment, withClient, withDatabase } from '@deeplens/shared';
-import { TEST_ADMIN_TOKEN, testEnv, waitFor } from '@deeplens/shared/testing';
+import { TEST_ADMIN_TOKEN, testEnv, waitForJob } from '@deeplens/shared/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadApiEnv } from '../src/config.js';
@@ -42,16 +42,7 @@ export async function startTestApi(env: Record<string, string> = testEnv(), admi
     deps,
     call,
     /** Polls the job until it is completed or failed, as a client would. */
-    async waitForJob(jobId: string, timeoutMs = 60_000) {
-      return waitFor(
-        async () => {
-          const response = await call('GET', `/v1/jobs/${jobId}`);
-          const job = response.json();
-          return job.state === 'completed' || job.state === 'failed' ? job : undefined;
-        },
-        { timeoutMs, intervalMs: 100, what: `job ${jobId}` },
-      );
-    },
+    waitForJob: (jobId: string, timeoutMs = 60_000) => waitForJob({ call }, jobId, { timeoutMs }),
     async close() {
       await app.close();
       await close();

@@ -1,4 +1,4 @@
-import { TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
+import { TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitForReady } from '@deeplens/shared/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ async function start(overrides: Record<string, string>) {
     }),
   );
   // Until its Redis connection is up the shared limiter lets everything through; count once it is.
-  await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'ready' });
+  await waitForReady(api, { what: 'ready' });
   return api;
 }
 

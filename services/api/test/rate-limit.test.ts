@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { TEST_ADMIN_TOKEN, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
+import { startPrivateRedis, TEST_ADMIN_TOKEN, testEnv, uniqueName, waitForReady } from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPrivateRedis } from '../../../shared/src/testing/private-services.js';
 import { startTestApi, type TestApi } from './helpers.js';
 
 /**
@@ -28,7 +27,7 @@ beforeAll(async () => {
   redis = new Redis(env.REDIS_URL!);
   // Until its Redis connection is up the limiter lets everything through (skipOnError); start counting once it is.
   for (const replica of [replicaA, replicaB]) {
-    await waitFor(async () => ((await replica.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'ready' });
+    await waitForReady(replica, { what: 'ready' });
   }
 });
 afterAll(async () => {
@@ -98,7 +97,7 @@ describe('per-token rate limiting', () => {
     const redisOfItsOwn = await startPrivateRedis();
     const replica = await startTestApi({ ...env, REDIS_URL: redisOfItsOwn.url });
     try {
-      await waitFor(async () => ((await replica.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'ready' });
+      await waitForReady(replica, { what: 'ready' });
       await redisOfItsOwn.stop();
       const list = await replica.call('GET', '/v1/tenants?limit=1');
       expect(list.statusCode).toBe(200);

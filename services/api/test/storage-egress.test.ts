@@ -1,9 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testEnv, uniqueName } from '@deeplens/shared/testing';
+import { startCountingListener, testEnv, uniqueName } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCountingListener } from '../../storage-verifier/src/test-support/counting-listener.js';
 import { platformQuery, startTestApi, type TestApi } from './helpers.js';
 
 /**

@@ -54,9 +54,11 @@ describe('a connection PostgreSQL ends', () => {
     await client.connect();
     try {
       const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      // 'end' comes after the 57P01 'error' event: once it has, the error had its chance to escape.
+      const ended = new Promise((resolve) => client.once('end', resolve));
       await pool.query(sql.unsafe`SELECT pg_terminate_backend(${rows[0]!.pid})`);
       // Without a listener the 57P01 error event is thrown out of the process here (vitest reports it).
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await ended;
       await expect(client.query('SELECT 1')).rejects.toThrow();
     } finally {
       await client.end().catch(() => undefined);

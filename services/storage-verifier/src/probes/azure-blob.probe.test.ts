@@ -1,8 +1,7 @@
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { type AzuriteServer, closedPort, DEV_ACCOUNT, DEV_KEY, startAzurite } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
-import { DEV_ACCOUNT, DEV_KEY, startAzurite, type AzuriteServer } from '../test-support/azurite.js';
-import { closedPort } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
 import { testProbeOptions } from '../test-support/probe-options.js';

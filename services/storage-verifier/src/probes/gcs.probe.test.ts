@@ -1,8 +1,7 @@
 import type { StorageConfigOf } from '@deeplens/shared';
+import { closedPort, type GcsFixture, type ServiceAccount, startGcsFixture } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
-import { startGcsFixture, type GcsFixture, type ServiceAccount } from '../test-support/gcs-fixture.js';
-import { closedPort } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
 import { testProbeOptions } from '../test-support/probe-options.js';

@@ -1,9 +1,8 @@
 import type { StorageConfigOf } from '@deeplens/shared';
+import { closedPort, type MotoServer, startMoto } from '@deeplens/shared/testing';
 import { Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
-import { startMoto, type MotoServer } from '../test-support/moto.js';
-import { closedPort } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
 import { testProbeOptions } from '../test-support/probe-options.js';

@@ -1,9 +1,8 @@
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { StorageConfigOf } from '@deeplens/shared';
+import { closedPort, type MotoServer, startMoto, startSilentServer } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
-import { startMoto, type MotoServer } from '../test-support/moto.js';
-import { closedPort, startSilentServer } from '../test-support/processes.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
 import { testProbeOptions } from '../test-support/probe-options.js';

@@ -1,10 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StorageConfigOf } from '@deeplens/shared';
+import { closedPort, SAMBA_USER, type SambaServer, startSamba } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
-import { closedPort } from '../test-support/processes.js';
-import { SAMBA_USER, startSamba, type SambaServer } from '../test-support/samba.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';
 import { testProbeOptions } from '../test-support/probe-options.js';

@@ -1,10 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { uniqueName } from '@deeplens/shared/testing';
+import { type HostileSmbServer, makeTempDir, type Platform, startHostileSmb, startPlatform, uniqueName } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHostileSmb, type HostileSmbServer } from '../src/test-support/hostile-smb.js';
-import { makeTempDir } from '../src/test-support/processes.js';
-import { startPlatform, type Platform } from './support.js';
 
 /**
  * Issue #13: a tenant's SMB server answering NEGOTIATE with a 68-byte message

@@ -1,19 +1,9 @@
 import { meteringKeys, platformNames, tenantLoginRoleName, withClient, withDatabase, withTemplateLock } from '@deeplens/shared';
-import { makeTenantLogin, startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, makeTenantLogin, seededRandom, type ServiceProcess, shuffle, startService, testEnv, testSeed, waitFor } from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
-import {
-  apiCallEvent,
-  domainEventsOf,
-  monthOfDate,
-  openPlatform,
-  postEvents,
-  quotaOf,
-  usageOf,
-  waitForJobs,
-  type Platform,
-} from './usage.fixtures.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
+import { domainEventsOf, monthOfDate, openPlatform, postEvents, quotaOf, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
 
 // Reconciliation and measurement every few hundred ms, so the tests can wait for them by polling.
 const env = testEnv({
@@ -47,7 +37,8 @@ describe('usage metering', () => {
     const expected = tenants.map((_, index) => 50 * index + 25); // 25, 75, …, 975: 10,000 in all
     const events = tenants.flatMap((tenantId, index) => Array.from({ length: expected[index]! }, () => apiCallEvent(tenantId)));
     expect(events.length).toBe(10_000);
-    events.sort(() => Math.random() - 0.5);
+    // Arrival order shuffled; DEEPLENS_USAGE_SEED=<printed seed> replays one.
+    shuffle(events, seededRandom(testSeed('DEEPLENS_USAGE_SEED')));
 
     const batched = events.slice(0, 9_000);
     const single = events.slice(9_000);

@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { EgressPolicy, type StorageConfigOf } from '@deeplens/shared';
+import { startCountingListener, startGcsFixture, startRedirectingServer } from '@deeplens/shared/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure } from '../test-support/assertions.js';
-import { startCountingListener, startRedirectingServer } from '../test-support/counting-listener.js';
-import { startGcsFixture } from '../test-support/gcs-fixture.js';
 import { testProbeOptions } from '../test-support/probe-options.js';
 import { probeStorage } from './index.js';
 

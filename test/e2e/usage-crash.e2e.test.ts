@@ -1,7 +1,7 @@
-import { startService, testEnv, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, type ServiceProcess, startService, testEnv } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent, openPlatform, postEvents, quotaOf, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
+import { openPlatform, postEvents, quotaOf, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
 
 const env = testEnv();
 let api: TestApi;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { usageIngestPayloadOf } from '@deeplens/shared';
-import { enqueueJob, startService, testEnv, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, enqueueJob, type ServiceProcess, startService, testEnv, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent, openPlatform, postEvents, waitFor, waitForJobs, type Platform } from './usage.fixtures.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
+import { openPlatform, postEvents, waitForJobs, type Platform } from './usage.fixtures.js';
 
 /**
  * The aggregator counts the usage.ingest jobs it holds at once in one
@@ -79,12 +79,17 @@ describe('usage aggregator group commit', () => {
     await platform.client.query('DROP TRIGGER IF EXISTS refuse_poison ON usage_event_keys');
     const [tenantId] = await platform.insertTenants(1);
     aggregator = await startService('usage-aggregator', { ...env, DEEPLENS_USAGE_GROUP_LINGER_MS: '1000' });
-    // Ten one-event jobs, as single-event requests make them, one every ~20 ms: without the
-    // linger each would find the aggregator idle and commit alone.
+    // Ten one-event jobs, as single-event requests make them, each added only once the aggregator
+    // has taken the one before (it is active, held by the open group): without the linger each
+    // would find the aggregator idle and commit alone.
     const jobIds: string[] = [];
     for (let n = 0; n < 10; n += 1) {
-      jobIds.push(await enqueueJob(env, 'usage.ingest', usageIngestPayloadOf([apiCallEvent(tenantId!)])));
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      const jobId = await enqueueJob(env, 'usage.ingest', usageIngestPayloadOf([apiCallEvent(tenantId!)]));
+      jobIds.push(jobId);
+      await waitFor(async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined), {
+        intervalMs: 10,
+        what: `job ${jobId} taken by the aggregator`,
+      });
     }
     const finished = await waitForJobs(api, jobIds);
     expect(finished.map((job) => job.result)).toEqual(jobIds.map(() => ({ events: 1, counted: 1, duplicates: 0 })));

@@ -2,7 +2,9 @@ import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, makeTempDir, startProcess, tcpAccepts, waitUntil, which } from './processes.js';
+import { waitFor } from '../wait.js';
+import { freePort, tcpAccepts } from '../ports.js';
+import { makeTempDir, startProcess, which } from '../processes.js';
 
 /**
  * A private Samba smbd (Debian's `samba` package) on 127.0.0.1:<free port>,
@@ -99,7 +101,12 @@ export async function startSamba(): Promise<SambaServer> {
 
   const server = startProcess('smbd', smbd, ['--foreground', '--no-process-group', '--debug-stdout', '-s', conf]);
   try {
-    await waitUntil(`smbd on 127.0.0.1:${port}`, () => tcpAccepts(port), { timeoutMs: 30_000, alive: server.exited });
+    await waitFor(async () => ((await tcpAccepts(port)) ? true : undefined), {
+      what: `smbd on 127.0.0.1:${port}`,
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      alive: server.exited,
+    });
   } catch (error) {
     await server.stop();
     await tmp.remove();

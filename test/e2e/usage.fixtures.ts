@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { platformNames, readDomainEvents, withDatabase, type DomainEvent } from '@deeplens/shared';
-import { apiCallEvent, uniqueName, waitFor } from '@deeplens/shared/testing';
+import { uniqueName } from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import type { TestApi } from './helpers.js';
+import type { TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * Fixtures of the usage tests: tenants written straight into the platform
@@ -35,8 +35,6 @@ export async function openPlatform(env: Record<string, string>) {
   };
 }
 export type Platform = Awaited<ReturnType<typeof openPlatform>>;
-
-export { apiCallEvent };
 
 /** Posts events (one request per element: an event or an array for a batch); returns the job ids, checking each 202. */
 export async function postEvents(api: TestApi, requests: Array<unknown>, token?: string): Promise<string[]> {
@@ -83,5 +81,3 @@ export async function domainEventsOf(env: Record<string, string>, tenantId: stri
 }
 
 export const monthOfDate = (date: Date) => date.toISOString().slice(0, 7);
-
-export { waitFor };

@@ -1,9 +1,8 @@
 import { Agent, request as httpRequest } from 'node:http';
 import {  } from '@deeplens/shared';
-import { freePort, startService, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
+import { apiCallEvent, freePort, startService, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, waitForReady } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { platformQuery, startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent } from './usage.fixtures.js';
+import { platformQuery, startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * SIGTERM under load. The aggregator, under a stream of events, finishes the
@@ -20,7 +19,7 @@ const platform = platformQuery(env);
 
 beforeAll(async () => {
   api = await startTestApi(env);
-  await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'the API ready' });
+  await waitForReady(api, { what: 'the API ready' });
   const [row] = await platform<{ id: string }>(
     `INSERT INTO tenants (id, name, plan, status) VALUES (gen_random_uuid(), $1, 'enterprise', 'active') RETURNING id`,
     [uniqueName('drain')],

@@ -4,17 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { startService, TEST_ADMIN_TOKEN, testEnv, uniqueName, type ServiceProcess } from '@deeplens/shared/testing';
+import { type MotoServer, type ServiceProcess, startMoto, startService, TEST_ADMIN_TOKEN, testEnv, uniqueName } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMoto, type MotoServer } from '../../storage-verifier/src/test-support/moto.js';
-import { startTestApi, type TestApi } from './helpers.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * The CLI's storage and backup commands against the real routes: the API on a
  * real port, the provisioner and storage-verifier as processes, the tenant's
  * storage on moto_server (S3 with SigV4 checks).
  */
-const cliSource = resolve(import.meta.dirname, '../../cli/src/cli.ts');
+const cliSource = resolve(import.meta.dirname, '../../services/cli/src/cli.ts');
 const BUCKET = 'deeplens-cli';
 
 let api: TestApi;

@@ -1,5 +1,5 @@
+import { type BrokenHttpMode, startBrokenHttp } from '@deeplens/shared/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBrokenHttp, type BrokenHttpMode } from '../test-support/hostile-http.js';
 import { testProbeOptions } from '../test-support/probe-options.js';
 import { probeStorage } from './index.js';
 import type { ProbeResult } from './types.js';

@@ -2,9 +2,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { startService, TEST_ADMIN_TOKEN, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { freePort, httpApiClient, type ServiceProcess, startService, TEST_ADMIN_TOKEN, testEnv, uniqueName, waitForJob } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/test-support/processes.js';
 
 /**
  * The storage verifier killed with SIGKILL in the middle of a verification
@@ -39,11 +38,7 @@ async function call(method: string, path: string, body?: unknown) {
   return { status: response.status, body: (await response.json()) as any };
 }
 
-const finished = (jobId: string, timeoutMs = 60_000) =>
-  waitFor(async () => {
-    const { body } = await call('GET', `/v1/jobs/${jobId}`);
-    return body.state === 'completed' || body.state === 'failed' ? body : undefined;
-  }, { timeoutMs, what: `job ${jobId}` });
+const finished = (jobId: string, timeoutMs = 60_000) => waitForJob({ call: httpApiClient(base) }, jobId, { timeoutMs });
 
 describe('storage verifier killed mid-verification', () => {
   it('finishes the verification after a restart, with status and history consistent', async () => {

@@ -60,9 +60,9 @@ describe('runProbe', () => {
   });
 
   it('bounds the whole probe by totalTimeoutMs', async () => {
-    const slow = () => new Promise<void>((resolve) => setTimeout(resolve, 120));
+    // A list step that never ends, under a step bound far above the total one: only the total bound can stop it.
     const calls: Calls = [];
-    const result = await runProbe(definition(memoryOps(calls, { list: async () => (await slow(), await slow(), true) })), testProbeOptions({ stepTimeoutMs: 1000, totalTimeoutMs: 150 }));
+    const result = await runProbe(definition(memoryOps(calls, { list: never })), testProbeOptions({ stepTimeoutMs: 1000, totalTimeoutMs: 150 }));
     expect(result.error?.code).toBe('timeout');
     expect(result.error?.message).toContain('did not finish within 150 ms');
     expect(result.totalMs).toBeLessThan(1000);
@@ -70,8 +70,12 @@ describe('runProbe', () => {
 
   it('stops when the caller aborts its signal', async () => {
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const result = await runProbe(definition(memoryOps([], { write: never })), { ...options, stepTimeoutMs: 5000, signal: controller.signal });
+    // The caller gives up while the write is running (the write itself never ends).
+    const write = () => {
+      controller.abort();
+      return never();
+    };
+    const result = await runProbe(definition(memoryOps([], { write })), { ...options, stepTimeoutMs: 5000, signal: controller.signal });
     expect(result.error?.code).toBe('timeout');
     expect(result.error?.message).toContain('cancelled');
   });

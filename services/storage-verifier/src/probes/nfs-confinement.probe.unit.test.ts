@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeTempDir } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectVerified } from '../test-support/assertions.js';
-import { makeTempDir } from '../test-support/processes.js';
 import { testProbeOptions } from '../test-support/probe-options.js';
 import { probeStorage } from './index.js';
 

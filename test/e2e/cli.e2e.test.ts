@@ -4,13 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { startService, TEST_ADMIN_TOKEN, testEnv, uniqueName, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * The `deeplens` CLI as operators run it: a real process talking over HTTP to
  * the API on a real port, with a provisioner process doing the work.
  */
-const cliSource = resolve(import.meta.dirname, '../../cli/src/cli.ts');
+const cliSource = resolve(import.meta.dirname, '../../services/cli/src/cli.ts');
 
 interface CliRun {
   code: number | null;

@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { platformNames, tenantLoginRoleName, withClient, withDatabase } from '@deeplens/shared';
-import { enqueueJob, startService, tenantLoginUri, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { enqueueJob, type MotoServer, type ServiceProcess, startMoto, startService, tenantLoginUri, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMoto, type MotoServer } from '../../storage-verifier/src/test-support/moto.js';
-import { startTestApi, type TestApi } from './helpers.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * Backup and restore end to end: the API in-process, the provisioner and the

@@ -3,11 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { storageConfigsRepository, type StorageProvider } from '@deeplens/shared';
-import { startService, testEnv, uniqueName, type ServiceProcess } from '@deeplens/shared/testing';
+import { type ServiceProcess, startCountingListener, startEchoServer, startService, testEnv, uniqueName } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCountingListener } from '../../storage-verifier/src/test-support/counting-listener.js';
-import { startEchoServer } from '../../storage-verifier/src/test-support/echo-server.js';
-import { platformQuery, startTestApi, type TestApi } from './helpers.js';
+import { platformQuery, startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * The workers under an egress policy that lets through one hostile endpoint

@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { freePort, makeTempDir, startProcess, waitUntil } from './processes.js';
+import { waitFor } from '../wait.js';
+import { freePort } from '../ports.js';
+import { makeTempDir, startProcess } from '../processes.js';
 
 /**
  * Azurite's blob service (npm `azurite`, a devDependency) on 127.0.0.1 with
@@ -37,8 +39,10 @@ export async function startAzurite(): Promise<AzuriteServer> {
   const blobEndpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
   try {
     // Any HTTP answer (an unauthenticated request gets 4xx) means the service is up.
-    await waitUntil(`azurite-blob on ${blobEndpoint}`, async () => (await fetch(`${blobEndpoint}?comp=list`)).status > 0, {
+    await waitFor(async () => ((await fetch(`${blobEndpoint}?comp=list`)).status > 0 ? true : undefined), {
+      what: `azurite-blob on ${blobEndpoint}`,
       timeoutMs: 60_000,
+      intervalMs: 100,
       alive: server.exited,
     });
   } catch (error) {

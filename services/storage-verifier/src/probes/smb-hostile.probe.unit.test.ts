@@ -1,7 +1,7 @@
 import { EgressPolicy } from '@deeplens/shared';
+import { type HostileMode, type HostileSmbServer, startHostileSmb } from '@deeplens/shared/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectFailure } from '../test-support/assertions.js';
-import { startHostileSmb, type HostileMode, type HostileSmbServer } from '../test-support/hostile-smb.js';
 import { testProbeOptions } from '../test-support/probe-options.js';
 import { frameProblem, SmbProtocolError } from './smb2-frames.js';
 import { parseNames } from './smb2-single-entry.js';

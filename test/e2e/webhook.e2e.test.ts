@@ -10,7 +10,7 @@ import {
 import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * Events out: the provisioner publishes domain events after its commits, the

@@ -1,9 +1,7 @@
 import { createLogger, migratePlatform } from '@deeplens/shared';
-import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, type PrivatePostgres, type ServiceProcess, startPrivatePostgres, startService, testEnv, uniqueName, waitFor, waitForReady } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPrivatePostgres, type PrivatePostgres } from '../../../shared/src/testing/private-services.js';
-import { platformQuery, startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent } from './usage.fixtures.js';
+import { platformQuery, startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * PostgreSQL restarted (`pg_ctl restart -m fast`: every connection cut) in the
@@ -24,7 +22,7 @@ beforeAll(async () => {
     createLogger({ name: 'test-migrate', level: 'warn' }),
   );
   api = await startTestApi(env);
-  await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'the API ready' });
+  await waitForReady(api, { what: 'the API ready' });
 }, 180_000);
 afterAll(async () => {
   for (const service of running) await service.stop();
@@ -147,7 +145,7 @@ describe('PostgreSQL restarted mid-work', () => {
     } finally {
       await postgres.start();
     }
-    await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: '/readyz back to 200' });
+    await waitForReady(api, { what: '/readyz back to 200' });
     expect((await callThrough('GET', '/v1/tenants?limit=5')).statusCode).toBe(200);
   }, 90_000);
 });

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { startService, TEST_SERVICE_TOKEN, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, type ServiceProcess, startService, TEST_SERVICE_TOKEN, testEnv, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent, openPlatform, postEvents, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
+import { openPlatform, postEvents, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
 
 const env = testEnv();
 let api: TestApi;

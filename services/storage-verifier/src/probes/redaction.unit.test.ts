@@ -1,8 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { startEchoServer, startGcsFixture } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectNoSecrets } from '../test-support/assertions.js';
-import { startEchoServer } from '../test-support/echo-server.js';
-import { startGcsFixture } from '../test-support/gcs-fixture.js';
 import { probeStorage } from './index.js';
 import { redact } from './probe-runner.js';
 import { classifySmbError } from './smb.probe.js';

@@ -4,9 +4,8 @@ import { createServer, type Server } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger, migratePlatform, platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { freePort, httpApiClient, startService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { dumpPlatformDatabase, dumpRedis, freePort, httpApiClient, type ServiceProcess, startService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, waitForJob } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dumpPlatformDatabase, dumpRedis } from '../../storage-verifier/test/support.js';
 
 /**
  * Secrets never leave: a realistic flow with the API, provisioner and
@@ -19,7 +18,7 @@ import { dumpPlatformDatabase, dumpRedis } from '../../storage-verifier/test/sup
  * may appear. On the way, a sealed config copied onto another tenant's row
  * must not open there.
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const marker = (label: string) => `${label}${randomBytes(8).toString('hex')}`;
 const keyOne = `sec-k1:${marker('ENCKEYONE')}`;
 const keyTwo = `sec-k2:${marker('ENCKEYTWO')}`;
@@ -87,11 +86,7 @@ async function call(method: string, path: string, body?: unknown) {
   responses.push(`${method} ${path} → ${response.status} ${JSON.stringify([...response.headers])} ${response.text}`);
   return response;
 }
-const finished = (jobId: string) =>
-  waitFor(async () => {
-    const job = (await call('GET', `/v1/jobs/${jobId}`)).json();
-    return job.state === 'completed' || job.state === 'failed' ? job : undefined;
-  }, { timeoutMs: 90_000, what: `job ${jobId}` });
+const finished = (jobId: string) => waitForJob({ call }, jobId, { timeoutMs: 90_000 });
 
 beforeAll(async () => {
   const port = await freePort();
@@ -257,13 +252,13 @@ describe('no secret anywhere', () => {
     }
     await stopAll();
 
-    const haystacks: Record<string, string> = {
+    const haystacks = {
       logs: outputs.flat().join('\n'),
       responses: responses.join('\n'),
       platform: await dumpPlatformDatabase(env),
       columns: await platformColumns(),
       redis: await dumpRedis(env),
-    };
+    } satisfies Record<string, string>;
     // The flow really ran and was logged at trace level: the scan is not over empty text.
     expect(haystacks.logs.split('\n').length).toBeGreaterThan(50);
     expect(haystacks.platform).toMatch(/job_records/);

@@ -1,9 +1,8 @@
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { apiCallEvent, type PrivateRedis, type ServiceProcess, startPrivateRedis, startService, testEnv, uniqueName, waitFor, waitForReady } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPrivateRedis, type PrivateRedis } from '../../../shared/src/testing/private-services.js';
-import { startTestApi, type TestApi } from './helpers.js';
-import { apiCallEvent, openPlatform } from './usage.fixtures.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
+import { openPlatform } from './usage.fixtures.js';
 
 /**
  * Redis stopped (killed) and started again while the API takes traffic, on a
@@ -22,7 +21,7 @@ beforeAll(async () => {
   env = testEnv({ REDIS_URL: redis.url });
   api = await startTestApi(env);
   provisioner = await startService('provisioner', env);
-  await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'the API ready' });
+  await waitForReady(api, { what: 'the API ready' });
 });
 afterAll(async () => {
   await provisioner?.stop();
@@ -82,7 +81,7 @@ describe('Redis stopped and restarted under traffic', () => {
 
     await redis.start();
     phase = 'restarted';
-    await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: '/readyz back to 200' });
+    await waitForReady(api, { what: '/readyz back to 200' });
     await waitFor(() => (answers.filter((answer) => answer.phase === 'restarted' && answer.status === 202).length >= 2 ? true : undefined), {
       what: 'creations accepted again',
     });
@@ -125,7 +124,7 @@ describe('Redis stopped and restarted under traffic', () => {
       }
       await redis.stop('SIGKILL');
       await redis.start();
-      await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: '/readyz back to 200' });
+      await waitForReady(api, { what: '/readyz back to 200' });
 
       const aggregator = await startService('usage-aggregator', env);
       try {
@@ -155,7 +154,7 @@ describe('an API started while Redis is down', () => {
       expect(refused.json().error.code).toBe('unavailable');
       expect(Date.now() - started).toBeLessThan(1_000);
       await late.start();
-      await waitFor(async () => ((await lonely.call('GET', '/readyz')).statusCode === 200 ? true : undefined), {
+      await waitForReady(lonely, {
         what: 'the API to see Redis',
       });
       const accepted = await lonely.call('POST', '/v1/tenants', { body: { name: uniqueName('later') } });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { webhookDeliveriesRepository } from '@deeplens/shared';
 import { enqueueJob, startService, testEnv, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './helpers.js';
+import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
 /**
  * Issue #13 at delivery: a webhook URL accepted at registration (loopback was
