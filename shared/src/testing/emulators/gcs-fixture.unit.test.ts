@@ -1,5 +1,5 @@
 import { Storage } from '@google-cloud/storage';
-import { LIBRARY_TOKEN_URL } from '@deeplens/shared/storage-clients';
+import { LIBRARY_TOKEN_URL } from '../../storage-clients/gcs-client.js';
 import { DefaultTransporter, JWT } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGcsFixture, type GcsFixture } from './gcs-fixture.js';
