@@ -42,7 +42,7 @@ export * from './schemas/http/usage.js';
 export * from './crypto/rotate-keys.js';
 export * from './storage/pg-tools.js';
 export * from './storage/digest-stream.js';
-export * from './events/outbox.js';
+export * from './outbox/outbox.js';
 export * from './events/webhooks.js';
 export * from './repositories/housekeeping.js';
 export * from './egress/egress-policy.js';

@@ -2,7 +2,7 @@ import { baseEnvSchema, parseEnv, positiveInt } from '@deeplens/shared';
 import type { z } from 'zod';
 
 export const dispatcherEnvSchema = baseEnvSchema.extend({
-  /** Outbox rows unpublished this long are published by the dispatcher (their publisher died after the commit). */
+  /** Outbox rows (jobs and events) unpublished this long are published by the dispatcher: their writer died or lost Redis after its commit. */
   DEEPLENS_OUTBOX_GRACE_MS: positiveInt(10_000),
   DEEPLENS_OUTBOX_INTERVAL_MS: positiveInt(5_000),
   /** Stream entries another dispatcher took and left unacknowledged this long are claimed. */

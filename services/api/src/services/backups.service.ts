@@ -7,7 +7,7 @@ import {
   storageConfigsRepository,
   writeAudit,
   type DatabasePool,
-  type JobProducer,
+  type Outbox,
   type TenantsRepository,
 } from '@deeplens/shared';
 import type { CommonQueryMethods } from 'slonik';
@@ -15,8 +15,9 @@ import { z } from 'zod';
 
 /**
  * Backups and restores: each request is a row (the backup with the storage
- * key it will have, or the restore) and a job, in one transaction. The
- * provisioner does the work; these answer 202 with the job.
+ * key it will have, or the restore) and its job, recorded in one transaction
+ * and queued after the commit (the outbox). The provisioner does the work;
+ * these answer 202 with the job.
  */
 
 const backupRow = z.object({
@@ -51,13 +52,13 @@ export const backupStorageKey = (prefix: string, backupId: string, at = new Date
 export interface BackupsServiceDeps {
   pool: DatabasePool;
   tenants: TenantsRepository;
-  producer: JobProducer;
+  outbox: Outbox;
   /** The platform's default storage is configured (platform backups go there). */
   platformStorage: boolean;
   dbPrefix: string;
 }
 
-export function createBackupsService({ pool, tenants, producer, platformStorage, dbPrefix }: BackupsServiceDeps) {
+export function createBackupsService({ pool, tenants, outbox, platformStorage, dbPrefix }: BackupsServiceDeps) {
   async function loadLive(idOrName: string) {
     const tenant = await tenants.get(idOrName);
     if (!LIVE.has(tenant.status)) throw conflict(`tenant ${tenant.name} is ${tenant.status}; only an active or suspended tenant can be backed up or restored`);
@@ -80,14 +81,14 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
       }
       assertVerified(tenant, storage, 'backups are made');
       const backupId = randomUUID();
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         const database = await registeredDatabase(trx, tenant.id, tenant.name);
         await trx.query(sql.typeAlias('void')`
           INSERT INTO backups (id, kind, tenant_id, database_name, provider, storage_key, status, requested_by)
           VALUES (${backupId}, 'tenant', ${tenant.id}, ${database}, ${storage.provider}, ${backupStorageKey('backups', backupId)},
                   'pending', ${actor})`);
         await writeAudit(trx, { actor, action: 'tenant.backup.request', tenantId: tenant.id, details: { backupId } });
-        return producer.enqueue('tenant.backup', { tenantId: tenant.id, backupId });
+        return record.job('tenant.backup', { tenantId: tenant.id, backupId });
       });
       return { jobId, backupId };
     },
@@ -113,7 +114,7 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
       const tenant = await loadLive(idOrName);
       assertVerified(tenant, await storageConfigsRepository.findView(pool, tenant.id), 'restores are read');
       const restoreId = randomUUID();
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
           SELECT status FROM backups WHERE id = ${input.backupId} AND tenant_id = ${tenant.id}`);
         if (status === null) throw notFound(`tenant ${tenant.name} has no backup ${input.backupId}`);
@@ -127,7 +128,7 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
           tenantId: tenant.id,
           details: { backupId: input.backupId, restoreId, swap: input.swap ?? false },
         });
-        return producer.enqueue('tenant.restore', { tenantId: tenant.id, backupId: input.backupId, restoreId, swap: input.swap ?? false });
+        return record.job('tenant.restore', { tenantId: tenant.id, backupId: input.backupId, restoreId, swap: input.swap ?? false });
       });
       return { jobId, restoreId };
     },
@@ -135,13 +136,13 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
     async backupPlatform(actor: string) {
       if (!platformStorage) throw conflict('the platform has no default storage (DEEPLENS_DEFAULT_STORAGE); use `npm run backup:platform -- --out <file>`');
       const backupId = randomUUID();
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         await trx.query(sql.typeAlias('void')`
           INSERT INTO backups (id, kind, database_name, provider, storage_key, status, requested_by)
           VALUES (${backupId}, 'platform', ${platformNames(dbPrefix).platformDatabase}, 'minio',
                   ${backupStorageKey('platform-backups', backupId)}, 'pending', ${actor})`);
         await writeAudit(trx, { actor, action: 'platform.backup.request', details: { backupId } });
-        return producer.enqueue('platform.backup', { backupId });
+        return record.job('platform.backup', { backupId });
       });
       return { jobId, backupId };
     },

@@ -11,9 +11,9 @@ import {
   type AnyStorageConfig,
   type DatabasePool,
   type EgressPolicy,
-  type JobProducer,
   type Keyring,
   type NfsRules,
+  type Outbox,
   type TenantRow,
   type TenantsRepository,
 } from '@deeplens/shared';
@@ -87,13 +87,13 @@ function assertOpen(tenant: { name: string; status: string }) {
 export interface StorageServiceDeps {
   pool: DatabasePool;
   tenants: TenantsRepository;
-  producer: JobProducer;
+  outbox: Outbox;
   keyring: Keyring;
   nfs: NfsRules;
   egress: EgressPolicy;
 }
 
-export function createStorageService({ pool, tenants, producer, keyring, nfs, egress }: StorageServiceDeps) {
+export function createStorageService({ pool, tenants, outbox, keyring, nfs, egress }: StorageServiceDeps) {
   /** Locks the tenant row for the transaction, so a deletion cannot slip in between check and write. */
   async function lockOpenTenant(trx: Queryable, tenant: TenantRow) {
     const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
@@ -104,15 +104,16 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs, eg
   return {
     /**
      * Replaces the tenant's storage config (encrypted, version bumped), marks it
-     * `verifying` and enqueues its verification, in one transaction: the job is
-     * added before the commit, so a failed enqueue leaves the old config in place.
+     * `verifying` and records its verification job, in one transaction: the job
+     * reaches the queue after the commit, so a refused write leaves the old
+     * config in place and the verifier always reads the new one.
      */
     async put(idOrName: string, input: AnyStorageConfig, actor: string) {
       assertStorageEgress(egress, input, 'body.config');
       const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
       await assertNfsConfigAllowed(input, nfs, tenant.id);
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         await lockOpenTenant(trx, tenant);
         const configVersion = await storageConfigsRepository.save(
           trx,
@@ -129,7 +130,7 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs, eg
           // Field names only: the values may be secrets.
           details: { provider: input.provider, configVersion, fields: Object.keys(input.config).sort() },
         });
-        return producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' });
+        return record.job('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' });
       });
       return { jobId };
     },
@@ -138,14 +139,14 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs, eg
     async test(idOrName: string, actor: string) {
       const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         await lockOpenTenant(trx, tenant);
         const configVersion = await trx.maybeOneFirst(sql.type(z.object({ version: z.number() }))`
           UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now()
            WHERE tenant_id = ${tenant.id} RETURNING version`);
         if (configVersion === null) throw notFound(`tenant ${tenant.name} has no storage configured`);
         await writeAudit(trx, { actor, action: 'tenant.storage.test', tenantId: tenant.id, details: { configVersion } });
-        return producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' });
+        return record.job('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' });
       });
       return { jobId };
     },

@@ -9,16 +9,18 @@ import {
   type JobPayload,
   type Logger,
   type MeteringRedis,
+  type Outbox,
 } from '@deeplens/shared';
 import type { UsageMetrics } from '../usage-metrics.js';
-import { publishQuotaEvents } from '../steps/quota-events.js';
+import { quotaEventKeys } from '../steps/quota-events.js';
 import { recordUsageBatch } from '../steps/record-usage-batch.js';
 
 export interface IngestDeps {
   pool: DatabasePool;
   target: MeteringRedis;
   metrics: UsageMetrics;
-  streamMaxLength: number;
+  /** Publishes the quota events a batch recorded, after its commit. */
+  outbox: Outbox;
   /** How long the first job of a group waits for company (DEEPLENS_USAGE_GROUP_LINGER_MS). */
   groupLingerMs: number;
   log: Logger;
@@ -55,11 +57,8 @@ async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[
     deps.log.warn({ err: error }, 'could not mirror usage counters to Redis');
     throw new AppError('unavailable', 'usage counted, but Redis did not take the counters; retrying', { retryable: true });
   }
-  try {
-    await publishQuotaEvents(deps, batch.quotaEvents);
-  } catch (error) {
-    deps.log.warn({ err: error, events: batch.quotaEvents.length }, 'quota events not published yet; the sweep will');
-  }
+  // Never throws: what Redis does not take now, the outbox sweep publishes.
+  await deps.outbox.publish(quotaEventKeys(batch.quotaEvents));
   for (const row of batch.quotaEvents) deps.metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
   return batch.countedPerJob.map((counted) => ({ counted }));
 }
