@@ -9,6 +9,7 @@ import { SERVICE_NODE_FLAGS } from '../runtime/service-flags.js';
 export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
 export { freePort } from './private-services.js';
 export { enqueueJob } from './enqueue.js';
+export { inOutboxTransaction } from './outbox.js';
 export { apiCallEvent } from './events.js';
 export { makeTenantLogin, tenantLoginUri } from './tenant-login.js';
 
