@@ -13,6 +13,9 @@ CREATE TABLE outbox (
   name text NOT NULL,
   tenant_id uuid,
   body jsonb NOT NULL,
+  -- The writer's DEEPLENS_QUEUE_PREFIX: a sweep publishes only its own installation's rows
+  -- (test runs share one platform database between many prefixes). NULL: any (rows moved here below).
+  queue_prefix text,
   created_at timestamptz NOT NULL DEFAULT now(),
   published_at timestamptz,
   PRIMARY KEY (kind, id)

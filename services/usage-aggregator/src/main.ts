@@ -56,7 +56,7 @@ await runWorkerService({
     runtime.every(
       { name: 'usage resource reconciliation', intervalMs: env.DEEPLENS_USAGE_RESOURCES_INTERVAL_MS, exclusive: true },
       async () => {
-        const outcome = await reconcileResources({ pool, tenantPools, log, concurrency: 4 });
+        const outcome = await reconcileResources({ pool, outbox, tenantPools, log, concurrency: 4 });
         metrics.resourceMeasurementFailures.inc(outcome.failed.length);
         if (outcome.failed.length) log.warn({ failed: outcome.failed }, 'some tenant databases could not be measured');
         await outbox.publish(quotaEventKeys(outcome.quotaEvents));

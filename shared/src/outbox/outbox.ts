@@ -31,13 +31,10 @@ export interface OutboxRecorder {
   events(...events: DomainEvent[]): Promise<void>;
 }
 
-/**
- * Records domain events in `db`'s transaction, for writers that run their own
- * (the aggregator's usage statements); they publish the keys after the commit.
- */
-export async function recordDomainEvents(db: CommonQueryMethods, events: readonly DomainEvent[]): Promise<OutboxKey[]> {
+async function recordDomainEvents(db: CommonQueryMethods, queuePrefix: string, events: readonly DomainEvent[]): Promise<OutboxKey[]> {
   await outboxRepository.insert(
     db,
+    queuePrefix,
     events.map((event) => ({ kind: 'event', id: event.id, name: event.type, tenantId: event.tenantId, body: event })),
   );
   return events.map((event) => ({ kind: 'event', id: event.id }));
@@ -65,12 +62,12 @@ export function createOutbox({ pool, producer, log, streamMaxLength = DEFAULT_ST
         const { jobId, data, tenantId } = producer.prepare(name, payload);
         // Where the API used to enqueue: a queue that does not answer rolls the write back.
         if (refuseWhileQueueDown) await producer.assertAnswering();
-        await outboxRepository.insert(trx, [{ kind: 'job', id: jobId, name, tenantId, body: data }]);
+        await outboxRepository.insert(trx, producer.prefix, [{ kind: 'job', id: jobId, name, tenantId, body: data }]);
         keys.push({ kind: 'job', id: jobId });
         return jobId;
       },
       async events(...events) {
-        keys.push(...(await recordDomainEvents(trx, events)));
+        keys.push(...(await recordDomainEvents(trx, producer.prefix, events)));
       },
     };
   }
@@ -139,15 +136,22 @@ export function createOutbox({ pool, producer, log, streamMaxLength = DEFAULT_ST
       return result;
     },
 
+    /**
+     * Records events in `trx`, for writers that run their own transaction (the
+     * aggregator's usage statements); they publish the keys after the commit.
+     */
+    recordEvents: (trx: CommonQueryMethods, events: readonly DomainEvent[]) => recordDomainEvents(trx, producer.prefix, events),
+
     publish,
 
     /**
-     * Publishes what a writer left (it died after its commit, or Redis failed
-     * it) once older than the grace period. SKIP LOCKED lets replicas share
-     * the work, and leaves rows a writer is publishing right now to it.
+     * Publishes what a writer of this installation (queue prefix) left (it
+     * died after its commit, or Redis failed it) once older than the grace
+     * period. SKIP LOCKED lets replicas share the work, and leaves rows a
+     * writer is publishing right now to it.
      */
     async sweep(graceMs: number): Promise<number> {
-      return pool.transaction(async (trx) => publishRows(trx, await outboxRepository.claimStranded(trx, graceMs)));
+      return pool.transaction(async (trx) => publishRows(trx, await outboxRepository.claimStranded(trx, producer.prefix, graceMs)));
     },
 
     /** A job recorded but not yet on the queue, as GET /v1/jobs/:id shows it: waiting. */

@@ -4,10 +4,8 @@ import { sql } from '../db/sql.js';
 
 /** The outbox table (infra/migrations/platform/0012): jobs and domain events waiting for Redis. */
 
-export type OutboxKind = 'job' | 'event';
-
 export interface OutboxKey {
-  kind: OutboxKind;
+  kind: 'job' | 'event';
   id: string;
 }
 
@@ -44,11 +42,11 @@ export const outboxRepository = {
    * finds the job already queued or reruns one that failed; an event recorded
    * again keeps the first, since its id names the fact.
    */
-  async insert(db: CommonQueryMethods, entries: readonly OutboxEntry[]): Promise<void> {
+  async insert(db: CommonQueryMethods, queuePrefix: string, entries: readonly OutboxEntry[]): Promise<void> {
     if (entries.length === 0) return;
     await db.query(sql.typeAlias('void')`
-      INSERT INTO outbox (kind, id, name, tenant_id, body)
-      SELECT kind, id, name, tenant_id, body::jsonb
+      INSERT INTO outbox (kind, id, name, tenant_id, body, queue_prefix)
+      SELECT kind, id, name, tenant_id, body::jsonb, ${queuePrefix}
         FROM ${sql.unnest(
           entries.map((entry) => [entry.kind, entry.id, entry.name, entry.tenantId, JSON.stringify(entry.body)]),
           ['text', 'uuid', 'text', 'uuid', 'text'],
@@ -69,12 +67,13 @@ export const outboxRepository = {
          FOR UPDATE OF o SKIP LOCKED`);
   },
 
-  /** Rows left unpublished longer than the grace period (their writer died or lost Redis), oldest first. */
-  async claimStranded(db: CommonQueryMethods, graceMs: number): Promise<readonly OutboxRow[]> {
+  /** This installation's rows left unpublished longer than the grace period (their writer died or lost Redis), oldest first. */
+  async claimStranded(db: CommonQueryMethods, queuePrefix: string, graceMs: number): Promise<readonly OutboxRow[]> {
     return db.any(sql.type(outboxRow)`
       SELECT kind, id, name, tenant_id, body, created_at
         FROM outbox
        WHERE published_at IS NULL AND created_at < now() - make_interval(secs => ${graceMs / 1000})
+         AND (queue_prefix = ${queuePrefix} OR queue_prefix IS NULL)
        ORDER BY created_at
        LIMIT ${BATCH}
          FOR UPDATE SKIP LOCKED`);

@@ -19,7 +19,7 @@ export interface IngestDeps {
   pool: DatabasePool;
   target: MeteringRedis;
   metrics: UsageMetrics;
-  /** Publishes the quota events a batch recorded, after its commit. */
+  /** Where a batch records the quota events it crossed, and publishes them after its commit. */
   outbox: Outbox;
   /** How long the first job of a group waits for company (DEEPLENS_USAGE_GROUP_LINGER_MS). */
   groupLingerMs: number;
@@ -40,7 +40,7 @@ type JobOutcome = { counted: number } | { error: unknown };
 async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[]> {
   let batch;
   try {
-    batch = await recordUsageBatch(deps.pool, jobs);
+    batch = await recordUsageBatch(deps.pool, deps.outbox, jobs);
   } catch (error) {
     if (jobs.length === 1) throw error;
     deps.log.warn({ err: error, jobs: jobs.length }, 'a grouped usage batch failed; counting its jobs one by one');

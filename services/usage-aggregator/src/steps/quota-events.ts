@@ -1,4 +1,4 @@
-import { domainEvent, recordDomainEvents, sql, type DomainEvent, type OutboxKey, type QuotaLimitName } from '@deeplens/shared';
+import { domainEvent, sql, type DomainEvent, type Outbox, type OutboxKey, type QuotaLimitName } from '@deeplens/shared';
 import type { CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 
@@ -49,6 +49,7 @@ export interface UsageLevel {
  */
 export async function recordThresholdCrossings(
   trx: CommonQueryMethods,
+  outbox: Outbox,
   limit: LimitColumn,
   levels: readonly UsageLevel[],
 ): Promise<QuotaEventRow[]> {
@@ -68,7 +69,7 @@ export async function recordThresholdCrossings(
      ORDER BY u.tenant_id, u.month, th.threshold
     ON CONFLICT (tenant_id, period, limit_name, threshold) DO NOTHING
     RETURNING id, tenant_id, to_char(period, 'YYYY-MM') AS month, limit_name, threshold, used, limit_value, emitted_at`);
-  if (rows.length > 0) await recordDomainEvents(trx, rows.map(toDomainEvent));
+  if (rows.length > 0) await outbox.recordEvents(trx, rows.map(toDomainEvent));
   return [...rows];
 }
 
