@@ -25,7 +25,7 @@ beforeAll(async () => {
   env = testEnv({ REDIS_URL: redis.url });
   api = await startTestApi(env);
   provisioner = await startService('provisioner', env);
-  // A grace period of a second: rows other test files are publishing at this moment are younger than that.
+  // A short grace period: the sweep leaves rows to a writer publishing them right now, and takes the rest at once.
   dispatcher = await startService('event-dispatcher', { ...env, DEEPLENS_OUTBOX_GRACE_MS: '1000', DEEPLENS_OUTBOX_INTERVAL_MS: '500' });
   await waitFor(async () => ((await api.call('GET', '/readyz')).statusCode === 200 ? true : undefined), { what: 'the API ready' });
 });

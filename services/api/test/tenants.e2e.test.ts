@@ -270,7 +270,7 @@ describe('tenant lifecycle over HTTP', () => {
     expect(await api.deps.producer.find(jobId)).toBeNull();
     expect((await api.call('GET', `/v1/jobs/${jobId}`)).json()).toMatchObject({ id: jobId, type: 'tenant.provision', tenantId, state: 'waiting', attempts: 0 });
 
-    // A grace period of a second: rows other test files are publishing at this moment are younger than that.
+    // A short grace period: the sweep leaves rows to a writer publishing them right now, and takes the rest at once.
     const dispatcher = await startService('event-dispatcher', { ...env, DEEPLENS_OUTBOX_GRACE_MS: '1000', DEEPLENS_OUTBOX_INTERVAL_MS: '200' });
     try {
       expect(await api.waitForJob(jobId)).toMatchObject({ state: 'completed', attempts: 1 });
