@@ -44,7 +44,7 @@ export * from './schemas/http/usage.js';
 export * from './crypto/rotate-keys.js';
 export * from './backups/pg-tools.js';
 export * from './backups/digest-stream.js';
-export * from './events/outbox.js';
+export * from './outbox/outbox.js';
 export * from './events/webhooks.js';
 export * from './repositories/housekeeping.repository.js';
 export * from './egress/egress-policy.js';

@@ -177,7 +177,10 @@ describe('usage metering', () => {
       tenantId,
       data: { limit: 'apiCalls', threshold: 100, period: monthOfDate(now), used: 1_000, limitValue: 1_000 },
     });
-    expect(await platform.count(`SELECT count(*) AS n FROM quota_events WHERE tenant_id = $1 AND published_at IS NOT NULL`, [tenantId])).toBe(2);
+    expect(await platform.count(`SELECT count(*) AS n FROM quota_events WHERE tenant_id = $1`, [tenantId])).toBe(2);
+    expect(
+      await platform.count(`SELECT count(*) AS n FROM outbox WHERE kind = 'event' AND name LIKE 'quota.%' AND tenant_id = $1 AND published_at IS NOT NULL`, [tenantId]),
+    ).toBe(2);
 
     const upgraded = await api.call('PATCH', `/v1/tenants/${tenantId}`, { body: { plan: 'premium' } });
     expect(upgraded.statusCode).toBe(200);

@@ -13,6 +13,7 @@ import {
   type EgressPolicy,
   type JobProducer,
   type Keyring,
+  type Outbox,
   type Logger,
   type Metrics,
 } from '@deeplens/shared';
@@ -50,6 +51,8 @@ export interface ApiDeps {
   pool: DatabasePool;
   redis: Redis;
   producer: JobProducer;
+  /** Jobs recorded in a write's transaction, published after its commit. */
+  outbox: Outbox;
   keyring: Keyring;
   /** Where tenants' storage endpoints may point (DEEPLENS_EGRESS_ALLOW): refused addresses are refused at PUT. */
   egress: EgressPolicy;
@@ -129,6 +132,7 @@ export async function buildApp(deps: ApiDeps) {
     pool: deps.pool,
     tenants: tenantsRepository,
     producer: deps.producer,
+    outbox: deps.outbox,
     keyring: deps.keyring,
     nfs: nfsRulesFromEnv(deps.env),
     egress: deps.egress,
@@ -136,9 +140,9 @@ export async function buildApp(deps: ApiDeps) {
   await app.register(healthRoutes, { pool: deps.pool, redis: deps.redis, metrics: deps.metrics });
   await app.register(tenantsRoutes, { tenants });
   await app.register(storageRoutes, {
-    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, producer: deps.producer, keyring: deps.keyring, nfs: nfsRulesFromEnv(deps.env), egress: deps.egress }),
+    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, outbox: deps.outbox, keyring: deps.keyring, nfs: nfsRulesFromEnv(deps.env), egress: deps.egress }),
   });
-  await app.register(jobsRoutes, { producer: deps.producer, jobRecords: createJobRecordsRepository(deps.pool) });
+  await app.register(jobsRoutes, { producer: deps.producer, outbox: deps.outbox, jobRecords: createJobRecordsRepository(deps.pool) });
   await app.register(statusRoutes, { pool: deps.pool, producer: deps.producer });
   // Usage metering: intake of API-call events, usage by month, the quota check (Redis keys under the queue prefix).
   const metering = meteringRedisOf(deps.producer);
@@ -163,7 +167,7 @@ export async function buildApp(deps: ApiDeps) {
     backups: createBackupsService({
       pool: deps.pool,
       tenants: tenantsRepository,
-      producer: deps.producer,
+      outbox: deps.outbox,
       platformStorage: Boolean(deps.env.DEEPLENS_DEFAULT_STORAGE),
       dbPrefix: deps.env.DEEPLENS_DB_PREFIX,
     }),

@@ -1,6 +1,7 @@
 import {
   createLogger,
   createMetrics,
+  createOutbox,
   createProducerConnection,
   egressPolicyFromEnv,
   untilReady,
@@ -25,12 +26,15 @@ export async function openApiDeps(env: ApiEnv, log: Logger = createLogger({ name
   const redis = createProducerConnection(env.REDIS_URL);
   // Start serving either way: until Redis answers, /readyz says 503 and writes that need it answer 503.
   if (!(await untilReady(redis, 3_000))) log.warn('Redis is not answering yet; writes that need it answer 503 until it does');
+  const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX, env);
   const deps: ApiDeps = {
     env,
     log,
     pool,
     redis,
-    producer: new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX, env),
+    producer,
+    // Writes record their jobs here and answer with their ids; a queue that does not answer refuses them (503).
+    outbox: createOutbox({ pool, producer, log, refuseWhileQueueDown: true }),
     keyring: keyringFromEnv(env),
     egress: egressPolicyFromEnv(env),
     metrics: createMetrics('api'),

@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
-import { meteringKeys, platformNames, withClient, withDatabase } from '@deeplens/shared';
+import { armFailpoints, meteringKeys, platformNames, sql, withClient, withDatabase } from '@deeplens/shared';
 import { Redis } from 'ioredis';
-import { enqueueJob, startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './helpers.js';
 
@@ -238,22 +238,45 @@ describe('tenant lifecycle over HTTP', () => {
     expect((await api.call('GET', `/v1/tenants/${name}`)).json()).toMatchObject({ status: 'active', id: reborn.json().tenantId });
   });
 
-  it('deprovisions at the first attempt when the worker takes the job before the enqueuing transaction commits', async () => {
+  it('deprovisions at the first attempt: the job reaches the queue only once the transaction that asked for it has committed', async () => {
     const name = uniqueName('race');
     const created = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
     await api.waitForJob(created.jobId);
-    // What DELETE does, held open: the row locked and moved to deprovisioning, the job enqueued inside.
-    await withClient(platformUrl, async (client) => {
-      await client.query('BEGIN');
-      await client.query(`UPDATE tenants SET status = 'deprovisioning', updated_at = now() WHERE id = $1`, [created.tenantId]);
-      const jobId = await enqueueJob(env, 'tenant.deprovision', { tenantId: created.tenantId });
-      const taken = async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined);
-      await waitFor(taken, { intervalMs: 20, what: 'the job taken' });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect((await api.call('GET', `/v1/jobs/${jobId}`)).json().state).toBe('active');
-      await client.query('COMMIT');
-      expect(await api.waitForJob(jobId)).toMatchObject({ state: 'completed', attempts: 1 });
+    // What DELETE does, through the API's outbox: the row moved to deprovisioning and the job recorded, in one transaction.
+    const jobId = await api.deps.outbox.transaction(async (trx, record) => {
+      await trx.query(sql.typeAlias('void')`UPDATE tenants SET status = 'deprovisioning', updated_at = now() WHERE id = ${created.tenantId}`);
+      const recorded = await record.job('tenant.deprovision', { tenantId: created.tenantId });
+      // Not committed yet: no worker can take the job, and no other session (a sweep) sees it.
+      expect(await api.deps.producer.find(recorded)).toBeNull();
+      const seen = await withClient(platformUrl, async (client) => (await client.query('SELECT 1 FROM outbox WHERE id = $1', [recorded])).rowCount);
+      expect(seen).toBe(0);
+      return recorded;
     });
+    expect(await api.waitForJob(jobId)).toMatchObject({ state: 'completed', attempts: 1 });
     expect((await api.call('GET', `/v1/tenants/${created.tenantId}`)).json()).toMatchObject({ status: 'deleted', databases: [] });
+  });
+
+  it('accepts a creation whose job Redis did not take after the commit: shown waiting, then queued by the sweep and provisioned', async () => {
+    // The publication after the commit fails, as it does when Redis goes away at that moment.
+    armFailpoints('test', ['outbox.before-publish:error']);
+    let created;
+    try {
+      created = await api.call('POST', '/v1/tenants', { body: { name: uniqueName('stranded') } });
+    } finally {
+      armFailpoints('test', []);
+    }
+    expect(created.statusCode).toBe(202);
+    const { tenantId, jobId } = created.json();
+    expect(await api.deps.producer.find(jobId)).toBeNull();
+    expect((await api.call('GET', `/v1/jobs/${jobId}`)).json()).toMatchObject({ id: jobId, type: 'tenant.provision', tenantId, state: 'waiting', attempts: 0 });
+
+    // A short grace period: the sweep leaves rows to a writer publishing them right now, and takes the rest at once.
+    const dispatcher = await startService('event-dispatcher', { ...env, DEEPLENS_OUTBOX_GRACE_MS: '1000', DEEPLENS_OUTBOX_INTERVAL_MS: '200' });
+    try {
+      expect(await api.waitForJob(jobId)).toMatchObject({ state: 'completed', attempts: 1 });
+    } finally {
+      await dispatcher.stop();
+    }
+    expect((await api.call('GET', `/v1/tenants/${tenantId}`)).json()).toMatchObject({ status: 'active' });
   });
 });

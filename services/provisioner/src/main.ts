@@ -1,4 +1,4 @@
-import { createTenantsRepository, loadMigrations, pruneExpiredRecords, runWorkerService } from '@deeplens/shared';
+import { createOutbox, createTenantsRepository, loadMigrations, pruneExpiredRecords, runWorkerService } from '@deeplens/shared';
 import { provisionerEnvSchema } from './config.js';
 import { backupPlatformHandler } from './jobs/backup-platform.js';
 import { backupTenantHandler } from './jobs/backup-tenant.js';
@@ -15,6 +15,7 @@ await runWorkerService({
   async start(runtime) {
     const tenants = createTenantsRepository(runtime.platformPool);
     const templateMigrations = loadMigrations('template');
+    const outbox = createOutbox({ pool: runtime.platformPool, producer: runtime.producer, log: runtime.log });
     const spares = createSpareDatabases({
       env: runtime.env,
       platformPool: runtime.platformPool,
@@ -23,8 +24,8 @@ await runWorkerService({
       target: runtime.env.DEEPLENS_SPARE_DATABASES,
     });
     runtime.startWorker('provisioning', {
-      'tenant.provision': provisionTenantHandler({ runtime, tenants, spares, templateMigrations }),
-      'tenant.deprovision': deprovisionTenantHandler({ runtime, tenants }),
+      'tenant.provision': provisionTenantHandler({ runtime, outbox, tenants, spares, templateMigrations }),
+      'tenant.deprovision': deprovisionTenantHandler({ runtime, outbox, tenants }),
       'tenant.backup': backupTenantHandler({ runtime }),
       'tenant.restore': restoreTenantHandler({ runtime }),
       'platform.backup': backupPlatformHandler({ runtime }),

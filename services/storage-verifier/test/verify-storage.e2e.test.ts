@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { deterministicJobId, platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { enqueueJob, uniqueName, waitFor } from '@deeplens/shared/testing';
+import { deterministicJobId, platformNames, sql, withClient, withDatabase } from '@deeplens/shared';
+import { enqueueJob, inOutboxTransaction, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type MotoServer } from '../src/test-support/moto.js';
 import { closedPort, makeTempDir } from '../src/test-support/processes.js';
@@ -217,20 +217,18 @@ describe('storage.verify against live endpoints', () => {
       expect(job.error.message).toContain('"retired"');
       expect(await storageOf(tenantId)).toMatchObject({ status: 'unverified' });
 
-      // The same, with the job taken before the transaction that enqueued it commits
-      // (the API enqueues inside it): the worker waits for the commit, then leaves
-      // the config unverified instead of missing the `verifying` it could not yet see.
-      await withClient(platformUrl(), async (client) => {
-        await client.query('BEGIN');
-        await client.query('SELECT FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]);
-        await client.query(`UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() WHERE tenant_id = $1`, [tenantId]);
-        const jobId = await enqueueJob(platform.env, 'storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'on_demand' });
-        await waitFor(async () => ((await platform.job(jobId)).state === 'active' ? true : undefined), { intervalMs: 20, what: 'the job taken' });
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        expect((await platform.job(jobId)).state).toBe('active');
-        await client.query('COMMIT');
-        expect(await platform.waitForJob(jobId)).toMatchObject({ state: 'failed', error: { code: 'internal_error' } });
+      // The same, asked for in a transaction that marks the config `verifying`: the job reaches the
+      // verifier only once that transaction has committed, so the verifier sees `verifying` and
+      // leaves the config unverified rather than missing a state it could not yet see.
+      const jobId = await inOutboxTransaction(platform.env, async (trx, record) => {
+        await trx.query(sql.typeAlias('void')`
+          UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() WHERE tenant_id = ${tenantId}`);
+        const recorded = await record.job('storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'on_demand' });
+        // Not committed yet: no worker can take it, and the API does not know it.
+        expect((await platform.call('GET', `/v1/jobs/${recorded}`)).status).toBe(404);
+        return recorded;
       });
+      expect(await platform.waitForJob(jobId)).toMatchObject({ state: 'failed', error: { code: 'internal_error' } });
       expect(await storageOf(tenantId)).toMatchObject({ status: 'unverified' });
     } finally {
       await folder.remove();

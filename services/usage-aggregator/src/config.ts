@@ -44,8 +44,6 @@ export const aggregatorEnvSchema = workerEnvSchema.extend({
    * CPU contention the API and the provisioner go first. 0 restores normal.
    */
   DEEPLENS_CPU_NICENESS: workerEnvSchema.shape.DEEPLENS_CPU_NICENESS.removeDefault().default(10),
-  /** A quota event not published this long after its commit is published by the sweep (a worker died in between). */
-  DEEPLENS_USAGE_OUTBOX_GRACE_MS: positiveInt(30_000),
 });
 
 export type AggregatorEnv = z.infer<typeof aggregatorEnvSchema>;

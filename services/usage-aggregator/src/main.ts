@@ -1,4 +1,5 @@
 import {
+  createOutbox,
   createProducerConnection,
   keyringFromEnv,
   runWorkerService,
@@ -10,7 +11,7 @@ import {
 import { aggregatorEnvSchema } from './config.js';
 import { ingestUsageHandler } from './jobs/ingest-usage.js';
 import { maintainLogPartitions, pruneEventKeys } from './repositories/usage-maintenance.repository.js';
-import { publishQuotaEvents, publishStrandedQuotaEvents } from './steps/quota-events.js';
+import { quotaEventKeys } from './steps/quota-events.js';
 import { reconcileCounters } from './steps/reconcile-counters.js';
 import { reconcileResources } from './steps/reconcile-resources.js';
 import { createUsageMetrics } from './usage-metrics.js';
@@ -38,9 +39,9 @@ await runWorkerService({
     });
     runtime.onClose(() => tenantPools.close());
     const metrics = createUsageMetrics(runtime.metrics);
-    const publishing = { pool, target, streamMaxLength: env.DEEPLENS_EVENTS_STREAM_MAX_LENGTH };
+    const outbox = createOutbox({ pool, producer: runtime.producer, log, streamMaxLength: env.DEEPLENS_EVENTS_STREAM_MAX_LENGTH });
 
-    runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ ...publishing, metrics, log, groupLingerMs: env.DEEPLENS_USAGE_GROUP_LINGER_MS }) });
+    runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ pool, target, outbox, metrics, log, groupLingerMs: env.DEEPLENS_USAGE_GROUP_LINGER_MS }) });
 
     runtime.every(
       { name: 'usage counter reconciliation', intervalMs: env.DEEPLENS_USAGE_RECONCILE_INTERVAL_MS, exclusive: true },
@@ -50,21 +51,15 @@ await runWorkerService({
         metrics.counterDriftRepaired.inc(outcome.drift);
         const level = outcome.repaired || outcome.statesRepublished ? 'warn' : 'debug';
         log[level]({ ...outcome }, `usage reconciliation: repaired ${outcome.repaired} Redis counters (drift ${outcome.drift} calls), republished ${outcome.statesRepublished} tenant states`);
-        const swept = await publishStrandedQuotaEvents(publishing, env.DEEPLENS_USAGE_OUTBOX_GRACE_MS);
-        if (swept) log.warn({ swept }, 'published quota events a crashed worker had left');
       },
     );
     runtime.every(
       { name: 'usage resource reconciliation', intervalMs: env.DEEPLENS_USAGE_RESOURCES_INTERVAL_MS, exclusive: true },
       async () => {
-        const outcome = await reconcileResources({ pool, tenantPools, log, concurrency: 4 });
+        const outcome = await reconcileResources({ pool, outbox, tenantPools, log, concurrency: 4 });
         metrics.resourceMeasurementFailures.inc(outcome.failed.length);
         if (outcome.failed.length) log.warn({ failed: outcome.failed }, 'some tenant databases could not be measured');
-        try {
-          await publishQuotaEvents(publishing, outcome.quotaEvents);
-        } catch (error) {
-          log.warn({ err: error }, 'quota events not published yet; the sweep will');
-        }
+        await outbox.publish(quotaEventKeys(outcome.quotaEvents));
         for (const row of outcome.quotaEvents) metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
         log.debug({ month: outcome.month, measured: outcome.measured, failed: outcome.failed.length }, 'tenant resources measured');
       },

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { v5 as uuidv5 } from 'uuid';
 import { z } from 'zod';
 
 /**
@@ -75,6 +76,25 @@ export function domainEvent<T extends DomainEventType>(
   fields: { id: string; occurredAt: string; tenantId: string | null; data: DomainEvent<T>['data'] },
 ): DomainEvent<T> {
   return domainEventSchemas[type].parse({ type, version: DOMAIN_EVENT_VERSION, ...fields }) as DomainEvent<T>;
+}
+
+const EVENT_ID_NAMESPACE = '6f1d3c2a-9b7e-4e8f-a1d2-3c4b5a697887';
+
+/**
+ * The stable id of the event `type` about `parts` (a tenant id, a job id…):
+ * derived from the fact (uuid v5), so a retried job records the same event
+ * once and consumers can de-duplicate what a crash publishes twice.
+ */
+export const domainEventId = (type: DomainEventType, ...parts: string[]) => uuidv5([type, ...parts].join('/'), EVENT_ID_NAMESPACE);
+
+/** Builds an event whose id is derived from its type and `parts`, dated now. */
+export function factEvent<T extends DomainEventType>(
+  type: T,
+  parts: string[],
+  tenantId: string | null,
+  data: DomainEvent<T>['data'],
+): DomainEvent<T> {
+  return domainEvent(type, { id: domainEventId(type, ...parts), occurredAt: new Date().toISOString(), tenantId, data });
 }
 
 /**

@@ -44,15 +44,40 @@ export class JobProducer {
   }
 
   /**
-   * Adds a job. A Redis that does not answer becomes `unavailable` (503), so a
-   * caller enqueueing inside a transaction rolls back and tells its client to retry.
+   * A job as it will be added: its payload checked against the catalog and its
+   * id derived by the catalog. The outbox records this in the writer's
+   * transaction, so the id can be answered before the job reaches Redis.
    */
-  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, options: { jobId?: string } = {}): Promise<string> {
+  prepare<N extends JobName>(name: N, payload: JobPayload<N>): { jobId: string; data: JobPayload<N>; tenantId: string | null } {
     const definition = jobCatalog[name];
     const parsed = definition.payload.safeParse(payload);
     if (!parsed.success) throw validationFailed(`invalid ${name} payload: ${parsed.error.issues[0]?.message}`);
-    const jobId = options.jobId ?? definition.jobId(parsed.data as never);
-    return this.whenQueueAnswers(() => this.add(name, definition, parsed.data, jobId));
+    const data = parsed.data as JobPayload<N>;
+    return { jobId: definition.jobId(data as never), data, tenantId: definition.tenantOf(data as never) };
+  }
+
+  /** The attempts and backoff this producer gives the job. */
+  retryPolicy(name: JobName): RetryPolicy {
+    return this.retries[name];
+  }
+
+  /**
+   * Adds a job (for the outbox, under the id it recorded). A Redis that does
+   * not answer becomes `unavailable` (503).
+   */
+  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, options: { jobId?: string } = {}): Promise<string> {
+    const definition = jobCatalog[name];
+    const prepared = this.prepare(name, payload);
+    return this.whenQueueAnswers(() => this.add(name, definition, prepared.data, options.jobId ?? prepared.jobId));
+  }
+
+  /**
+   * Fails with `unavailable` (503) unless the queue answers now: a writer that
+   * needs the queue refuses before it changes anything, rather than accept
+   * work it could only leave in the outbox until Redis is back.
+   */
+  async assertAnswering(): Promise<void> {
+    await this.whenQueueAnswers(async () => undefined);
   }
 
   private async add<N extends JobName>(
@@ -75,12 +100,8 @@ export class JobProducer {
   async enqueueMany<N extends JobName>(name: N, payloads: Array<JobPayload<N>>): Promise<string[]> {
     const definition = jobCatalog[name];
     const jobs = payloads.map((payload) => {
-      const parsed = definition.payload.parse(payload);
-      return {
-        name,
-        data: parsed,
-        opts: { jobId: definition.jobId(parsed as never), ...this.retries[name], ...definition.retention },
-      };
+      const { jobId, data } = this.prepare(name, payload);
+      return { name, data, opts: { jobId, ...this.retries[name], ...definition.retention } };
     });
     const added = await this.whenQueueAnswers(() => this.queues[definition.queue].addBulk(jobs));
     return added.map((job) => job.id!);
@@ -90,8 +111,7 @@ export class JobProducer {
    * Runs a write to the queue, or answers 503 (`unavailable`): when Redis
    * fails it, and at once when the connection was never made (an API started
    * while Redis is down), where BullMQ would wait for it; a connection still
-   * opening gets a moment to finish. A caller enqueueing in a transaction then
-   * rolls back.
+   * opening gets a moment to finish.
    */
   private async whenQueueAnswers<T>(work: () => Promise<T>): Promise<T> {
     const failure = () => unavailable('the job queue is unavailable; nothing was changed, try again shortly');

@@ -125,18 +125,6 @@ export function createTenantsRepository(pool: DatabasePool) {
       return db.maybeOne(sql.type(tenantRow)`${selectTenant} ${oneTenant(idOrName)}`);
     },
 
-    /**
-     * Like find by id, after any transaction that holds the tenant's row has
-     * ended. The API enqueues a job inside the transaction that changes the
-     * row (so a failed enqueue changes nothing), and a worker may take the job
-     * before that commit: waiting for the row lock (FOR SHARE) shows the change
-     * however the two race. A row inserted by a transaction still open is not
-     * visible at all, so provisioning waits for its row another way.
-     */
-    async findSettled(id: string): Promise<TenantRow | null> {
-      return pool.maybeOne(sql.type(tenantRow)`${selectTenant} WHERE t.id = ${id} FOR SHARE OF t`);
-    },
-
     /** Like find, but an unknown tenant is the contract's 404. */
     async get(idOrName: string, db: CommonQueryMethods = pool): Promise<TenantRow> {
       const row = await repository.find(idOrName, db);

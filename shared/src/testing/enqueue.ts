@@ -4,9 +4,8 @@ import { JobProducer } from '../queues/producer.js';
 import { createProducerConnection } from '../queues/redis.js';
 
 /**
- * Adds a job the way another producer of the installation would (the API, a
- * reconciler), outside any API call: for tests that replay an old job or race
- * one against a transaction they hold open. Returns the job id.
+ * Adds a job straight to the queue, the way a reconciler does, outside any
+ * API call: for tests that replay an old or forged job. Returns the job id.
  */
 export async function enqueueJob<N extends JobName>(
   env: Record<string, string>,

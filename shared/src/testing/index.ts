@@ -8,6 +8,7 @@ export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
 export { dumpPlatformDatabase, dumpRedis } from './dumps.js';
 export { enqueueJob } from './enqueue.js';
 export { TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, TEST_SERVICE_TOKEN, testEnv, uniqueName } from './env.js';
+export { inOutboxTransaction } from './outbox.js';
 export { apiCallEvent } from './events.js';
 export { startPlatform, type Platform } from './platform.js';
 export { closedPort, freePort, tcpAccepts, untilPort } from './ports.js';

@@ -3,30 +3,21 @@ import {
   conflict,
   notFound,
   platformNames,
-  sql,
   storageConfigsRepository,
   writeAudit,
   type DatabasePool,
-  type JobProducer,
+  type Outbox,
   type TenantsRepository,
 } from '@deeplens/shared';
 import type { CommonQueryMethods } from 'slonik';
-import { z } from 'zod';
+import { backupsRepository as backups } from '../repositories/backups.repository.js';
 
 /**
  * Backups and restores: each request is a row (the backup with the storage
- * key it will have, or the restore) and a job, in one transaction. The
- * provisioner does the work; these answer 202 with the job.
+ * key it will have, or the restore) and its job, recorded in one transaction
+ * and queued after the commit (the outbox). The provisioner does the work;
+ * these answer 202 with the job.
  */
-
-const backupRow = z.object({
-  id: z.string(),
-  created_at: z.number(),
-  size_bytes: z.number().nullable(),
-  sha256: z.string().nullable(),
-  storage_key: z.string(),
-  status: z.string(),
-});
 
 type StorageView = Awaited<ReturnType<typeof storageConfigsRepository.findView>>;
 
@@ -51,13 +42,13 @@ export const backupStorageKey = (prefix: string, backupId: string, at = new Date
 export interface BackupsServiceDeps {
   pool: DatabasePool;
   tenants: TenantsRepository;
-  producer: JobProducer;
+  outbox: Outbox;
   /** The platform's default storage is configured (platform backups go there). */
   platformStorage: boolean;
   dbPrefix: string;
 }
 
-export function createBackupsService({ pool, tenants, producer, platformStorage, dbPrefix }: BackupsServiceDeps) {
+export function createBackupsService({ pool, tenants, outbox, platformStorage, dbPrefix }: BackupsServiceDeps) {
   async function loadLive(idOrName: string) {
     const tenant = await tenants.get(idOrName);
     if (!LIVE.has(tenant.status)) throw conflict(`tenant ${tenant.name} is ${tenant.status}; only an active or suspended tenant can be backed up or restored`);
@@ -65,8 +56,7 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
   }
 
   async function registeredDatabase(db: CommonQueryMethods, tenantId: string, name: string) {
-    const database = await db.maybeOneFirst(sql.type(z.object({ database_name: z.string() }))`
-      SELECT database_name FROM tenant_databases WHERE tenant_id = ${tenantId} AND db_type = 'metadata' AND dropped_at IS NULL`);
+    const database = await backups.registeredDatabase(db, tenantId);
     if (!database) throw conflict(`tenant ${name} has no database`);
     return database;
   }
@@ -80,23 +70,25 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
       }
       assertVerified(tenant, storage, 'backups are made');
       const backupId = randomUUID();
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         const database = await registeredDatabase(trx, tenant.id, tenant.name);
-        await trx.query(sql.typeAlias('void')`
-          INSERT INTO backups (id, kind, tenant_id, database_name, provider, storage_key, status, requested_by)
-          VALUES (${backupId}, 'tenant', ${tenant.id}, ${database}, ${storage.provider}, ${backupStorageKey('backups', backupId)},
-                  'pending', ${actor})`);
+        await backups.insertPending(trx, {
+          id: backupId,
+          tenantId: tenant.id,
+          database,
+          provider: storage.provider,
+          storageKey: backupStorageKey('backups', backupId),
+          requestedBy: actor,
+        });
         await writeAudit(trx, { actor, action: 'tenant.backup.request', tenantId: tenant.id, details: { backupId } });
-        return producer.enqueue('tenant.backup', { tenantId: tenant.id, backupId });
+        return record.job('tenant.backup', { tenantId: tenant.id, backupId });
       });
       return { jobId, backupId };
     },
 
     async list(idOrName: string) {
       const tenant = await tenants.get(idOrName);
-      const rows = await pool.any(sql.type(backupRow)`
-        SELECT id, created_at, size_bytes, sha256, storage_key, status FROM backups
-         WHERE tenant_id = ${tenant.id} ORDER BY created_at DESC, id LIMIT 1000`);
+      const rows = await backups.list(pool, tenant.id);
       return {
         items: rows.map((row) => ({
           id: row.id,
@@ -113,21 +105,18 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
       const tenant = await loadLive(idOrName);
       assertVerified(tenant, await storageConfigsRepository.findView(pool, tenant.id), 'restores are read');
       const restoreId = randomUUID();
-      const jobId = await pool.transaction(async (trx) => {
-        const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
-          SELECT status FROM backups WHERE id = ${input.backupId} AND tenant_id = ${tenant.id}`);
+      const jobId = await outbox.transaction(async (trx, record) => {
+        const status = await backups.statusOf(trx, tenant.id, input.backupId);
         if (status === null) throw notFound(`tenant ${tenant.name} has no backup ${input.backupId}`);
         if (status !== 'completed') throw conflict(`backup ${input.backupId} is ${status}; only a completed backup can be restored`);
-        await trx.query(sql.typeAlias('void')`
-          INSERT INTO backup_restores (id, backup_id, tenant_id, swap, status)
-          VALUES (${restoreId}, ${input.backupId}, ${tenant.id}, ${input.swap ?? false}, 'pending')`);
+        await backups.insertPendingRestore(trx, { id: restoreId, backupId: input.backupId, tenantId: tenant.id, swap: input.swap ?? false });
         await writeAudit(trx, {
           actor,
           action: 'tenant.restore.request',
           tenantId: tenant.id,
           details: { backupId: input.backupId, restoreId, swap: input.swap ?? false },
         });
-        return producer.enqueue('tenant.restore', { tenantId: tenant.id, backupId: input.backupId, restoreId, swap: input.swap ?? false });
+        return record.job('tenant.restore', { tenantId: tenant.id, backupId: input.backupId, restoreId, swap: input.swap ?? false });
       });
       return { jobId, restoreId };
     },
@@ -135,13 +124,17 @@ export function createBackupsService({ pool, tenants, producer, platformStorage,
     async backupPlatform(actor: string) {
       if (!platformStorage) throw conflict('the platform has no default storage (DEEPLENS_DEFAULT_STORAGE); use `npm run backup:platform -- --out <file>`');
       const backupId = randomUUID();
-      const jobId = await pool.transaction(async (trx) => {
-        await trx.query(sql.typeAlias('void')`
-          INSERT INTO backups (id, kind, database_name, provider, storage_key, status, requested_by)
-          VALUES (${backupId}, 'platform', ${platformNames(dbPrefix).platformDatabase}, 'minio',
-                  ${backupStorageKey('platform-backups', backupId)}, 'pending', ${actor})`);
+      const jobId = await outbox.transaction(async (trx, record) => {
+        await backups.insertPending(trx, {
+          id: backupId,
+          tenantId: null,
+          database: platformNames(dbPrefix).platformDatabase,
+          provider: 'minio',
+          storageKey: backupStorageKey('platform-backups', backupId),
+          requestedBy: actor,
+        });
         await writeAudit(trx, { actor, action: 'platform.backup.request', details: { backupId } });
-        return producer.enqueue('platform.backup', { backupId });
+        return record.job('platform.backup', { backupId });
       });
       return { jobId, backupId };
     },

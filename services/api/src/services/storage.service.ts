@@ -5,19 +5,19 @@ import {
   assertStorageEgress,
   conflict,
   notFound,
-  sql,
   storageConfigsRepository,
   writeAudit,
   type AnyStorageConfig,
   type DatabasePool,
   type EgressPolicy,
-  type JobProducer,
   type Keyring,
   type NfsRules,
+  type Outbox,
   type TenantRow,
   type TenantsRepository,
 } from '@deeplens/shared';
-import { z } from 'zod';
+import type { CommonQueryMethods } from 'slonik';
+import { storageRequestsRepository as storageRequests, type VerificationRow } from '../repositories/storage-requests.repository.js';
 
 /**
  * A tenant's storage (BYOS): replace it, test it, show it. Every change and
@@ -25,41 +25,11 @@ import { z } from 'zod';
  * the verifier decrypts the config itself. Answers mask every secret field.
  */
 
-type Queryable = Pick<DatabasePool, 'query' | 'maybeOneFirst' | 'any'>;
-
 const HISTORY_LIMIT = 10;
-
-const verificationRow = z.object({
-  job_id: z.string(),
-  config_version: z.number(),
-  reason: z.string().nullable(),
-  status: z.string(),
-  attempts: z.number(),
-  max_attempts: z.number(),
-  error_code: z.string().nullable(),
-  error_message: z.string().nullable(),
-  steps: z.array(z.object({ step: z.string(), ms: z.number(), ok: z.boolean() })),
-  total_ms: z.number().nullable(),
-  started_at: z.number(),
-  finished_at: z.number().nullable(),
-});
-
-/** The verification history the storage-verifier writes (infra/migrations/platform/0003). */
-const verificationsRepository = {
-  async recent(db: Queryable, tenantId: string, limit = HISTORY_LIMIT) {
-    return db.any(sql.type(verificationRow)`
-      SELECT job_id, config_version, reason, status, attempts, max_attempts, error_code, error_message,
-             steps, total_ms, started_at, finished_at
-        FROM storage_verifications
-       WHERE tenant_id = ${tenantId}
-       ORDER BY started_at DESC, id DESC
-       LIMIT ${limit}`);
-  },
-};
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function toHistoryEntry(row: z.infer<typeof verificationRow>) {
+function toHistoryEntry(row: VerificationRow) {
   return {
     jobId: row.job_id,
     configVersion: row.config_version,
@@ -87,32 +57,32 @@ function assertOpen(tenant: { name: string; status: string }) {
 export interface StorageServiceDeps {
   pool: DatabasePool;
   tenants: TenantsRepository;
-  producer: JobProducer;
+  outbox: Outbox;
   keyring: Keyring;
   nfs: NfsRules;
   egress: EgressPolicy;
 }
 
-export function createStorageService({ pool, tenants, producer, keyring, nfs, egress }: StorageServiceDeps) {
+export function createStorageService({ pool, tenants, outbox, keyring, nfs, egress }: StorageServiceDeps) {
   /** Locks the tenant row for the transaction, so a deletion cannot slip in between check and write. */
-  async function lockOpenTenant(trx: Queryable, tenant: TenantRow) {
-    const status = await trx.maybeOneFirst(sql.type(z.object({ status: z.string() }))`
-      SELECT status FROM tenants WHERE id = ${tenant.id} FOR UPDATE`);
+  async function lockOpenTenant(trx: CommonQueryMethods, tenant: TenantRow) {
+    const status = await storageRequests.lockTenantStatus(trx, tenant.id);
     assertOpen({ name: tenant.name, status: status ?? 'deleted' });
   }
 
   return {
     /**
      * Replaces the tenant's storage config (encrypted, version bumped), marks it
-     * `verifying` and enqueues its verification, in one transaction: the job is
-     * added before the commit, so a failed enqueue leaves the old config in place.
+     * `verifying` and records its verification job, in one transaction: the job
+     * reaches the queue after the commit, so a refused write leaves the old
+     * config in place and the verifier always reads the new one.
      */
     async put(idOrName: string, input: AnyStorageConfig, actor: string) {
       assertStorageEgress(egress, input, 'body.config');
       const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
       await assertNfsConfigAllowed(input, nfs, tenant.id);
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         await lockOpenTenant(trx, tenant);
         const configVersion = await storageConfigsRepository.save(
           trx,
@@ -120,8 +90,7 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs, eg
           keyring,
         );
         if (configVersion === null) throw new AppError('internal_error', 'the storage config was not saved');
-        await trx.query(sql.typeAlias('void')`
-          UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() WHERE tenant_id = ${tenant.id}`);
+        await storageRequests.markVerifying(trx, tenant.id);
         await writeAudit(trx, {
           actor,
           action: 'tenant.storage.update',
@@ -129,7 +98,7 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs, eg
           // Field names only: the values may be secrets.
           details: { provider: input.provider, configVersion, fields: Object.keys(input.config).sort() },
         });
-        return producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' });
+        return record.job('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' });
       });
       return { jobId };
     },
@@ -138,14 +107,12 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs, eg
     async test(idOrName: string, actor: string) {
       const tenant = await tenants.get(idOrName);
       assertOpen(tenant);
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         await lockOpenTenant(trx, tenant);
-        const configVersion = await trx.maybeOneFirst(sql.type(z.object({ version: z.number() }))`
-          UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now()
-           WHERE tenant_id = ${tenant.id} RETURNING version`);
+        const configVersion = await storageRequests.markVerifying(trx, tenant.id);
         if (configVersion === null) throw notFound(`tenant ${tenant.name} has no storage configured`);
         await writeAudit(trx, { actor, action: 'tenant.storage.test', tenantId: tenant.id, details: { configVersion } });
-        return producer.enqueue('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' });
+        return record.job('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' });
       });
       return { jobId };
     },
@@ -155,7 +122,7 @@ export function createStorageService({ pool, tenants, producer, keyring, nfs, eg
       const tenant = await tenants.get(idOrName);
       const view = await storageConfigsRepository.findView(pool, tenant.id);
       if (!view) throw notFound(`tenant ${tenant.name} has no storage configured`);
-      const history = (await verificationsRepository.recent(pool, tenant.id)).map(toHistoryEntry);
+      const history = (await storageRequests.recentVerifications(pool, tenant.id, HISTORY_LIMIT)).map(toHistoryEntry);
       const lastFinished = history.find((entry) => entry.configVersion === view.version && entry.finishedAt !== null);
       return { ...view, steps: lastFinished?.steps ?? [], history };
     },

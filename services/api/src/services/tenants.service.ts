@@ -16,6 +16,7 @@ import {
   type Keyring,
   type ListTenantsQuery,
   type NfsRules,
+  type Outbox,
   type PatchTenantBody,
   type JsonText,
   type tenantListSchema,
@@ -35,24 +36,25 @@ export interface TenantsServiceDeps {
   pool: DatabasePool;
   tenants: TenantsRepository;
   producer: JobProducer;
+  outbox: Outbox;
   keyring: Keyring;
   nfs: NfsRules;
   egress: EgressPolicy;
 }
 
-export function createTenantsService({ pool, tenants, producer, keyring, nfs, egress }: TenantsServiceDeps) {
+export function createTenantsService({ pool, tenants, producer, outbox, keyring, nfs, egress }: TenantsServiceDeps) {
   return {
     /**
-     * Records the tenant and its storage, and enqueues its provisioning, in one
-     * transaction: the job is added before the commit, so a failed enqueue
-     * leaves nothing behind, and the job waits (retrying) until it sees the row.
+     * Records the tenant, its storage and its provisioning job in one
+     * transaction; the job reaches the queue after the commit (the outbox), so
+     * the provisioner always finds the row, and a refused write leaves nothing.
      */
     async create(body: CreateTenantBody, actor: string) {
       if (body.storage) assertStorageEgress(egress, body.storage, 'body.storage.config');
       const plan = body.plan ?? 'free';
       const tenantId = randomUUID();
       if (body.storage) await assertNfsConfigAllowed(body.storage, nfs, tenantId);
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         await tenants.insert(trx, {
           id: tenantId,
           name: body.name,
@@ -73,7 +75,7 @@ export function createTenantsService({ pool, tenants, producer, keyring, nfs, eg
           tenantId,
           details: { name: body.name, plan, domain: body.domain ?? null, storageProvider: body.storage?.provider ?? null },
         });
-        return producer.enqueue('tenant.provision', { tenantId });
+        return record.job('tenant.provision', { tenantId });
       });
       return { tenantId, jobId, status: 'provisioning' as const };
     },
@@ -135,10 +137,10 @@ export function createTenantsService({ pool, tenants, producer, keyring, nfs, eg
       if (tenant.status === 'provisioning') {
         throw conflict(`tenant ${tenant.name} is still provisioning; delete it once its job has finished`);
       }
-      const jobId = await pool.transaction(async (trx) => {
+      const jobId = await outbox.transaction(async (trx, record) => {
         await tenants.transition(tenant.id, ['active', 'failed', 'suspended', 'deprovisioning'], 'deprovisioning', null, trx);
         await writeAudit(trx, { actor, action: 'tenant.delete', tenantId: tenant.id, details: { name: tenant.name } });
-        return producer.enqueue('tenant.deprovision', { tenantId: tenant.id });
+        return record.job('tenant.deprovision', { tenantId: tenant.id });
       });
       await refreshTenantQuotaState(pool, producer, tenant.id);
       return { jobId };

@@ -1,7 +1,7 @@
 import {
   AppError,
   factEvent,
-  recordDomainEvent,
+  refreshTenantQuotaState,
   sql,
   storageConfigsRepository,
   tenantDatabaseName,
@@ -11,6 +11,7 @@ import {
   writeAudit,
   type JobContext,
   type JobPayload,
+  type Outbox,
   type TenantsRepository,
   type WorkerRuntime,
 } from '@deeplens/shared';
@@ -18,9 +19,8 @@ import { z } from 'zod';
 import type { ProvisionerEnv } from '../config.js';
 import { backupRecords } from '../repositories/backup-records.repository.js';
 import { dropTenantDatabase, dropTenantLoginRole } from '../steps/tenant-database.steps.js';
-import { publishAfterCommit } from './provision-tenant.js';
 
-type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository };
+type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; outbox: Outbox; tenants: TenantsRepository };
 
 /**
  * tenant.deprovision: drop every database of the tenant (the registered ones,
@@ -29,14 +29,14 @@ type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository
  * credentials, and keep the row as `deleted` with its usage history. Every
  * step is safe to repeat.
  */
-export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
+export function deprovisionTenantHandler({ runtime, outbox, tenants }: Deps) {
   const { env, platformPool } = runtime;
   const keyring = keyringFromEnv(env);
   const records = backupRecords(platformPool);
 
   return async ({ tenantId }: JobPayload<'tenant.deprovision'>, context: JobContext) => {
-    // After the API's transaction that moved it to deprovisioning and enqueued this job.
-    const tenant = await tenants.findSettled(tenantId);
+    // The job reached the queue after the API's transaction that moved the tenant to deprovisioning committed.
+    const tenant = await tenants.find(tenantId);
     if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`);
     if (tenant.status === 'deleted') return { tenantId, status: 'deleted' };
     if (tenant.status !== 'deprovisioning') {
@@ -53,7 +53,7 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
 
     await context.progress('forget');
     const deprovisioned = factEvent('tenant.deprovisioned', [tenantId], tenantId, { name: tenant.name, databases: [...databases] });
-    await platformPool.transaction(async (trx) => {
+    await outbox.transaction(async (trx, record) => {
       await trx.query(sql.typeAlias('void')`
         UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
       await storageConfigsRepository.remove(trx, tenantId);
@@ -66,9 +66,10 @@ export function deprovisionTenantHandler({ runtime, tenants }: Deps) {
         details: { name: tenant.name, databases: [...databases] },
         dedupeKey: `tenant.deprovisioned:${tenantId}`,
       });
-      await recordDomainEvent(trx, deprovisioned);
+      await record.events(deprovisioned);
     });
-    await publishAfterCommit(runtime, tenantId, [deprovisioned.id]);
+    // A deleted tenant is answered as such by the quota check at once (it reads Redis).
+    await refreshTenantQuotaState(platformPool, runtime.producer, tenantId);
     context.log.info({ tenantId, databases: [...databases] }, 'tenant deprovisioned');
     return { tenantId, status: 'deleted' };
   };

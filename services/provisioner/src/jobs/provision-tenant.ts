@@ -1,12 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AppError,
   deterministicJobId,
   factEvent,
   failpoint,
   keyringFromEnv,
-  publishRecordedEvents,
-  recordDomainEvent,
   refreshTenantQuotaState,
   sql,
   storageConfigsRepository,
@@ -17,6 +14,7 @@ import {
   type JobContext,
   type JobPayload,
   type Migration,
+  type Outbox,
   type TenantsRepository,
   type WorkerRuntime,
 } from '@deeplens/shared';
@@ -29,24 +27,7 @@ import {
   secureTenantDatabase,
 } from '../steps/tenant-database.steps.js';
 
-type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; tenants: TenantsRepository; spares: SpareDatabases };
-
-/**
- * The API enqueues before its transaction commits, so a job may start a moment
- * before the tenant row is visible. Waiting for it here (a few milliseconds in
- * practice) instead of failing into the job's 1 s backoff took the median
- * provisioning from about 1.3 s to the clone's own time in the benchmark.
- */
-async function findOnceCommitted(tenants: TenantsRepository, tenantId: string, waitMs = 2_000) {
-  const deadline = Date.now() + waitMs;
-  const started = Date.now();
-  for (;;) {
-    const tenant = await tenants.find(tenantId);
-    if (tenant || Date.now() > deadline) return tenant;
-    // Every 2 ms while a commit is due any moment (a primary-key lookup each), then backing off.
-    await sleep(Date.now() - started < 100 ? 2 : 50);
-  }
-}
+type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; outbox: Outbox; tenants: TenantsRepository; spares: SpareDatabases };
 
 /**
  * tenant.provision: clone, secure, migrate, register, store storage, activate.
@@ -54,15 +35,15 @@ async function findOnceCommitted(tenants: TenantsRepository, tenantId: string, w
  * point finishes the work; a final failure undoes it and marks the tenant
  * failed with the reason.
  */
-export function provisionTenantHandler({ runtime, tenants, spares, templateMigrations }: Deps & { templateMigrations: Migration[] }) {
+export function provisionTenantHandler({ runtime, outbox, tenants, spares, templateMigrations }: Deps & { templateMigrations: Migration[] }) {
   const { env, platformPool } = runtime;
   const keyring = keyringFromEnv(env);
   const templateVersion = templateMigrations.at(-1)?.version ?? null;
 
   return async ({ tenantId }: JobPayload<'tenant.provision'>, context: JobContext) => {
-    const tenant = await findOnceCommitted(tenants, tenantId);
-    // Not visible after the wait: the API's transaction rolled back, or is slower than usual; retried with backoff.
-    if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`, { retryable: true });
+    // The job reached the queue after the API's transaction committed (the outbox): the row is there, or never will be.
+    const tenant = await tenants.find(tenantId);
+    if (!tenant) throw new AppError('not_found', `tenant ${tenantId} does not exist`);
     // Already done, or overtaken by a deprovisioning: nothing left to do.
     if (tenant.status === 'active' || tenant.status === 'suspended') return { tenantId, status: tenant.status };
     if (tenant.status !== 'provisioning') {
@@ -91,7 +72,7 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
       // moment when the database is registered but the tenant not yet active.
       await context.progress('activate', { database });
       const provisioned = factEvent('tenant.provisioned', [tenantId], tenantId, { name: tenant.name, plan: tenant.plan, database });
-      await platformPool.transaction(async (trx) => {
+      await outbox.transaction(async (trx, record) => {
         await trx.query(sql.typeAlias('void')`
           INSERT INTO tenant_databases (tenant_id, db_type, database_name, template_version)
           VALUES (${tenantId}, 'metadata', ${database}, ${templateVersion})
@@ -114,12 +95,12 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
           details: { name: tenant.name, database, cloned },
           dedupeKey: `tenant.provisioned:${tenantId}`,
         });
-        await recordDomainEvent(trx, provisioned);
-        // Its storage is verified now; enqueued before the commit (one job per tenant, whatever
-        // the retries), so a failed enqueue retries the activation rather than skip the verification.
+        await record.events(provisioned);
+        // Its storage is verified now: recorded with the activation (one job per tenant, whatever
+        // the retries), so it is queued at least once whatever happens after the commit.
         const storage = await storageConfigsRepository.findView(trx, tenantId);
         if (storage) {
-          await runtime.producer.enqueue('storage.verify', {
+          await record.job('storage.verify', {
             tenantId,
             configVersion: storage.version,
             requestId: deterministicJobId('storage.verify.provisioned', tenantId),
@@ -127,22 +108,23 @@ export function provisionTenantHandler({ runtime, tenants, spares, templateMigra
           });
         }
       });
-      // Not awaited: the job's outcome does not depend on it, and the dispatcher publishes what it misses.
-      void publishAfterCommit(runtime, tenantId, [provisioned.id]);
+      // The quota check reads the tenant's state from Redis. Not awaited: the job's outcome does not
+      // depend on it, and the aggregator's reconciliation republishes states.
+      void refreshTenantQuotaState(platformPool, runtime.producer, tenantId);
       // The spare it took is replaced now that the tenant is ready, not while it was being made.
       if (cloned === 'claimed') void spares.refill();
       context.log.info({ tenantId, database, cloned, migrations: applied }, 'tenant provisioned');
       return { tenantId, status: 'active', database };
     } catch (error) {
       const permanent = error instanceof AppError && !error.retryable;
-      if (permanent || context.isFinalAttempt) await undoProvisioning({ runtime, tenants, spares }, tenantId, database, error);
+      if (permanent || context.isFinalAttempt) await undoProvisioning({ runtime, outbox, tenants, spares }, tenantId, database, error);
       throw error;
     }
   };
 }
 
 /** Leaves nothing half-made: no database, no registration, no stored secrets; the tenant failed, with the reason. */
-async function undoProvisioning({ runtime, tenants, spares }: Deps, tenantId: string, database: string, cause: unknown) {
+async function undoProvisioning({ runtime, outbox, tenants, spares }: Deps, tenantId: string, database: string, cause: unknown) {
   const reason = cause instanceof AppError ? cause.message : 'provisioning failed unexpectedly';
   const tenant = await tenants.find(tenantId);
   const failed = factEvent('tenant.provisioning_failed', [tenantId], tenantId, {
@@ -151,7 +133,7 @@ async function undoProvisioning({ runtime, tenants, spares }: Deps, tenantId: st
   });
   await dropTenantDatabase(runtime.env, database);
   await dropTenantLoginRole(runtime.env, tenantLoginRoleName(runtime.env.DEEPLENS_DB_PREFIX, tenantId));
-  await runtime.platformPool.transaction(async (trx) => {
+  await outbox.transaction(async (trx, record) => {
     await trx.query(sql.typeAlias('void')`
       UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);
     await tenantRolesRepository(trx, keyringFromEnv(runtime.env)).forget(tenantId);
@@ -165,25 +147,9 @@ async function undoProvisioning({ runtime, tenants, spares }: Deps, tenantId: st
       details: { reason },
       dedupeKey: `tenant.provisioning_failed:${tenantId}`,
     });
-    await recordDomainEvent(trx, failed);
+    await record.events(failed);
   });
-  await publishAfterCommit(runtime, tenantId, [failed.id]);
+  // A tenant just failed is answered as such by the quota check at once (it reads Redis).
+  await refreshTenantQuotaState(runtime.platformPool, runtime.producer, tenantId);
   runtime.log.warn({ tenantId, reason }, 'provisioning failed; undone');
-}
-
-/**
- * After a tenant's transition commits: its events onto the stream, and its
- * quota state into Redis, where the quota check reads it (a tenant just
- * activated, failed or deleted is answered as such at once). Failures are
- * logged, not thrown: the transition is committed, the event dispatcher
- * publishes outbox rows left unpublished, and the aggregator's reconciliation
- * republishes states.
- */
-export async function publishAfterCommit(runtime: WorkerRuntime<ProvisionerEnv>, tenantId: string, ids: string[]): Promise<void> {
-  await Promise.all([
-    publishRecordedEvents(runtime.platformPool, { redis: runtime.producer.connection, queuePrefix: runtime.env.DEEPLENS_QUEUE_PREFIX }, ids).catch(
-      (error: unknown) => runtime.log.warn({ err: error, events: ids }, 'events committed but not yet published; the dispatcher will publish them'),
-    ),
-    refreshTenantQuotaState(runtime.platformPool, runtime.producer, tenantId),
-  ]);
 }

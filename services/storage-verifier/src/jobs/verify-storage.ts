@@ -1,11 +1,10 @@
 import {
   AppError,
+  createOutbox,
   createTenantsRepository,
   failpoint,
   factEvent,
   keyringFromEnv,
-  publishRecordedEvents,
-  recordDomainEvent,
   storageConfigsRepository,
   storageProviders,
   type DomainEvent,
@@ -38,6 +37,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
   const { platformPool: pool } = runtime;
   const keyring = keyringFromEnv(runtime.env);
   const tenants = createTenantsRepository(pool);
+  const outbox = createOutbox({ pool, producer: runtime.producer, log: runtime.log });
   const options = probeOptions(runtime.env);
   const outcomes = runtime.metrics.counter(
     'deeplens_storage_verifications_total',
@@ -63,23 +63,19 @@ export function verifyStorageHandler({ runtime }: Deps) {
   }
 
   /** The verdict and its domain event commit together; the event goes to the stream after the commit. */
-  async function finishWithEvent(outcome: Parameters<typeof verifications.finish>[1], event: DomainEvent, context: JobContext) {
-    const current = await pool.transaction(async (trx) => {
+  async function finishWithEvent(outcome: Parameters<typeof verifications.finish>[1], event: DomainEvent) {
+    return outbox.transaction(async (trx, record) => {
       const updated = await verifications.finish(trx, outcome);
-      await recordDomainEvent(trx, event);
+      await record.events(event);
       return updated;
     });
-    await publishRecordedEvents(pool, { redis: runtime.producer.connection, queuePrefix: runtime.env.DEEPLENS_QUEUE_PREFIX }, [event.id]).catch(
-      (error: unknown) => context.log.warn({ err: error, eventId: event.id }, 'event committed but not yet published; the dispatcher will publish it'),
-    );
-    return current;
   }
 
   async function verify(payload: JobPayload<'storage.verify'>, context: JobContext) {
     const { tenantId, configVersion } = payload;
     const jobId = context.job.id!;
-    // Read once the API's transaction that enqueued this job (and wrote the config) has committed.
-    const tenant = await tenants.findSettled(tenantId);
+    // The job reached the queue after the transaction that asked for it (and wrote the config) committed.
+    const tenant = await tenants.find(tenantId);
     const stored = await storageConfigsRepository.readDecrypted(pool, tenantId, keyring);
 
     if (!stored || stored.version < configVersion) {
@@ -122,7 +118,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
 
     if (!result.error) {
       const event = factEvent('storage.verified', [jobId], tenantId, { provider: stored.provider, configVersion, jobId, totalMs: Math.round(result.totalMs) });
-      const current = await finishWithEvent({ ...outcome, error: null }, event, context);
+      const current = await finishWithEvent({ ...outcome, error: null }, event);
       context.log.info({ tenantId, configVersion, provider: stored.provider, totalMs: result.totalMs }, 'storage verified');
       return { tenantId, configVersion, status: 'verified', steps: result.steps, totalMs: result.totalMs, superseded: !current };
     }
@@ -130,7 +126,7 @@ export function verifyStorageHandler({ runtime }: Deps) {
     if (retryable && !context.isFinalAttempt) await verifications.recordRetry(pool, { ...outcome, error: { code, message } });
     else {
       const event = factEvent('storage.verification_failed', [jobId], tenantId, { provider: stored.provider, configVersion, jobId, error: { code, message } });
-      await finishWithEvent({ ...outcome, error: { code, message } }, event, context);
+      await finishWithEvent({ ...outcome, error: { code, message } }, event);
     }
     throw new ProbeFailedError(code, message, { retryable });
   }

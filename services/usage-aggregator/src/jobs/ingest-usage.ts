@@ -9,16 +9,18 @@ import {
   type JobPayload,
   type Logger,
   type MeteringRedis,
+  type Outbox,
 } from '@deeplens/shared';
 import type { UsageMetrics } from '../usage-metrics.js';
-import { publishQuotaEvents } from '../steps/quota-events.js';
+import { quotaEventKeys } from '../steps/quota-events.js';
 import { recordUsageBatch } from '../steps/record-usage-batch.js';
 
 export interface IngestDeps {
   pool: DatabasePool;
   target: MeteringRedis;
   metrics: UsageMetrics;
-  streamMaxLength: number;
+  /** Where a batch records the quota events it crossed, and publishes them after its commit. */
+  outbox: Outbox;
   /** How long the first job of a group waits for company (DEEPLENS_USAGE_GROUP_LINGER_MS). */
   groupLingerMs: number;
   log: Logger;
@@ -38,7 +40,7 @@ type JobOutcome = { counted: number } | { error: unknown };
 async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[]> {
   let batch;
   try {
-    batch = await recordUsageBatch(deps.pool, jobs);
+    batch = await recordUsageBatch(deps.pool, deps.outbox, jobs);
   } catch (error) {
     if (jobs.length === 1) throw error;
     deps.log.warn({ err: error, jobs: jobs.length }, 'a grouped usage batch failed; counting its jobs one by one');
@@ -55,11 +57,8 @@ async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[
     deps.log.warn({ err: error }, 'could not mirror usage counters to Redis');
     throw new AppError('unavailable', 'usage counted, but Redis did not take the counters; retrying', { retryable: true });
   }
-  try {
-    await publishQuotaEvents(deps, batch.quotaEvents);
-  } catch (error) {
-    deps.log.warn({ err: error, events: batch.quotaEvents.length }, 'quota events not published yet; the sweep will');
-  }
+  // Never throws: what Redis does not take now, the outbox sweep publishes.
+  await deps.outbox.publish(quotaEventKeys(batch.quotaEvents));
   for (const row of batch.quotaEvents) deps.metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
   return batch.countedPerJob.map((counted) => ({ counted }));
 }

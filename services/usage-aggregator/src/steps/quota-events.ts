@@ -1,12 +1,4 @@
-import {
-  domainEvent,
-  publishDomainEvents,
-  sql,
-  type DatabasePool,
-  type DomainEvent,
-  type MeteringRedis,
-  type QuotaLimitName,
-} from '@deeplens/shared';
+import { domainEvent, sql, type DomainEvent, type Outbox, type OutboxKey, type QuotaLimitName } from '@deeplens/shared';
 import type { CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 
@@ -14,15 +6,16 @@ import { z } from 'zod';
  * Quota thresholds: 80 % (quota.warning) and 100 % (quota.exceeded) of a
  * limit, once per tenant, period and limit. The unique row in quota_events,
  * inserted in the transaction that moved the usage, is what makes it once;
- * the row is then the outbox from which the event reaches the Redis stream.
+ * its event is recorded in the outbox in that transaction, and published
+ * after the commit like every other.
  */
 
 export type LimitColumn = 'api_calls' | 'storage_bytes' | 'collections';
 
 const effectiveLimit: Record<LimitColumn, ReturnType<typeof sql.fragment>> = {
-  api_calls: sql.fragment`coalesce(t.api_calls_limit, p.api_calls_per_month)`,
-  storage_bytes: sql.fragment`coalesce(t.storage_bytes_limit, p.storage_bytes)`,
-  collections: sql.fragment`coalesce(t.max_collections_limit, p.max_collections)`,
+  api_calls: sql.fragment`e.api_calls_per_month`,
+  storage_bytes: sql.fragment`e.storage_bytes`,
+  collections: sql.fragment`e.max_collections`,
 };
 
 const limitNames: Record<string, QuotaLimitName> = {
@@ -50,9 +43,13 @@ export interface UsageLevel {
   used: number;
 }
 
-/** Records the thresholds these levels cross for the first time in their period; returns only those new rows. */
+/**
+ * Records the thresholds these levels cross for the first time in their
+ * period, and their events in the outbox; returns only those new rows.
+ */
 export async function recordThresholdCrossings(
   trx: CommonQueryMethods,
+  outbox: Outbox,
   limit: LimitColumn,
   levels: readonly UsageLevel[],
 ): Promise<QuotaEventRow[]> {
@@ -64,16 +61,19 @@ export async function recordThresholdCrossings(
         levels.map((level) => [level.tenantId, level.month, level.used]),
         ['uuid', 'text', 'int8'],
       )} AS u(tenant_id, month, used)
-      JOIN tenants t ON t.id = u.tenant_id
-      JOIN plans p ON p.id = t.plan
+      JOIN tenant_effective_limits e ON e.tenant_id = u.tenant_id
      CROSS JOIN LATERAL (SELECT ${effectiveLimit[limit]}::bigint AS value) l
      CROSS JOIN (VALUES (80), (100)) AS th(threshold)
      WHERE u.used * 100 >= l.value * th.threshold
      ORDER BY u.tenant_id, u.month, th.threshold
     ON CONFLICT (tenant_id, period, limit_name, threshold) DO NOTHING
     RETURNING id, tenant_id, to_char(period, 'YYYY-MM') AS month, limit_name, threshold, used, limit_value, emitted_at`);
+  if (rows.length > 0) await outbox.recordEvents(trx, rows.map(toDomainEvent));
   return [...rows];
 }
+
+/** The outbox keys of these rows' events, to publish once their transaction has committed. */
+export const quotaEventKeys = (rows: readonly QuotaEventRow[]): OutboxKey[] => rows.map((row) => ({ kind: 'event', id: row.id }));
 
 export function toDomainEvent(row: QuotaEventRow): DomainEvent {
   return domainEvent(row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning', {
@@ -87,43 +87,5 @@ export function toDomainEvent(row: QuotaEventRow): DomainEvent {
       used: row.used,
       limitValue: row.limit_value,
     },
-  });
-}
-
-export interface PublishDeps {
-  pool: DatabasePool;
-  target: MeteringRedis;
-  streamMaxLength: number;
-}
-
-/** Puts the events on the stream, then marks them published. A crash in between publishes again: consumers de-duplicate on id. */
-export async function publishQuotaEvents({ pool, target, streamMaxLength }: PublishDeps, rows: readonly QuotaEventRow[]): Promise<number> {
-  if (rows.length === 0) return 0;
-  await publishDomainEvents(target.redis, target.prefix, rows.map(toDomainEvent), { maxLength: streamMaxLength });
-  await pool.query(sql.typeAlias('void')`
-    UPDATE quota_events SET published_at = now()
-     WHERE id = ANY(${sql.array(rows.map((row) => row.id), 'uuid')}) AND published_at IS NULL`);
-  return rows.length;
-}
-
-/**
- * Publishes quota events whose publisher died between commit and stream:
- * those still unpublished after a grace period. SKIP LOCKED keeps two
- * replicas from taking the same rows.
- */
-export async function publishStrandedQuotaEvents(deps: PublishDeps, graceMs: number): Promise<number> {
-  return deps.pool.transaction(async (trx) => {
-    const rows = await trx.any(sql.type(quotaEventRow)`
-      SELECT id, tenant_id, to_char(period, 'YYYY-MM') AS month, limit_name, threshold, used, limit_value, emitted_at
-        FROM quota_events
-       WHERE published_at IS NULL AND emitted_at < now() - make_interval(secs => ${graceMs / 1000})
-       ORDER BY emitted_at
-       LIMIT 1000
-       FOR UPDATE SKIP LOCKED`);
-    if (rows.length === 0) return 0;
-    await publishDomainEvents(deps.target.redis, deps.target.prefix, rows.map(toDomainEvent), { maxLength: deps.streamMaxLength });
-    await trx.query(sql.typeAlias('void')`
-      UPDATE quota_events SET published_at = now() WHERE id = ANY(${sql.array(rows.map((row) => row.id), 'uuid')})`);
-    return rows.length;
   });
 }

@@ -1,4 +1,4 @@
-import { monthOf, periodDate, sql, type DatabasePool, type Logger, type TenantPools } from '@deeplens/shared';
+import { monthOf, periodDate, sql, type DatabasePool, type Logger, type Outbox, type TenantPools } from '@deeplens/shared';
 import { z } from 'zod';
 import { recordThresholdCrossings, type QuotaEventRow } from './quota-events.js';
 
@@ -56,6 +56,7 @@ export async function measureTenantDatabase(
 /** Writes measured levels into this month's platform counters and records the storage and collection thresholds crossed. */
 export async function recordResourceLevels(
   pool: DatabasePool,
+  outbox: Outbox,
   levels: readonly ResourceLevel[],
   month: string,
 ): Promise<QuotaEventRow[]> {
@@ -75,11 +76,13 @@ export async function recordResourceLevels(
         collection_count = excluded.collection_count, resources_measured_at = now(), updated_at = now()`);
     const storage = await recordThresholdCrossings(
       trx,
+      outbox,
       'storage_bytes',
       levels.map((level) => ({ tenantId: level.tenantId, month, used: level.storageBytes })),
     );
     const collections = await recordThresholdCrossings(
       trx,
+      outbox,
       'collections',
       levels.map((level) => ({ tenantId: level.tenantId, month, used: level.collectionCount })),
     );
@@ -94,7 +97,7 @@ export async function recordResourceLevels(
  * deprovisioning meanwhile, or down) is reported and skipped.
  */
 export async function reconcileResources(
-  deps: { pool: DatabasePool; tenantPools: TenantPools; log: Logger; concurrency: number },
+  deps: { pool: DatabasePool; outbox: Outbox; tenantPools: TenantPools; log: Logger; concurrency: number },
   now = new Date(),
 ): Promise<ResourceReconciliation> {
   const month = monthOf(now);
@@ -126,6 +129,6 @@ export async function reconcileResources(
       }
     }),
   );
-  const quotaEvents = await recordResourceLevels(deps.pool, levels, month);
+  const quotaEvents = await recordResourceLevels(deps.pool, deps.outbox, levels, month);
   return { month, measured: levels.length, failed, quotaEvents };
 }

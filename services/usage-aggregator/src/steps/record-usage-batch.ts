@@ -1,4 +1,4 @@
-import { failpoint, sql, type CounterValue, type DatabasePool } from '@deeplens/shared';
+import { failpoint, sql, type CounterValue, type DatabasePool, type Outbox } from '@deeplens/shared';
 import { z } from 'zod';
 import { recordThresholdCrossings, type QuotaEventRow } from './quota-events.js';
 
@@ -37,7 +37,7 @@ const counterRow = z.object({
  * eventId wins (DISTINCT ON, in eventId order, so concurrent batches lock keys
  * in the same order).
  */
-export async function recordUsageBatch(pool: DatabasePool, jobs: readonly string[]): Promise<RecordedBatch> {
+export async function recordUsageBatch(pool: DatabasePool, outbox: Outbox, jobs: readonly string[]): Promise<RecordedBatch> {
   const group = `[${jobs.join(',')}]`;
 
   return pool.transaction(async (trx) => {
@@ -91,6 +91,7 @@ export async function recordUsageBatch(pool: DatabasePool, jobs: readonly string
 
     const crossed = await recordThresholdCrossings(
       trx,
+      outbox,
       'api_calls',
       rows.filter((row) => row.added > 0).map((row) => ({ tenantId: row.tenant_id, month: row.month, used: row.api_calls })),
     );
