@@ -26,12 +26,20 @@ export default defineConfig({
       // Unit files share nothing but the modules they import, so they run in one fork that keeps
       // those modules between files: loading @deeplens/shared once, not once per file, is most
       // of the lane's time. (Isolation is per pool, so it is switched off for this project only.)
-      { extends: true, test: { name: 'unit', include: UNIT, poolOptions: { forks: { singleFork: true, isolate: false } } } },
+      {
+        extends: true,
+        test: { name: 'unit', include: UNIT, poolOptions: { forks: { singleFork: true, isolate: false } } },
+      },
       {
         extends: true,
         test: {
           name: 'integration',
-          include: ['shared/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: [
+            'shared/src/**/*.test.ts',
+            'services/*/src/**/*.test.ts',
+            'services/*/test/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           exclude: [...configDefaults.exclude, ...UNIT],
           globalSetup: ['./shared/src/testing/global-setup.ts'],
         },

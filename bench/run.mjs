@@ -20,11 +20,15 @@ if (options.help) {
   process.exit(0);
 }
 if (options.dryRun) {
-  process.stdout.write(`${JSON.stringify({ scenarios: options.scenarios, quick: options.quick, profile: options.profile })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ scenarios: options.scenarios, quick: options.quick, profile: options.profile })}\n`,
+  );
   process.exit(0);
 }
 
-const { apiClient, benchEnv, cleanup, freePort, migrate, RESULTS, ROOT, startService, waitFor } = await import('./lib/stack.mjs');
+const { apiClient, benchEnv, cleanup, freePort, migrate, RESULTS, ROOT, startService, waitFor } = await import(
+  './lib/stack.mjs'
+);
 const { startHello } = await import('./lib/hello.mjs');
 const { summarizeProfile } = await import('./lib/profile-summary.mjs');
 const scenarios = {
@@ -40,7 +44,9 @@ const scenarios = {
 
 for (const service of ['api', 'provisioner', 'storage-verifier', 'usage-aggregator']) {
   if (!existsSync(join(ROOT, 'services', service, 'dist/main.js'))) {
-    process.stderr.write(`services/${service}/dist/main.js is missing: run \`npx turbo run build\` first (npm run bench does)\n`);
+    process.stderr.write(
+      `services/${service}/dist/main.js is missing: run \`npx turbo run build\` first (npm run bench does)\n`,
+    );
     process.exit(1);
   }
 }
@@ -72,7 +78,12 @@ const report = {
   startedAt: new Date().toISOString(),
   runId,
   quick: options.quick,
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
   loadAverageAtStart: loadavg().map((value) => Math.round(value * 100) / 100),
   scenarios: {},
 };
@@ -85,7 +96,9 @@ try {
   for (const name of ['provisioner', 'storage-verifier', 'usage-aggregator', 'api']) {
     services[name] = await startService(name, env, { profile: options.profile.includes(name) });
   }
-  await waitFor(async () => ((await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok ? true : undefined), { what: 'the API' });
+  await waitFor(async () => ((await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok ? true : undefined), {
+    what: 'the API',
+  });
   ctx.hello = await startHello();
 
   for (const [index, name] of options.scenarios.entries()) {
@@ -100,7 +113,10 @@ try {
       say(`${label}: done in ${report.scenarios[name].seconds} s, ${passed ? 'targets met' : 'TARGET MISSED'}`);
     } catch (error) {
       exitCode = 1;
-      report.scenarios[name] = { error: error.message, rows: [{ metric: name, value: 'error', baseline: '—', ratio: null, target: '—', pass: false }] };
+      report.scenarios[name] = {
+        error: error.message,
+        rows: [{ metric: name, value: 'error', baseline: '—', ratio: null, target: '—', pass: false }],
+      };
       say(`${label}: FAILED: ${error.stack}`);
     }
   }
@@ -110,7 +126,9 @@ try {
 } finally {
   await ctx.hello?.stop().catch(() => undefined);
   for (const service of Object.values(services).reverse()) await service.stop().catch(() => undefined);
-  say(`cleaning up: dropping ${env.DEEPLENS_DB_PREFIX}* databases and roles, Redis keys under ${env.DEEPLENS_QUEUE_PREFIX}`);
+  say(
+    `cleaning up: dropping ${env.DEEPLENS_DB_PREFIX}* databases and roles, Redis keys under ${env.DEEPLENS_QUEUE_PREFIX}`,
+  );
   const dropped = await cleanup(env, { redisKeyPrefix: env.DEEPLENS_QUEUE_PREFIX }).catch((error) => {
     say(`cleanup failed: ${error.message}`);
     return null;
@@ -122,7 +140,10 @@ report.finishedAt = new Date().toISOString();
 if (options.profile.length) {
   const dir = join(RESULTS, 'profiles');
   report.profiles = {};
-  for (const file of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).sort().slice(-options.profile.length * 4)) {
+  for (const file of readdirSync(dir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .sort()
+    .slice(-options.profile.length * 4)) {
     report.profiles[file] = summarizeProfile(join(dir, file), 25);
   }
 }
@@ -133,14 +154,26 @@ writeFileSync(join(RESULTS, `run-${report.startedAt.replace(/[:.]/g, '-')}.json`
 const rows = Object.values(report.scenarios).flatMap((scenario) => scenario.rows ?? []);
 const table = [
   ['metric', 'measured', 'baseline (same run)', 'ratio', 'target', ''],
-  ...rows.map((row) => [row.metric, row.value, row.baseline, row.ratio === null ? '—' : `${row.ratio}×`, row.target, row.pass ? 'ok' : 'MISS']),
+  ...rows.map((row) => [
+    row.metric,
+    row.value,
+    row.baseline,
+    row.ratio === null ? '—' : `${row.ratio}×`,
+    row.target,
+    row.pass ? 'ok' : 'MISS',
+  ]),
 ];
 const widths = table[0].map((_, column) => Math.max(...table.map((row) => String(row[column]).length)));
 const line = (row) => `| ${row.map((cell, column) => String(cell).padEnd(widths[column])).join(' | ')} |`;
-process.stdout.write(`\n${line(table[0])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.slice(1).map(line).join('\n')}\n`);
+process.stdout.write(
+  `\n${line(table[0])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.slice(1).map(line).join('\n')}\n`,
+);
 for (const [file, summary] of Object.entries(report.profiles ?? {})) {
   process.stdout.write(`\n${file}: self time by function (top ${summary.top.length} of ${summary.totalMs} ms)\n`);
-  for (const entry of summary.top) process.stdout.write(`  ${String(entry.selfMs).padStart(8)} ms ${String(entry.percent).padStart(5)}%  ${entry.name}\n`);
+  for (const entry of summary.top)
+    process.stdout.write(
+      `  ${String(entry.selfMs).padStart(8)} ms ${String(entry.percent).padStart(5)}%  ${entry.name}\n`,
+    );
 }
 process.stdout.write(`\nfigures: bench/results/latest.json\n`);
 process.exit(exitCode);

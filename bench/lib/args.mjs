@@ -23,14 +23,16 @@ export function parseArgs(argv) {
     if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario "${name}"; known: ${SCENARIOS.join(', ')}`);
   }
   for (const name of options.profile) {
-    if (!['api', 'provisioner', 'usage-aggregator', 'storage-verifier'].includes(name)) throw new Error(`cannot profile "${name}"`);
+    if (!['api', 'provisioner', 'usage-aggregator', 'storage-verifier'].includes(name))
+      throw new Error(`cannot profile "${name}"`);
   }
   if (options.scenarios.length === 0) options.scenarios = [...DEFAULT_SCENARIOS];
   if (options.quick && options.scenarios.includes('scale')) {
     throw new Error('scale provisions 1,000 tenants and takes minutes: it does not run in quick mode');
   }
   // Scenarios that read another's result run it first (memory is measured after ingest).
-  if (options.scenarios.includes('memory') && !options.scenarios.includes('ingest')) options.scenarios.unshift('ingest');
+  if (options.scenarios.includes('memory') && !options.scenarios.includes('ingest'))
+    options.scenarios.unshift('ingest');
   options.scenarios = SCENARIOS.filter((name) => options.scenarios.includes(name));
   return options;
 }

@@ -76,7 +76,8 @@ instance.then(
       finish: result.finish,
     };
     // Computed from the total when the run was by amount, where autocannon's per-second average is coarse.
-    if (spec.amount) out.requestsPerSecond = result.requests.total / ((new Date(result.finish) - new Date(result.start)) / 1000);
+    if (spec.amount)
+      out.requestsPerSecond = result.requests.total / ((new Date(result.finish) - new Date(result.start)) / 1000);
     process.stdout.write(`${JSON.stringify(out)}\n`);
   },
   (error) => {

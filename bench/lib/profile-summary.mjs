@@ -16,7 +16,9 @@ export function summarizeProfile(file, top = 30) {
   let total = 0;
   for (const [id, us] of selfUs) {
     const { callFrame } = byId.get(id);
-    const where = callFrame.url ? `${callFrame.url.replace(/^file:\/\/.*?node_modules\//, '').replace(/^file:\/\/.*?\/(services|shared)\//, '$1/')}:${callFrame.lineNumber + 1}` : '';
+    const where = callFrame.url
+      ? `${callFrame.url.replace(/^file:\/\/.*?node_modules\//, '').replace(/^file:\/\/.*?\/(services|shared)\//, '$1/')}:${callFrame.lineNumber + 1}`
+      : '';
     const key = `${callFrame.functionName || '(anonymous)'} ${where}`.trim();
     byFunction.set(key, (byFunction.get(key) ?? 0) + us);
     total += us;
@@ -24,12 +26,19 @@ export function summarizeProfile(file, top = 30) {
   const entries = [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
   return {
     totalMs: Math.round(total / 1000),
-    top: entries.map(([name, us]) => ({ name, selfMs: Math.round(us / 1000), percent: Math.round((us / total) * 1000) / 10 })),
+    top: entries.map(([name, us]) => ({
+      name,
+      selfMs: Math.round(us / 1000),
+      percent: Math.round((us / total) * 1000) / 10,
+    })),
   };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const summary = summarizeProfile(process.argv[2], Number(process.argv[3] ?? 30));
   process.stdout.write(`total ${summary.totalMs} ms\n`);
-  for (const entry of summary.top) process.stdout.write(`${String(entry.selfMs).padStart(8)} ms ${String(entry.percent).padStart(5)}%  ${entry.name}\n`);
+  for (const entry of summary.top)
+    process.stdout.write(
+      `${String(entry.selfMs).padStart(8)} ms ${String(entry.percent).padStart(5)}%  ${entry.name}\n`,
+    );
 }

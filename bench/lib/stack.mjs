@@ -116,7 +116,8 @@ export async function cleanup(env, { redisKeyPrefix } = {}) {
     }
   });
   if (redisKeyPrefix) {
-    if (!/^bench-[0-9a-f]{6}$/.test(redisKeyPrefix)) throw new Error(`refusing to delete Redis keys under "${redisKeyPrefix}"`);
+    if (!/^bench-[0-9a-f]{6}$/.test(redisKeyPrefix))
+      throw new Error(`refusing to delete Redis keys under "${redisKeyPrefix}"`);
     const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3 });
     try {
       let cursor = '0';
@@ -140,14 +141,20 @@ export async function migrate(env) {
  * A service as its own process from its build (`services/<name>/dist/main.js`),
  * output to bench/results/logs. `--cpu-prof` when profiled.
  */
-export async function startService(name, env, { profile = false, readyPattern = /started|Server listening/, extraEnv = {} } = {}) {
+export async function startService(
+  name,
+  env,
+  { profile = false, readyPattern = /started|Server listening/, extraEnv = {} } = {},
+) {
   const logs = join(RESULTS, 'logs');
   mkdirSync(logs, { recursive: true });
   const profiles = join(RESULTS, 'profiles');
   if (profile) mkdirSync(profiles, { recursive: true });
   const args = [
     ...SERVICE_NODE_FLAGS, // as npm start and the container image run them
-    ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profiles, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : []),
+    ...(profile
+      ? ['--cpu-prof', '--cpu-prof-dir', profiles, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]
+      : []),
     join(ROOT, 'services', name, 'dist/main.js'),
   ];
   const child = spawn(process.execPath, args, {
@@ -166,7 +173,9 @@ export async function startService(name, env, { profile = false, readyPattern = 
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    exited.then(({ code, signal }) => fail(new Error(`${name} exited (${code ?? signal}) before starting:\n${buffered}`)));
+    exited.then(({ code, signal }) =>
+      fail(new Error(`${name} exited (${code ?? signal}) before starting:\n${buffered}`)),
+    );
     setTimeout(() => fail(new Error(`${name} did not start within 30 s:\n${buffered}`)), 30_000).unref();
   });
   await ready;

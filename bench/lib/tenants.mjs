@@ -19,7 +19,8 @@ export async function provisionTenant(call, name, { plan = 'enterprise', pollMs 
   const started = performance.now();
   const created = await call('POST', '/v1/tenants', { name, plan });
   const acceptedMs = performance.now() - started;
-  if (created.status !== 202) throw new Error(`POST /v1/tenants answered ${created.status}: ${JSON.stringify(created.body)}`);
+  if (created.status !== 202)
+    throw new Error(`POST /v1/tenants answered ${created.status}: ${JSON.stringify(created.body)}`);
   const job = await waitForJob(call, created.body.jobId, { intervalMs: pollMs });
   const clientMs = performance.now() - started;
   return {
@@ -51,7 +52,8 @@ export async function ensureLoadTenants(ctx, count = 10) {
   const missing = count - ctx.loadTenants.length;
   const made = await inParallel(missing, 4, () => provisionTenant(ctx.call, tenantName('load'), { pollMs: 50 }));
   for (const tenant of made) {
-    if (tenant.state !== 'completed') throw new Error(`a load tenant failed to provision: ${JSON.stringify(tenant.error)}`);
+    if (tenant.state !== 'completed')
+      throw new Error(`a load tenant failed to provision: ${JSON.stringify(tenant.error)}`);
     ctx.loadTenants.push(tenant.tenantId);
   }
   return ctx.loadTenants.slice(0, count);

@@ -6,7 +6,9 @@ export async function burst(ctx) {
   const started = performance.now();
   ctx.progress(`posting ${count} tenants at once`);
   const created = await Promise.all(
-    Array.from({ length: count }, () => ctx.call('POST', '/v1/tenants', { name: tenantName('burst'), plan: 'premium' })),
+    Array.from({ length: count }, () =>
+      ctx.call('POST', '/v1/tenants', { name: tenantName('burst'), plan: 'premium' }),
+    ),
   );
   const refused = created.filter((response) => response.status !== 202);
   let finished = 0;
@@ -28,7 +30,10 @@ export async function burst(ctx) {
     seconds: round(seconds),
     tenantsPerSecond: round(count / seconds),
     statusByStatus: list.body?.tenants?.byStatus,
-    errors: jobs.filter((job) => job.state !== 'completed').map((job) => job.error).slice(0, 5),
+    errors: jobs
+      .filter((job) => job.state !== 'completed')
+      .map((job) => job.error)
+      .slice(0, 5),
     rows: [
       {
         metric: `${count} tenants at once`,

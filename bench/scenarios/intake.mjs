@@ -18,10 +18,16 @@ export async function intake(ctx) {
   const tenantIds = await ensureLoadTenants(ctx);
   const settings = { connections: 50, duration: ctx.quick ? 5 : 10, warmup: ctx.quick ? 1 : 2, method: 'POST' };
   const body = { kind: 'event', tenantIds };
-  const idle = () => waitFor(() => usageQueueIdle(ctx), { what: 'an idle usage queue', intervalMs: 100, timeoutMs: 600_000 });
+  const idle = () =>
+    waitFor(() => usageQueueIdle(ctx), { what: 'an idle usage queue', intervalMs: 100, timeoutMs: 600_000 });
   const helloLoad = () => runLoad({ ...settings, url: `${ctx.hello.url}/hello`, body });
   const apiLoad = () =>
-    runLoad({ ...settings, url: `${ctx.apiUrl}/v1/events/api-calls`, headers: { authorization: `Bearer ${SERVICE_TOKEN}` }, body });
+    runLoad({
+      ...settings,
+      url: `${ctx.apiUrl}/v1/events/api-calls`,
+      headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+      body,
+    });
   const rounds = [];
   for (let r = 1; r <= 2; r += 1) {
     await idle();
@@ -64,21 +70,23 @@ export async function intake(ctx) {
   return {
     rounds,
     alone,
-    rows: [...rounds.map((result, index) => ({
-      metric: `single-event intake req/s, round ${index + 1}`,
-      value: `${result.apiRps} req/s (p99 ${result.apiLatencyMs.p99} ms; all counted ${result.countedSecondsAfterLoad} s after)`,
-      baseline: `hello POST ${result.helloRps} req/s`,
-      ratio: result.ratio,
-      target: '≥ 0.4×',
-      pass: result.ratio >= 0.4 && result.apiNon2xx === 0 && result.apiErrors === 0,
-    })),
-    {
-      metric: 'single-event intake req/s, aggregator stopped (info)',
-      value: `${alone.apiRps} req/s (p99 ${alone.apiLatencyMs.p99} ms)`,
-      baseline: `hello POST ${alone.helloRps} req/s`,
-      ratio: alone.ratio,
-      target: '—',
-      pass: alone.apiNon2xx === 0,
-    }],
+    rows: [
+      ...rounds.map((result, index) => ({
+        metric: `single-event intake req/s, round ${index + 1}`,
+        value: `${result.apiRps} req/s (p99 ${result.apiLatencyMs.p99} ms; all counted ${result.countedSecondsAfterLoad} s after)`,
+        baseline: `hello POST ${result.helloRps} req/s`,
+        ratio: result.ratio,
+        target: '≥ 0.4×',
+        pass: result.ratio >= 0.4 && result.apiNon2xx === 0 && result.apiErrors === 0,
+      })),
+      {
+        metric: 'single-event intake req/s, aggregator stopped (info)',
+        value: `${alone.apiRps} req/s (p99 ${alone.apiLatencyMs.p99} ms)`,
+        baseline: `hello POST ${alone.helloRps} req/s`,
+        ratio: alone.ratio,
+        target: '—',
+        pass: alone.apiNon2xx === 0,
+      },
+    ],
   };
 }

@@ -13,8 +13,13 @@ export async function memory(ctx) {
   const rss = Object.fromEntries(Object.entries(ctx.services).map(([name, service]) => [name, service.rssMb()]));
   // The API's heap beside its RSS: whether memory is live objects or heap V8 grew and kept.
   const metrics = await (await fetch(`${ctx.apiUrl}/metrics`)).text();
-  const gauge = (name) => round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) / 1024 / 1024, 1);
-  const apiHeap = { usedMb: gauge('nodejs_heap_size_used_bytes'), totalMb: gauge('nodejs_heap_size_total_bytes'), externalMb: gauge('nodejs_external_memory_bytes') };
+  const gauge = (name) =>
+    round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) / 1024 / 1024, 1);
+  const apiHeap = {
+    usedMb: gauge('nodejs_heap_size_used_bytes'),
+    totalMb: gauge('nodejs_heap_size_total_bytes'),
+    externalMb: gauge('nodejs_external_memory_bytes'),
+  };
   const redis = new Redis(ctx.env.REDIS_URL);
   const prefix = ctx.env.DEEPLENS_QUEUE_PREFIX;
   const queues = {};

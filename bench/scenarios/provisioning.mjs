@@ -21,56 +21,66 @@ export async function provisioning(ctx) {
   const configured = provisionerEnvSchema.shape.DEEPLENS_SPARE_DATABASES.parse(ctx.env.DEEPLENS_SPARE_DATABASES);
 
   const rounds = [];
-  await withAdmin(ctx.env.DATABASE_URL, async (admin) => withAdmin(withDatabase(ctx.env.DATABASE_URL, names.platformDatabase), async (platform) => {
-    const poolFull = async (target) => {
-      if (target === 0) return true;
-      const { rows } = await platform.query('SELECT count(*)::int AS n FROM spare_databases WHERE claimed_by IS NULL');
-      return rows[0].n >= target ? true : undefined;
-    };
-    try {
-      for (const [index, spares] of [configured, configured, 0].entries()) {
-        const label = `round ${index + 1}/3${spares === 0 ? ' (no spares)' : ''}`;
-        if (index === 2) await ctx.restart('provisioner', { DEEPLENS_SPARE_DATABASES: '0' });
-        const raw = [];
-        const client = [];
-        const job = [];
-        const accepted = [];
-        for (let i = 0; i < samples; i += 1) {
-          ctx.progress(`${label}, sample ${i + 1}/${samples}`);
-          await waitFor(() => poolFull(spares), { what: `${spares} ready spare databases`, intervalMs: 20, timeoutMs: 60_000 });
-          // Dirty buffers left by the last clone (the refill's or the provisioning's) are flushed first,
-          // so the baseline is a clone on a settled server in every round: a faster, stricter baseline.
-          await admin.query('CHECKPOINT');
-          const database = `${ctx.env.DEEPLENS_DB_PREFIX}raw_clone_${index}_${i}`;
-          const started = performance.now();
-          await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)} TEMPLATE ${pg.escapeIdentifier(names.templateDatabase)}`);
-          raw.push(performance.now() - started);
-          await admin.query(`DROP DATABASE ${pg.escapeIdentifier(database)}`);
-          const made = await provisionTenant(ctx.call, tenantName('prov'));
-          if (made.state !== 'completed') throw new Error(`provisioning failed: ${JSON.stringify(made.error)}`);
-          ctx.loadTenants.push(made.tenantId);
-          client.push(made.clientMs);
-          job.push(made.jobMs);
-          accepted.push(made.acceptedMs);
+  await withAdmin(ctx.env.DATABASE_URL, async (admin) =>
+    withAdmin(withDatabase(ctx.env.DATABASE_URL, names.platformDatabase), async (platform) => {
+      const poolFull = async (target) => {
+        if (target === 0) return true;
+        const { rows } = await platform.query(
+          'SELECT count(*)::int AS n FROM spare_databases WHERE claimed_by IS NULL',
+        );
+        return rows[0].n >= target ? true : undefined;
+      };
+      try {
+        for (const [index, spares] of [configured, configured, 0].entries()) {
+          const label = `round ${index + 1}/3${spares === 0 ? ' (no spares)' : ''}`;
+          if (index === 2) await ctx.restart('provisioner', { DEEPLENS_SPARE_DATABASES: '0' });
+          const raw = [];
+          const client = [];
+          const job = [];
+          const accepted = [];
+          for (let i = 0; i < samples; i += 1) {
+            ctx.progress(`${label}, sample ${i + 1}/${samples}`);
+            await waitFor(() => poolFull(spares), {
+              what: `${spares} ready spare databases`,
+              intervalMs: 20,
+              timeoutMs: 60_000,
+            });
+            // Dirty buffers left by the last clone (the refill's or the provisioning's) are flushed first,
+            // so the baseline is a clone on a settled server in every round: a faster, stricter baseline.
+            await admin.query('CHECKPOINT');
+            const database = `${ctx.env.DEEPLENS_DB_PREFIX}raw_clone_${index}_${i}`;
+            const started = performance.now();
+            await admin.query(
+              `CREATE DATABASE ${pg.escapeIdentifier(database)} TEMPLATE ${pg.escapeIdentifier(names.templateDatabase)}`,
+            );
+            raw.push(performance.now() - started);
+            await admin.query(`DROP DATABASE ${pg.escapeIdentifier(database)}`);
+            const made = await provisionTenant(ctx.call, tenantName('prov'));
+            if (made.state !== 'completed') throw new Error(`provisioning failed: ${JSON.stringify(made.error)}`);
+            ctx.loadTenants.push(made.tenantId);
+            client.push(made.clientMs);
+            job.push(made.jobMs);
+            accepted.push(made.acceptedMs);
+          }
+          const rawMedian = median(raw);
+          rounds.push({
+            spares,
+            rawCloneMedianMs: round(rawMedian),
+            provisionMedianMs: round(median(client)),
+            jobMedianMs: round(median(job)),
+            // POST /v1/tenants until its 202, and the job from its creation to its end.
+            acceptedMedianMs: round(median(accepted)),
+            ratio: round(median(client) / rawMedian),
+            rawSamplesMs: raw.map((v) => round(v, 1)),
+            provisionSamplesMs: client.map((v) => round(v, 1)),
+          });
         }
-        const rawMedian = median(raw);
-        rounds.push({
-          spares,
-          rawCloneMedianMs: round(rawMedian),
-          provisionMedianMs: round(median(client)),
-          jobMedianMs: round(median(job)),
-          // POST /v1/tenants until its 202, and the job from its creation to its end.
-          acceptedMedianMs: round(median(accepted)),
-          ratio: round(median(client) / rawMedian),
-          rawSamplesMs: raw.map((v) => round(v, 1)),
-          provisionSamplesMs: client.map((v) => round(v, 1)),
-        });
+      } finally {
+        // The other scenarios run against the configured provisioner.
+        await ctx.restart('provisioner');
       }
-    } finally {
-      // The other scenarios run against the configured provisioner.
-      await ctx.restart('provisioner');
-    }
-  }));
+    }),
+  );
   return {
     rounds,
     rows: rounds.map((result, index) => ({

@@ -24,7 +24,10 @@ export async function scale(ctx) {
     if (created.status !== 202) return { state: 'refused', error: created.body };
     const job = await waitForJob(ctx.call, created.body.jobId, { intervalMs: 200 });
     done += 1;
-    if (done % 25 === 0) ctx.progress(`provisioned ${live + done}/${TENANTS} (${round(done / ((performance.now() - started) / 1000), 1)}/s)`);
+    if (done % 25 === 0)
+      ctx.progress(
+        `provisioned ${live + done}/${TENANTS} (${round(done / ((performance.now() - started) / 1000), 1)}/s)`,
+      );
     return { tenantId: created.body.tenantId, state: job.state, error: job.error };
   });
   const provisionSeconds = (performance.now() - started) / 1000;
@@ -69,7 +72,9 @@ export async function scale(ctx) {
         // gave up after 20 s and measured the listing while the sweep still loaded both cores).
         // A sweep that shows nothing for 5 minutes (a failure) ends the sampling.
         if (performance.now() - lastChange > 300_000) break;
-        ctx.progress(`resource measurement: ${measured}/${live + ids.length} tenant databases recorded, peak ${peak} connections, ${round((performance.now() - measureStart) / 1000, 0)} s`);
+        ctx.progress(
+          `resource measurement: ${measured}/${live + ids.length} tenant databases recorded, peak ${peak} connections, ${round((performance.now() - measureStart) / 1000, 0)} s`,
+        );
         await sleep(100);
       }
       await restart;
@@ -89,7 +94,10 @@ export async function scale(ctx) {
   const all = [...ctx.loadTenants, ...ids];
   const pick = (count) => Array.from({ length: count }, (_, i) => all[(i * 37) % all.length]);
   const endpoints = [
-    { name: 'list', paths: ['/v1/tenants?limit=50', '/v1/tenants?status=active&limit=50', '/v1/tenants?plan=premium&limit=50'] },
+    {
+      name: 'list',
+      paths: ['/v1/tenants?limit=50', '/v1/tenants?status=active&limit=50', '/v1/tenants?plan=premium&limit=50'],
+    },
     { name: 'status', paths: ['/v1/status'] },
     { name: 'tenant', paths: pick(200).map((id) => `/v1/tenants/${id}`) },
     { name: 'usage', paths: pick(200).map((id) => `/v1/tenants/${id}/usage`) },
@@ -107,7 +115,11 @@ export async function scale(ctx) {
       headers: { authorization: `Bearer ${endpoint.token ?? ADMIN_TOKEN}` },
       body: { kind: 'paths', paths: endpoint.paths },
     });
-    latencies[endpoint.name] = { ...result.latencyMs, requestsPerSecond: round(result.requestsPerSecond, 0), non2xx: result.non2xx };
+    latencies[endpoint.name] = {
+      ...result.latencyMs,
+      requestsPerSecond: round(result.requestsPerSecond, 0),
+      non2xx: result.non2xx,
+    };
   }
   const rows = [
     {
@@ -150,4 +162,3 @@ export async function scale(ctx) {
     rows,
   };
 }
-

@@ -64,5 +64,8 @@ export function isAppError(error: unknown): error is AppError {
 /** An error as it is stored in a job record: code and message, never a stack. */
 export function toErrorBody(error: unknown): ErrorBody {
   if (isAppError(error)) return { code: error.code, message: error.message };
-  return { code: 'internal_error', message: 'an unexpected error occurred; the operators have the details in the logs' };
+  return {
+    code: 'internal_error',
+    message: 'an unexpected error occurred; the operators have the details in the logs',
+  };
 }

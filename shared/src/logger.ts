@@ -68,7 +68,9 @@ export type { Logger };
 export function lazyChild(parent: Logger, bindings: Record<string, unknown>, options?: ChildLoggerOptions): Logger {
   let child: Logger | undefined;
   const real = (): Logger =>
-    (child ??= (options && Object.keys(options).length ? parent.child(bindings, options) : parent.child(bindings)) as Logger);
+    (child ??= (
+      options && Object.keys(options).length ? parent.child(bindings, options) : parent.child(bindings)
+    ) as Logger);
   return new Proxy(parent, {
     get(_target, property) {
       if (property === REAL) return real;
@@ -84,12 +86,13 @@ export function lazyChild(parent: Logger, bindings: Record<string, unknown>, opt
 }
 
 const REAL = Symbol('lazyChild.real');
-const DEFERRED_METHODS: Record<string, (this: { [REAL]: () => Logger }, ...args: unknown[]) => unknown> = Object.fromEntries(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', 'child'].map((name) => [
-    name,
-    function (this: { [REAL]: () => Logger }, ...args: unknown[]) {
-      const logger = this[REAL]() as unknown as Record<string, (...args: unknown[]) => unknown>;
-      return logger[name]!(...args);
-    },
-  ]),
-);
+const DEFERRED_METHODS: Record<string, (this: { [REAL]: () => Logger }, ...args: unknown[]) => unknown> =
+  Object.fromEntries(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', 'child'].map((name) => [
+      name,
+      function (this: { [REAL]: () => Logger }, ...args: unknown[]) {
+        const logger = this[REAL]() as unknown as Record<string, (...args: unknown[]) => unknown>;
+        return logger[name]!(...args);
+      },
+    ]),
+  );

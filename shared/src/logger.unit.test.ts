@@ -20,7 +20,10 @@ describe('lazyChild', () => {
     const parent = new Proxy(logger, {
       get: (target, property, receiver) =>
         property === 'child'
-          ? (...args: Parameters<typeof logger.child>) => (children++, target.child(...args))
+          ? (...args: Parameters<typeof logger.child>) => {
+              children += 1;
+              return target.child(...args);
+            }
           : Reflect.get(target, property, receiver),
     });
 
@@ -39,7 +42,13 @@ describe('lazyChild', () => {
     await new Promise((resolve) => setImmediate(resolve));
 
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ reqId: 'req-3', msg: 'something happened', token: '********', detail: 'x', level: 'warn' });
+    expect(lines[0]).toMatchObject({
+      reqId: 'req-3',
+      msg: 'something happened',
+      token: '********',
+      detail: 'x',
+      level: 'warn',
+    });
     expect(lines[1]).toMatchObject({ reqId: 'req-3', step: 'inner', msg: 'inner failure', level: 'error' });
     expect(JSON.stringify(lines)).not.toContain('tok-secret');
   });

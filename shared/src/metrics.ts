@@ -94,7 +94,11 @@ export function registerPlatformGauges(metrics: Metrics, sources: PlatformGaugeS
   const { producer } = sources;
   const platform = createPlatformStatusRepository(sources.pool);
   const readDatabase = async () => {
-    const [counts, quota, byPlan] = await Promise.all([platform.counts(), platform.quotaLevels(), platform.usageByPlan()]);
+    const [counts, quota, byPlan] = await Promise.all([
+      platform.counts(),
+      platform.quotaLevels(),
+      platform.usageByPlan(),
+    ]);
     return { tenants: counts.tenants, storage: counts.storage, quota, byPlan };
   };
 
@@ -127,9 +131,14 @@ export function registerPlatformGauges(metrics: Metrics, sources: PlatformGaugeS
   fromDatabase('deeplens_tenants', 'Tenants by plan and status', ['plan', 'status'], (gauge, data) => {
     for (const row of data.tenants) gauge.set({ plan: row.plan, status: row.status }, row.n);
   });
-  fromDatabase('deeplens_storage_configs', 'Storage configs of tenants not deleted, by provider and verification status', ['provider', 'status'], (gauge, data) => {
-    for (const row of data.storage) gauge.set({ provider: row.provider, status: row.status }, row.n);
-  });
+  fromDatabase(
+    'deeplens_storage_configs',
+    'Storage configs of tenants not deleted, by provider and verification status',
+    ['provider', 'status'],
+    (gauge, data) => {
+      for (const row of data.storage) gauge.set({ provider: row.provider, status: row.status }, row.n);
+    },
+  );
   fromDatabase(
     'deeplens_tenants_quota',
     'Tenants at 80 % or more of a limit this month: level "near" (80-99 %) or "over" (100 % and more), by limit',
@@ -141,15 +150,30 @@ export function registerPlatformGauges(metrics: Metrics, sources: PlatformGaugeS
       for (const row of data.quota) gauge.set({ limit: row.limit_name, level: row.level }, row.n);
     },
   );
-  fromDatabase('deeplens_usage_api_calls_month', 'API calls counted this UTC month, by plan', ['plan'], (gauge, data) => {
-    for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.api_calls);
-  });
-  fromDatabase('deeplens_storage_used_bytes', 'Bytes of images tenants store (last measurement this month), by plan', ['plan'], (gauge, data) => {
-    for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.storage_bytes);
-  });
-  fromDatabase('deeplens_storage_limit_bytes', 'Sum of the storage limits of tenants not deleted, by plan', ['plan'], (gauge, data) => {
-    for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.storage_limit_bytes);
-  });
+  fromDatabase(
+    'deeplens_usage_api_calls_month',
+    'API calls counted this UTC month, by plan',
+    ['plan'],
+    (gauge, data) => {
+      for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.api_calls);
+    },
+  );
+  fromDatabase(
+    'deeplens_storage_used_bytes',
+    'Bytes of images tenants store (last measurement this month), by plan',
+    ['plan'],
+    (gauge, data) => {
+      for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.storage_bytes);
+    },
+  );
+  fromDatabase(
+    'deeplens_storage_limit_bytes',
+    'Sum of the storage limits of tenants not deleted, by plan',
+    ['plan'],
+    (gauge, data) => {
+      for (const row of data.byPlan) gauge.set({ plan: row.plan }, row.storage_limit_bytes);
+    },
+  );
 
   new Gauge({
     name: 'deeplens_queue_jobs',
@@ -163,7 +187,8 @@ export function registerPlatformGauges(metrics: Metrics, sources: PlatformGaugeS
       for (const [queue, byState] of Object.entries(counts)) {
         const waiting = (byState.waiting ?? 0) + (byState.prioritized ?? 0);
         this.set({ queue, state: 'waiting' }, waiting);
-        for (const state of ['active', 'delayed', 'failed', 'completed']) this.set({ queue, state }, byState[state] ?? 0);
+        for (const state of ['active', 'delayed', 'failed', 'completed'])
+          this.set({ queue, state }, byState[state] ?? 0);
       }
     },
   });

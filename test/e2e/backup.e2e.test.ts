@@ -2,7 +2,17 @@ import { createHash } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { platformNames, tenantLoginRoleName, withClient, withDatabase } from '@deeplens/shared';
-import { enqueueJob, type MotoServer, type ServiceProcess, startMoto, startService, tenantLoginUri, testEnv, uniqueName, waitFor } from '@deeplens/shared/testing';
+import {
+  enqueueJob,
+  type MotoServer,
+  type ServiceProcess,
+  startMoto,
+  startService,
+  tenantLoginUri,
+  testEnv,
+  uniqueName,
+  waitFor,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
@@ -25,7 +35,12 @@ let s3: S3Client;
 let storage: { provider: 'aws_s3'; config: Record<string, unknown> };
 
 beforeAll(async () => {
-  [api, provisioner, verifier, moto] = await Promise.all([startTestApi(env), startService('provisioner', env), startService('storage-verifier', env), startMoto()]);
+  [api, provisioner, verifier, moto] = await Promise.all([
+    startTestApi(env),
+    startService('provisioner', env),
+    startService('storage-verifier', env),
+    startMoto(),
+  ]);
   const user = await moto.createUser('deeplens-backups');
   s3 = new S3Client({
     region: 'us-east-1',
@@ -36,7 +51,14 @@ beforeAll(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   storage = {
     provider: 'aws_s3',
-    config: { access_key: user.accessKeyId, secret_key: user.secretAccessKey, region: 'us-east-1', bucket: BUCKET, endpoint: moto.endpoint, force_path_style: true },
+    config: {
+      access_key: user.accessKeyId,
+      secret_key: user.secretAccessKey,
+      region: 'us-east-1',
+      bucket: BUCKET,
+      endpoint: moto.endpoint,
+      force_path_style: true,
+    },
   };
 });
 
@@ -45,12 +67,23 @@ afterAll(async () => {
   await Promise.all([api?.close(), provisioner?.stop(), verifier?.stop(), moto?.stop()]);
 });
 
-const loginEnv = { DATABASE_URL: env.DATABASE_URL!, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!, DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY! };
+const loginEnv = {
+  DATABASE_URL: env.DATABASE_URL!,
+  DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!,
+  DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY!,
+};
 const asTenant = (tenantId: string, database: string) => tenantLoginUri(loginEnv, tenantId, database);
 const adminQuery = async <T>(text: string, values: unknown[] = [], database?: string) =>
-  withClient(database ? withDatabase(env.DATABASE_URL!, database) : env.DATABASE_URL!, async (client) => (await client.query(text, values)).rows as T[]);
+  withClient(
+    database ? withDatabase(env.DATABASE_URL!, database) : env.DATABASE_URL!,
+    async (client) => (await client.query(text, values)).rows as T[],
+  );
 const databasesLike = async (pattern: string) =>
-  (await adminQuery<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname', [pattern])).map((row) => row.datname);
+  (
+    await adminQuery<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname', [
+      pattern,
+    ])
+  ).map((row) => row.datname);
 
 async function collections(database: string, tenantId: string): Promise<string[]> {
   return withClient(await asTenant(tenantId, database), async (client) => {
@@ -84,7 +117,8 @@ async function provisionTenant() {
   const tenant = (await api.call('GET', `/v1/tenants/${created.json().tenantId}`)).json();
   // Provisioning asks for the storage's verification; backups wait for its verdict.
   await waitFor(
-    async () => ((await api.call('GET', `/v1/tenants/${tenant.id}/storage`)).json().status === 'verified' ? true : undefined),
+    async () =>
+      (await api.call('GET', `/v1/tenants/${tenant.id}/storage`)).json().status === 'verified' ? true : undefined,
     { timeoutMs: 60_000, intervalMs: 100, what: 'storage verified' },
   );
   return { id: tenant.id as string, name: tenant.name as string, database: tenant.databases[0].name as string };
@@ -107,14 +141,21 @@ describe('tenant backup and restore against S3', () => {
     await addCollection(tenant.database, tenant.id, 'before-backup-2');
 
     const backup = await backUp(tenant.id);
-    expect(backup).toMatchObject({ status: 'completed', storageKey: expect.stringMatching(/^backups\/\d{8}T\d{6}Z-[0-9a-f-]{36}\.dump$/) });
+    expect(backup).toMatchObject({
+      status: 'completed',
+      storageKey: expect.stringMatching(/^backups\/\d{8}T\d{6}Z-[0-9a-f-]{36}\.dump$/),
+    });
     expect(backup.storageKey).toContain(backup.id);
     // The object in the bucket is exactly what the record says.
     expect(await objectDigest(backup.storageKey)).toEqual({ sizeBytes: backup.sizeBytes, sha256: backup.sha256 });
     expect(backup.sizeBytes).toBeGreaterThan(0);
 
     await addCollection(tenant.database, tenant.id, 'after-backup');
-    expect(await collections(tenant.database, tenant.id)).toEqual(['after-backup', 'before-backup-1', 'before-backup-2']);
+    expect(await collections(tenant.database, tenant.id)).toEqual([
+      'after-backup',
+      'before-backup-1',
+      'before-backup-2',
+    ]);
 
     // Into a new database beside the tenant's: old rows there, the tenant's own untouched.
     const restored = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, { body: { backupId: backup.id } });
@@ -124,21 +165,33 @@ describe('tenant backup and restore against S3', () => {
     const restoredDb = restoreJob.result.database as string;
     expect(restoredDb).toMatch(/_restore_[0-9a-f]{8}$/);
     expect(await collections(restoredDb, tenant.id)).toEqual(['before-backup-1', 'before-backup-2']);
-    expect(await collections(tenant.database, tenant.id)).toEqual(['after-backup', 'before-backup-1', 'before-backup-2']);
+    expect(await collections(tenant.database, tenant.id)).toEqual([
+      'after-backup',
+      'before-backup-1',
+      'before-backup-2',
+    ]);
 
     // With swap: the tenant's registered database now holds the backup; the old one is kept aside.
-    const swapped = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, { body: { backupId: backup.id, swap: true } });
+    const swapped = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, {
+      body: { backupId: backup.id, swap: true },
+    });
     expect(swapped.statusCode, swapped.body).toBe(202);
     const swapJob = await api.waitForJob(swapped.json().jobId, 90_000);
     expect(swapJob.state, JSON.stringify(swapJob.error)).toBe('completed');
     expect(swapJob.result).toMatchObject({ database: tenant.database, swapped: true });
     expect(await collections(tenant.database, tenant.id)).toEqual(['before-backup-1', 'before-backup-2']);
-    expect(await collections(swapJob.result.previousDatabase, tenant.id).catch((error: Error) => error.message)).toMatch(
-      /not currently accepting connections/,
-    );
-    const registration = await withClient(withDatabase(env.DATABASE_URL!, names.platformDatabase), async (client) =>
-      (await client.query('SELECT database_name, restored_from_backup FROM tenant_databases WHERE tenant_id = $1 AND dropped_at IS NULL', [tenant.id]))
-        .rows,
+    expect(
+      await collections(swapJob.result.previousDatabase, tenant.id).catch((error: Error) => error.message),
+    ).toMatch(/not currently accepting connections/);
+    const registration = await withClient(
+      withDatabase(env.DATABASE_URL!, names.platformDatabase),
+      async (client) =>
+        (
+          await client.query(
+            'SELECT database_name, restored_from_backup FROM tenant_databases WHERE tenant_id = $1 AND dropped_at IS NULL',
+            [tenant.id],
+          )
+        ).rows,
     );
     expect(registration).toEqual([{ database_name: tenant.database, restored_from_backup: backup.id }]);
   });
@@ -147,9 +200,17 @@ describe('tenant backup and restore against S3', () => {
     const tenant = await provisionTenant();
     await addCollection(tenant.database, tenant.id, 'kept');
     const backup = await backUp(tenant.id);
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: backup.storageKey, Body: Buffer.from('not the dump that was recorded') }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: backup.storageKey,
+        Body: Buffer.from('not the dump that was recorded'),
+      }),
+    );
 
-    const restore = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, { body: { backupId: backup.id, swap: true } });
+    const restore = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, {
+      body: { backupId: backup.id, swap: true },
+    });
     const job = await api.waitForJob(restore.json().jobId);
     expect(job.state).toBe('failed');
     expect(job.error.code).toBe('backup_corrupted');
@@ -159,7 +220,9 @@ describe('tenant backup and restore against S3', () => {
 
   it('answers 404 for an unknown backup and 409 for a tenant without storage that can be backed up', async () => {
     const tenant = await provisionTenant();
-    const unknown = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, { body: { backupId: '00000000-0000-4000-8000-000000000000' } });
+    const unknown = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, {
+      body: { backupId: '00000000-0000-4000-8000-000000000000' },
+    });
     expect(unknown.statusCode).toBe(404);
     await api.call('PUT', `/v1/tenants/${tenant.id}/storage`, {
       body: { provider: 'smb', config: { share_path: '//server/share', username: 'u', password: 'secret-password' } },
@@ -181,7 +244,12 @@ describe('tenant backup and restore against S3', () => {
       [restoreId, victimBackup.id, attacker.id],
       names.platformDatabase,
     );
-    const jobId = await enqueueJob(env, 'tenant.restore', { tenantId: attacker.id, backupId: victimBackup.id, restoreId, swap: true });
+    const jobId = await enqueueJob(env, 'tenant.restore', {
+      tenantId: attacker.id,
+      backupId: victimBackup.id,
+      restoreId,
+      swap: true,
+    });
     const job = await api.waitForJob(jobId);
     expect(job.state).toBe('failed');
     expect(job.error.code).toBe('not_found');
@@ -200,7 +268,9 @@ describe('tenant backup and restore against S3', () => {
     await addCollection(tenant.database, tenant.id, 'kept');
     const backup = await backUp(tenant.id);
     for (const swap of [false, true]) {
-      const restore = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, { body: { backupId: backup.id, swap } });
+      const restore = await api.call('POST', `/v1/tenants/${tenant.id}/restore`, {
+        body: { backupId: backup.id, swap },
+      });
       expect((await api.waitForJob(restore.json().jobId, 90_000)).state).toBe('completed');
     }
     const made = await databasesLike(`${tenant.database}_%restore_%`);
@@ -212,13 +282,20 @@ describe('tenant backup and restore against S3', () => {
       "SELECT datname FROM pg_database WHERE has_database_privilege($1, oid, 'CONNECT') AND datname LIKE $2 ORDER BY datname",
       [role, `${tenant.database}%`],
     );
-    expect(grants.map((row) => row.datname)).toEqual(made.filter((name) => !/_pre_restore_/.test(name)).concat(tenant.database).sort());
+    expect(grants.map((row) => row.datname)).toEqual(
+      made
+        .filter((name) => !/_pre_restore_/.test(name))
+        .concat(tenant.database)
+        .sort(),
+    );
 
     const deleted = await api.call('DELETE', `/v1/tenants/${tenant.id}?confirm=${tenant.name}`);
     expect(deleted.statusCode, deleted.body).toBe(202);
     expect((await api.waitForJob(deleted.json().jobId)).state).toBe('completed');
     expect(await databasesLike(`${tenant.database}%`)).toEqual([]);
     expect(await adminQuery('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).toEqual([]);
-    expect(await adminQuery('SELECT 1 FROM tenant_db_roles WHERE tenant_id = $1', [tenant.id], names.platformDatabase)).toEqual([]);
+    expect(
+      await adminQuery('SELECT 1 FROM tenant_db_roles WHERE tenant_id = $1', [tenant.id], names.platformDatabase),
+    ).toEqual([]);
   });
 });

@@ -4,7 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { type MotoServer, type ServiceProcess, startMoto, startService, TEST_ADMIN_TOKEN, testEnv, uniqueName } from '@deeplens/shared/testing';
+import {
+  type MotoServer,
+  type ServiceProcess,
+  startMoto,
+  startService,
+  TEST_ADMIN_TOKEN,
+  testEnv,
+  uniqueName,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
@@ -25,7 +33,12 @@ let configFile: string;
 function deeplens(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', cliSource, ...args], {
-      env: { PATH: process.env.PATH ?? '', DEEPLENS_API_URL: apiUrl, DEEPLENS_TOKEN: TEST_ADMIN_TOKEN, DEEPLENS_CLI_POLL_MS: '100' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        DEEPLENS_API_URL: apiUrl,
+        DEEPLENS_TOKEN: TEST_ADMIN_TOKEN,
+        DEEPLENS_CLI_POLL_MS: '100',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -62,7 +75,14 @@ beforeAll(async () => {
   configFile = join(tmpdir(), `${uniqueName('deeplens-cli-storage')}.json`);
   writeFileSync(
     configFile,
-    JSON.stringify({ access_key: user.accessKeyId, secret_key: user.secretAccessKey, region: 'us-east-1', bucket: BUCKET, endpoint: moto.endpoint, force_path_style: true }),
+    JSON.stringify({
+      access_key: user.accessKeyId,
+      secret_key: user.secretAccessKey,
+      region: 'us-east-1',
+      bucket: BUCKET,
+      endpoint: moto.endpoint,
+      force_path_style: true,
+    }),
   );
 });
 afterAll(async () => {
@@ -73,7 +93,16 @@ afterAll(async () => {
 describe('deeplens storage, backup and restore', () => {
   it('creates a tenant on S3 from @file, tests and shows its storage, backs it up, lists and restores the backup', async () => {
     const name = uniqueName('clibk');
-    const created = await deeplens(['tenant', 'create', name, '--storage-provider', 'aws_s3', '--storage-config', `@${configFile}`, '--json']);
+    const created = await deeplens([
+      'tenant',
+      'create',
+      name,
+      '--storage-provider',
+      'aws_s3',
+      '--storage-config',
+      `@${configFile}`,
+      '--json',
+    ]);
     expect(created.code, created.stderr).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({ status: 'active', storage: { provider: 'aws_s3' } });
 

@@ -21,7 +21,13 @@ interface CliRun {
 function deeplens(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliRun> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', cliSource, ...args], {
-      env: { PATH: process.env.PATH ?? '', DEEPLENS_API_URL: apiUrl, DEEPLENS_TOKEN: TEST_ADMIN_TOKEN, DEEPLENS_CLI_POLL_MS: '100', ...options.env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        DEEPLENS_API_URL: apiUrl,
+        DEEPLENS_TOKEN: TEST_ADMIN_TOKEN,
+        DEEPLENS_CLI_POLL_MS: '100',
+        ...options.env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -53,7 +59,16 @@ afterAll(async () => {
 describe('deeplens tenant', () => {
   it('creates (waiting with a progress line), gets, lists across pages and removes after the typed name', async () => {
     const name = uniqueName('cli');
-    const created = await deeplens(['tenant', 'create', name, '--plan', 'premium', '--display-name', 'CLI Corp', '--json']);
+    const created = await deeplens([
+      'tenant',
+      'create',
+      name,
+      '--plan',
+      'premium',
+      '--display-name',
+      'CLI Corp',
+      '--json',
+    ]);
     expect(created.stderr).toContain(`provisioning ${name}:`);
     expect(created.stderr).toMatch(/completed/);
     expect(created.code, created.stderr).toBe(0);
@@ -77,7 +92,17 @@ describe('deeplens tenant', () => {
     expect(listed.code, listed.stderr).toBe(0);
     const names = (JSON.parse(listed.stdout) as Array<{ name: string }>).map((row) => row.name);
     expect(names).toEqual(expect.arrayContaining([name, other]));
-    const limited = await deeplens(['tenant', 'list', '--plan', 'premium', '--page-size', '1', '--limit', '1', '--json']);
+    const limited = await deeplens([
+      'tenant',
+      'list',
+      '--plan',
+      'premium',
+      '--page-size',
+      '1',
+      '--limit',
+      '1',
+      '--json',
+    ]);
     expect(JSON.parse(limited.stdout)).toHaveLength(1);
     const people = await deeplens(['tenant', 'list', '--plan', 'premium']);
     expect(people.stdout.split('\n')[0]).toMatch(/^NAME\s+PLAN\s+STATUS/);
@@ -133,13 +158,17 @@ describe('deeplens exit codes and errors', () => {
     expect(denied.stderr).toMatch(/^deeplens: unauthorized: /);
 
     // Not on this machine and no token: the development token is not assumed.
-    const remote = await deeplens(['status'], { env: { DEEPLENS_TOKEN: '', DEEPLENS_API_URL: 'http://deeplens.invalid:8080' } });
+    const remote = await deeplens(['status'], {
+      env: { DEEPLENS_TOKEN: '', DEEPLENS_API_URL: 'http://deeplens.invalid:8080' },
+    });
     expect(remote.code).toBe(5);
     expect(remote.stderr).toMatch(/DEEPLENS_TOKEN is not set/);
     // On this machine the public development token is tried; an API outside development refuses it, and the CLI says why.
     const local = await deeplens(['status'], { env: { DEEPLENS_TOKEN: '' } });
     expect(local.code).toBe(5);
-    expect(local.stderr).toMatch(/^deeplens: unauthorized: .*the public development token was tried, and only an API started in development mode accepts it/);
+    expect(local.stderr).toMatch(
+      /^deeplens: unauthorized: .*the public development token was tried, and only an API started in development mode accepts it/,
+    );
 
     expect((await deeplens(['tenant', 'get'])).code).toBe(2);
     expect((await deeplens(['tenant', 'create', 'x', '--storage-provider', 'aws_s3'])).code).toBe(2);
@@ -160,7 +189,9 @@ describe('deeplens exit codes and errors', () => {
     // An API that predates the backup routes answers 404 "no route": the CLI says what is missing.
     const old: Server = createServer((request, response) => {
       response.writeHead(404, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ error: { code: 'not_found', message: `no route ${request.method} ${request.url}` } }));
+      response.end(
+        JSON.stringify({ error: { code: 'not_found', message: `no route ${request.method} ${request.url}` } }),
+      );
     });
     await new Promise<void>((done) => old.listen(0, '127.0.0.1', done));
     try {
@@ -168,7 +199,9 @@ describe('deeplens exit codes and errors', () => {
       const backup = await deeplens(['backup', 'acme'], { env: { DEEPLENS_API_URL: url } });
       expect(backup.code).toBe(4);
       expect(backup.stderr).toMatch(/this API has no POST \/v1\/tenants\/:id\/backups/);
-      const restore = await deeplens(['restore', 'acme', '--backup', '00000000-0000-4000-8000-000000000000'], { env: { DEEPLENS_API_URL: url } });
+      const restore = await deeplens(['restore', 'acme', '--backup', '00000000-0000-4000-8000-000000000000'], {
+        env: { DEEPLENS_API_URL: url },
+      });
       expect(restore.code).toBe(4);
       expect(restore.stderr).toMatch(/this API has no POST \/v1\/tenants\/:id\/restore/);
     } finally {

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { apiCallEvent, type ServiceProcess, startService, TEST_SERVICE_TOKEN, testEnv, waitFor } from '@deeplens/shared/testing';
+import {
+  apiCallEvent,
+  type ServiceProcess,
+  startService,
+  TEST_SERVICE_TOKEN,
+  testEnv,
+  waitFor,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 import { openPlatform, postEvents, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
@@ -11,7 +18,11 @@ let aggregator: ServiceProcess;
 let platform: Platform;
 
 beforeAll(async () => {
-  [api, aggregator, platform] = await Promise.all([startTestApi(env), startService('usage-aggregator', env), openPlatform(env)]);
+  [api, aggregator, platform] = await Promise.all([
+    startTestApi(env),
+    startService('usage-aggregator', env),
+    openPlatform(env),
+  ]);
 });
 
 afterAll(async () => {
@@ -22,15 +33,19 @@ afterAll(async () => {
 
 /** Jobs ever added to this installation's usage queue (they move between states, the sum only grows by adds). */
 const usageJobsAdded = async () =>
-  Object.values(await api.deps.producer.queue('usage').getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed')).reduce(
-    (sum, count) => sum + count,
-    0,
-  );
+  Object.values(
+    await api.deps.producer
+      .queue('usage')
+      .getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'),
+  ).reduce((sum, count) => sum + count, 0);
 
 describe('POST /v1/events/api-calls', () => {
   it('accepts one event with 202, a job and its Location, and counts it', async () => {
     const [tenantId] = await platform.insertTenants(1);
-    const response = await api.call('POST', '/v1/events/api-calls', { body: apiCallEvent(tenantId!), token: TEST_SERVICE_TOKEN });
+    const response = await api.call('POST', '/v1/events/api-calls', {
+      body: apiCallEvent(tenantId!),
+      token: TEST_SERVICE_TOKEN,
+    });
     expect(response.statusCode).toBe(202);
     const { accepted, jobId } = response.json();
     expect(accepted).toBe(1);
@@ -53,7 +68,11 @@ describe('POST /v1/events/api-calls', () => {
     expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = $1', [tenantId])).toBe(3);
     expect(await platform.count('SELECT count(*) AS n FROM usage_event_keys WHERE tenant_id = $1', [tenantId])).toBe(3);
     // The first occurrence is the one kept.
-    expect(await platform.count(`SELECT count(*) AS n FROM api_usage_logs WHERE event_id = $1 AND endpoint = '/v1/search'`, [second.eventId])).toBe(1);
+    expect(
+      await platform.count(`SELECT count(*) AS n FROM api_usage_logs WHERE event_id = $1 AND endpoint = '/v1/search'`, [
+        second.eventId,
+      ]),
+    ).toBe(1);
   });
 
   it('coalesces single events from many callers into a few jobs, each caller told its job', async () => {
@@ -73,17 +92,41 @@ describe('POST /v1/events/api-calls', () => {
     const before = await usageJobsAdded();
     const good = () => apiCallEvent(tenantId!);
     const cases: Array<{ body: unknown; index?: number; field?: string }> = [
-      { body: { events: [good(), good(), good(), { ...good(), statusCode: 'ok' }, { ...good(), durationMs: -1 }] }, index: 3, field: 'body.events.3.statusCode' },
-      { body: { events: [good(), { ...good(), tenantId: randomUUID() }, good()] }, index: 1, field: 'body.events.1.tenantId' },
+      {
+        body: { events: [good(), good(), good(), { ...good(), statusCode: 'ok' }, { ...good(), durationMs: -1 }] },
+        index: 3,
+        field: 'body.events.3.statusCode',
+      },
+      {
+        body: { events: [good(), { ...good(), tenantId: randomUUID() }, good()] },
+        index: 1,
+        field: 'body.events.1.tenantId',
+      },
       { body: { events: [good(), apiCallEvent(deletedId!)] }, index: 1, field: 'body.events.1.tenantId' },
-      { body: { events: [good(), { ...good(), occurredAt: '2026-02-30T10:00:00Z' }] }, index: 1, field: 'body.events.1.occurredAt' },
-      { body: { events: [good(), { ...good(), occurredAt: '2026-11-02T10:00:00+16:00' }] }, index: 1, field: 'body.events.1.occurredAt' },
+      {
+        body: { events: [good(), { ...good(), occurredAt: '2026-02-30T10:00:00Z' }] },
+        index: 1,
+        field: 'body.events.1.occurredAt',
+      },
+      {
+        body: { events: [good(), { ...good(), occurredAt: '2026-11-02T10:00:00+16:00' }] },
+        index: 1,
+        field: 'body.events.1.occurredAt',
+      },
       { body: { events: [good(), { ...good(), extra: 1 }] }, index: 1, field: 'body.events.1.extra' },
       { body: { events: [{ ...good(), eventId: 'not-a-uuid' }] }, index: 0, field: 'body.events.0.eventId' },
-      { body: { events: [good(), (({ endpoint: _, ...rest }) => rest)(good())] }, index: 1, field: 'body.events.1.endpoint' },
+      {
+        body: { events: [good(), (({ endpoint: _, ...rest }) => rest)(good())] },
+        index: 1,
+        field: 'body.events.1.endpoint',
+      },
       { body: { ...good(), method: '' }, index: 0, field: 'body.method' },
       // A lone surrogate (valid JSON, not valid Unicode): PostgreSQL would refuse it in the aggregator.
-      { body: { events: [good(), { ...good(), endpoint: '/v1/search?q=\ud800' }] }, index: 1, field: 'body.events.1.endpoint' },
+      {
+        body: { events: [good(), { ...good(), endpoint: '/v1/search?q=\ud800' }] },
+        index: 1,
+        field: 'body.events.1.endpoint',
+      },
       { body: { events: [] } },
       { body: { events: Array.from({ length: 1_001 }, good) } },
       { body: { events: [good()], more: true } },
@@ -107,9 +150,17 @@ describe('POST /v1/events/api-calls', () => {
     // Nothing was queued, so nothing can be counted later; a valid event afterwards is counted alone.
     expect(await usageJobsAdded()).toBe(before);
     await waitForJobs(api, await postEvents(api, [good()]));
-    const ids = refused.flatMap((event) => (typeof (event as { eventId?: unknown })?.eventId === 'string' ? [(event as { eventId: string }).eventId] : []));
-    expect(await platform.count('SELECT count(*) AS n FROM usage_event_keys WHERE event_id::text = ANY($1)', [ids])).toBe(0);
-    expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [[tenantId, deletedId]])).toBe(1);
+    const ids = refused.flatMap((event) =>
+      typeof (event as { eventId?: unknown })?.eventId === 'string' ? [(event as { eventId: string }).eventId] : [],
+    );
+    expect(
+      await platform.count('SELECT count(*) AS n FROM usage_event_keys WHERE event_id::text = ANY($1)', [ids]),
+    ).toBe(0);
+    expect(
+      await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [
+        [tenantId, deletedId],
+      ]),
+    ).toBe(1);
   });
 
   it('refuses events of a tenant deleted after it was cached as live, without waiting for the cache to expire', async () => {
@@ -144,8 +195,12 @@ describe('POST /v1/events/api-calls', () => {
       expect(response.json().error.code).toBe('forbidden');
     }
     expect((await as('POST', '/v1/tenants', { name: 'not-allowed' })).statusCode).toBe(403);
-    expect((await api.call('POST', '/v1/events/api-calls', { body: apiCallEvent(tenantId!), token: null })).statusCode).toBe(401);
-    expect((await api.call('GET', `/v1/tenants/${tenantId}/quota`, { token: 'not-a-known-token-at-all' })).statusCode).toBe(401);
+    expect(
+      (await api.call('POST', '/v1/events/api-calls', { body: apiCallEvent(tenantId!), token: null })).statusCode,
+    ).toBe(401);
+    expect(
+      (await api.call('GET', `/v1/tenants/${tenantId}/quota`, { token: 'not-a-known-token-at-all' })).statusCode,
+    ).toBe(401);
   });
 });
 
@@ -179,7 +234,9 @@ describe('when Redis is unavailable', () => {
     const cutApi = await startTestApi({ ...env, REDIS_URL: proxy.url });
     try {
       const [tenantId] = await platform.insertTenants(1);
-      expect((await cutApi.call('POST', '/v1/events/api-calls', { body: apiCallEvent(tenantId!) })).statusCode).toBe(202);
+      expect((await cutApi.call('POST', '/v1/events/api-calls', { body: apiCallEvent(tenantId!) })).statusCode).toBe(
+        202,
+      );
       await proxy.cut();
       const event = apiCallEvent(tenantId!);
       for (const body of [event, { events: [event, apiCallEvent(tenantId!)] }]) {
@@ -191,7 +248,9 @@ describe('when Redis is unavailable', () => {
       }
       const quota = await cutApi.call('GET', `/v1/tenants/${tenantId}/quota`);
       expect(quota.statusCode).toBe(503);
-      expect(await platform.count('SELECT count(*) AS n FROM usage_event_keys WHERE event_id = $1', [event.eventId])).toBe(0);
+      expect(
+        await platform.count('SELECT count(*) AS n FROM usage_event_keys WHERE event_id = $1', [event.eventId]),
+      ).toBe(0);
     } finally {
       await cutApi.close();
     }

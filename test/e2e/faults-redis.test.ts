@@ -1,5 +1,15 @@
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { apiCallEvent, type PrivateRedis, type ServiceProcess, startPrivateRedis, startService, testEnv, uniqueName, waitFor, waitForReady } from '@deeplens/shared/testing';
+import {
+  apiCallEvent,
+  type PrivateRedis,
+  type ServiceProcess,
+  startPrivateRedis,
+  startService,
+  testEnv,
+  uniqueName,
+  waitFor,
+  waitForReady,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 import { openPlatform } from './usage.fixtures.js';
@@ -25,7 +35,11 @@ beforeAll(async () => {
   api = await startTestApi(env);
   provisioner = await startService('provisioner', env);
   // A short grace period: the sweep leaves rows to a writer publishing them right now, and takes the rest at once.
-  dispatcher = await startService('event-dispatcher', { ...env, DEEPLENS_OUTBOX_GRACE_MS: '1000', DEEPLENS_OUTBOX_INTERVAL_MS: '500' });
+  dispatcher = await startService('event-dispatcher', {
+    ...env,
+    DEEPLENS_OUTBOX_GRACE_MS: '1000',
+    DEEPLENS_OUTBOX_INTERVAL_MS: '500',
+  });
   await waitForReady(api, { what: 'the API ready' });
 });
 afterAll(async () => {
@@ -36,8 +50,9 @@ afterAll(async () => {
 });
 
 const tenantNamed = (name: string) =>
-  withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) =>
-    (await client.query('SELECT status FROM tenants WHERE name = $1', [name])).rows,
+  withClient(
+    withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase),
+    async (client) => (await client.query('SELECT status FROM tenants WHERE name = $1', [name])).rows,
   );
 
 /** A request that must answer within a second: a hang shows as an answer of 0. */
@@ -66,43 +81,74 @@ describe('Redis stopped and restarted under traffic', () => {
         const created = await timed(() => api.call('POST', '/v1/tenants', { body: { name } }));
         if (created.status === 503) refused.push(name);
         answers.push({ phase, route: 'POST /v1/tenants', ...created });
-        answers.push({ phase, route: 'GET /v1/tenants/:id', ...(await timed(() => api.call('GET', `/v1/tenants/${before.tenantId}`))) });
-        answers.push({ phase, route: 'GET /v1/tenants/:id/quota', ...(await timed(() => api.call('GET', `/v1/tenants/${before.tenantId}/quota`))) });
+        answers.push({
+          phase,
+          route: 'GET /v1/tenants/:id',
+          ...(await timed(() => api.call('GET', `/v1/tenants/${before.tenantId}`))),
+        });
+        answers.push({
+          phase,
+          route: 'GET /v1/tenants/:id/quota',
+          ...(await timed(() => api.call('GET', `/v1/tenants/${before.tenantId}/quota`))),
+        });
       }
     })();
 
     await redis.stop('SIGKILL');
     phase = 'down';
-    const readyDown = await waitFor(async () => {
-      const response = await api.call('GET', '/readyz');
-      return response.statusCode === 503 ? response.json() : undefined;
-    }, { what: '/readyz to turn 503' });
+    const readyDown = await waitFor(
+      async () => {
+        const response = await api.call('GET', '/readyz');
+        return response.statusCode === 503 ? response.json() : undefined;
+      },
+      { what: '/readyz to turn 503' },
+    );
     expect(readyDown).toMatchObject({ status: 'unavailable', redis: 'down', postgres: 'up' });
-    await waitFor(() => (answers.filter((answer) => answer.phase === 'down').length >= 30 ? true : undefined), { what: 'traffic during the outage' });
+    await waitFor(() => (answers.filter((answer) => answer.phase === 'down').length >= 30 ? true : undefined), {
+      what: 'traffic during the outage',
+    });
     // Down long enough for the provisioner's worker to have lost its connections and said so.
     const seenByWorker = provisioner.output.length;
-    await waitFor(() => (provisioner.output.slice(seenByWorker).some((line) => /ECONNREFUSED|Connection is closed|worker error/.test(line)) ? true : undefined), {
-      what: 'the provisioner to notice the outage',
-    });
+    await waitFor(
+      () =>
+        provisioner.output
+          .slice(seenByWorker)
+          .some((line) => /ECONNREFUSED|Connection is closed|worker error/.test(line))
+          ? true
+          : undefined,
+      {
+        what: 'the provisioner to notice the outage',
+      },
+    );
 
     await redis.start();
     phase = 'restarted';
     await waitForReady(api, { what: '/readyz back to 200' });
-    await waitFor(() => (answers.filter((answer) => answer.phase === 'restarted' && answer.status === 202).length >= 2 ? true : undefined), {
-      what: 'creations accepted again',
-    });
+    await waitFor(
+      () =>
+        answers.filter((answer) => answer.phase === 'restarted' && answer.status === 202).length >= 2
+          ? true
+          : undefined,
+      {
+        what: 'creations accepted again',
+      },
+    );
     running = false;
     await traffic;
 
     // Never a 500, never a hang; while Redis was down, every refusal was a prompt 503 `unavailable`.
-    expect(answers.filter((answer) => answer.status === 0 || answer.status >= 500 && answer.status !== 503)).toEqual([]);
+    expect(answers.filter((answer) => answer.status === 0 || (answer.status >= 500 && answer.status !== 503))).toEqual(
+      [],
+    );
     const down = answers.filter((answer) => answer.phase === 'down');
     for (const answer of down.filter((item) => item.route !== 'GET /v1/tenants/:id')) {
       if (answer.status !== 503) continue;
       expect(JSON.parse(answer.body).error.code).toBe('unavailable');
     }
     expect(down.some((answer) => answer.route === 'POST /v1/tenants' && answer.status === 503)).toBe(true);
-    expect(down.filter((answer) => answer.route === 'GET /v1/tenants/:id').every((answer) => answer.status === 200)).toBe(true);
+    expect(
+      down.filter((answer) => answer.route === 'GET /v1/tenants/:id').every((answer) => answer.status === 200),
+    ).toBe(true);
     // A refused creation left nothing behind.
     for (const name of refused) expect(await tenantNamed(name)).toEqual([]);
 
@@ -124,7 +170,9 @@ describe('Redis stopped and restarted under traffic', () => {
       // No aggregator yet: every acknowledged batch is only in Redis when it dies.
       const jobIds: string[] = [];
       for (let batch = 0; batch < 20; batch++) {
-        const response = await api.call('POST', '/v1/events/api-calls', { body: { events: Array.from({ length: 50 }, () => apiCallEvent(tenantId!)) } });
+        const response = await api.call('POST', '/v1/events/api-calls', {
+          body: { events: Array.from({ length: 50 }, () => apiCallEvent(tenantId!)) },
+        });
         expect(response.statusCode).toBe(202);
         jobIds.push(response.json().jobId);
       }
@@ -138,7 +186,10 @@ describe('Redis stopped and restarted under traffic', () => {
       } finally {
         await aggregator.stop();
       }
-      const counted = await platform.count('SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = $1', [tenantId]);
+      const counted = await platform.count(
+        'SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = $1',
+        [tenantId],
+      );
       expect(counted).toBe(1_000);
     } finally {
       await platform.close();

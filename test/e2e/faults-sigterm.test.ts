@@ -1,6 +1,14 @@
 import { Agent, request as httpRequest } from 'node:http';
-import {  } from '@deeplens/shared';
-import { apiCallEvent, freePort, startService, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, waitForReady } from '@deeplens/shared/testing';
+import {
+  apiCallEvent,
+  freePort,
+  startService,
+  TEST_SERVICE_TOKEN,
+  testEnv,
+  uniqueName,
+  waitFor,
+  waitForReady,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformQuery, startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
@@ -45,7 +53,9 @@ describe('SIGTERM under load', () => {
         jobIds.push(response.json().jobId);
       }
     })();
-    await waitFor(async () => ((await api.deps.producer.counts()).usage.completed! >= 5 ? true : undefined), { what: 'batches to be counted' });
+    await waitFor(async () => ((await api.deps.producer.counts()).usage.completed! >= 5 ? true : undefined), {
+      what: 'batches to be counted',
+    });
 
     const exitCode = await first.stop('SIGTERM');
     expect(exitCode).toBe(0);
@@ -68,7 +78,9 @@ describe('SIGTERM under load', () => {
     );
     expect(counted).toEqual({ calls: accepted, keys: accepted });
     // No job needed a second attempt: none was cut off by the shutdown.
-    const retried = await Promise.all(jobIds.map(async (jobId) => (await api.call('GET', `/v1/jobs/${jobId}`)).json().attempts));
+    const retried = await Promise.all(
+      jobIds.map(async (jobId) => (await api.call('GET', `/v1/jobs/${jobId}`)).json().attempts),
+    );
     expect(retried.filter((attempts) => attempts > 1)).toEqual([]);
   }, 150_000);
 
@@ -81,10 +93,19 @@ describe('SIGTERM under load', () => {
     const send = (method: string, path: string, body?: unknown) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const request = httpRequest(
-          { host: '127.0.0.1', port, method, path, agent, headers: { authorization: `Bearer ${TEST_SERVICE_TOKEN}`, 'content-type': 'application/json' } },
+          {
+            host: '127.0.0.1',
+            port,
+            method,
+            path,
+            agent,
+            headers: { authorization: `Bearer ${TEST_SERVICE_TOKEN}`, 'content-type': 'application/json' },
+          },
           (response) => {
             let text = '';
-            response.on('data', (chunk) => (text += chunk)).on('end', () => resolve({ status: response.statusCode!, body: text }));
+            response
+              .on('data', (chunk) => (text += chunk))
+              .on('end', () => resolve({ status: response.statusCode!, body: text }));
           },
         );
         request.on('error', reject);

@@ -1,6 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type HostileSmbServer, makeTempDir, type Platform, startHostileSmb, startPlatform, uniqueName } from '@deeplens/shared/testing';
+import {
+  type HostileSmbServer,
+  makeTempDir,
+  type Platform,
+  startHostileSmb,
+  startPlatform,
+  uniqueName,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -40,11 +47,22 @@ async function putStorage(tenantId: string, provider: string, config: Record<str
 describe('a hostile SMB server against the running verifier', () => {
   it('fails that verification with provider_error; the process stays up and verifies the next tenant', async () => {
     const attacker = await createTenant();
-    const config = { share_path: '//127.0.0.1/data', username: 'u', password: 'hostile-e2e-password', port: hostile.port };
+    const config = {
+      share_path: '//127.0.0.1/data',
+      username: 'u',
+      password: 'hostile-e2e-password',
+      port: hostile.port,
+    };
     for (const attempt of [1, 2]) {
       const job = await platform.waitForJob(await putStorage(attacker, 'smb', config));
-      expect(job, `attempt ${attempt}`).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'provider_error' } });
-      expect(job.error.message).toMatch(/^the SMB server 127\.0\.0\.1:\d+ could not be used: the server sent an invalid SMB2 message/);
+      expect(job, `attempt ${attempt}`).toMatchObject({
+        state: 'failed',
+        attempts: 1,
+        error: { code: 'provider_error' },
+      });
+      expect(job.error.message).toMatch(
+        /^the SMB server 127\.0\.0\.1:\d+ could not be used: the server sent an invalid SMB2 message/,
+      );
     }
     expect(hostile.connections()).toBe(2);
     const verifier = platform.process('storage-verifier');

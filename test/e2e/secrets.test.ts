@@ -4,7 +4,20 @@ import { createServer, type Server } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger, migratePlatform, platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { dumpPlatformDatabase, dumpRedis, freePort, httpApiClient, type ServiceProcess, startService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, testEnv, uniqueName, waitFor, waitForJob } from '@deeplens/shared/testing';
+import {
+  dumpPlatformDatabase,
+  dumpRedis,
+  freePort,
+  httpApiClient,
+  type ServiceProcess,
+  startService,
+  TEST_ADMIN_TOKEN,
+  TEST_SERVICE_TOKEN,
+  testEnv,
+  uniqueName,
+  waitFor,
+  waitForJob,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -51,33 +64,48 @@ const stopAll = async () => {
  * bytea as `escape` text, so a plaintext stored as bytes shows as itself.
  */
 async function platformColumns(): Promise<string> {
-  return withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) => {
-    const { rows: columns } = await client.query<{ table_name: string; column_name: string; data_type: string }>(
-      `SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c
+  return withClient(
+    withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase),
+    async (client) => {
+      const { rows: columns } = await client.query<{ table_name: string; column_name: string; data_type: string }>(
+        `SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c
          JOIN information_schema.tables t USING (table_schema, table_name)
         WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
           AND c.data_type IN ('text', 'character varying', 'json', 'jsonb', 'bytea', 'ARRAY')`,
-    );
-    const parts: string[] = [];
-    for (const { table_name, column_name, data_type } of columns) {
-      const column = client.escapeIdentifier(column_name);
-      const value = data_type === 'bytea' ? `encode(${column}, 'escape')` : `${column}::text`;
-      const { rows } = await client.query<{ v: string | null }>(`SELECT ${value} AS v FROM ${client.escapeIdentifier(table_name)}`);
-      parts.push(`-- ${table_name}.${column_name}`, ...rows.map((row) => row.v ?? ''));
-    }
-    return parts.join('\n');
-  });
+      );
+      const parts: string[] = [];
+      for (const { table_name, column_name, data_type } of columns) {
+        const column = client.escapeIdentifier(column_name);
+        const value = data_type === 'bytea' ? `encode(${column}, 'escape')` : `${column}::text`;
+        const { rows } = await client.query<{ v: string | null }>(
+          `SELECT ${value} AS v FROM ${client.escapeIdentifier(table_name)}`,
+        );
+        parts.push(`-- ${table_name}.${column_name}`, ...rows.map((row) => row.v ?? ''));
+      }
+      return parts.join('\n');
+    },
+  );
 }
 
 /** A TCP listener that counts connections (and closes them): the endpoint a stolen config would be sent to. */
-async function countingListener(): Promise<{ server: Server; port: number; connections: () => number; reset: () => void }> {
+async function countingListener(): Promise<{
+  server: Server;
+  port: number;
+  connections: () => number;
+  reset: () => void;
+}> {
   let count = 0;
   const server = createServer((socket) => {
     count += 1;
     socket.destroy();
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, port: (server.address() as { port: number }).port, connections: () => count, reset: () => (count = 0) };
+  return {
+    server,
+    port: (server.address() as { port: number }).port,
+    connections: () => count,
+    reset: () => (count = 0),
+  };
 }
 
 /** Every answer, headers and body, is kept for the scan at the end. */
@@ -103,7 +131,12 @@ beforeAll(async () => {
     DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: '100',
   });
   await migratePlatform(
-    { DATABASE_URL: env.DATABASE_URL!, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!, DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined, DEEPLENS_TENANT_SERVICE_PASSWORD: undefined },
+    {
+      DATABASE_URL: env.DATABASE_URL!,
+      DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!,
+      DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined,
+      DEEPLENS_TENANT_SERVICE_PASSWORD: undefined,
+    },
     createLogger({ name: 'test-migrate', level: 'warn' }),
   );
   await start(keyOne);
@@ -117,8 +150,26 @@ async function storageConfigs() {
   const closed = `http://127.0.0.1:${await freePort()}`;
   const privateKey = `-----BEGIN PRIVATE KEY-----\n${secret('GCSPRIVATEKEY')}\n-----END PRIVATE KEY-----\n`;
   return [
-    { provider: 'aws_s3', config: { access_key: secret('AKIAS3'), secret_key: secret('S3SECRET'), region: 'us-east-1', bucket: 'deeplens-secrets', endpoint: closed, force_path_style: true } },
-    { provider: 'minio', config: { endpoint: closed, access_key: secret('MINIOACCESS'), secret_key: secret('MINIOSECRET'), bucket: 'deeplens-secrets' } },
+    {
+      provider: 'aws_s3',
+      config: {
+        access_key: secret('AKIAS3'),
+        secret_key: secret('S3SECRET'),
+        region: 'us-east-1',
+        bucket: 'deeplens-secrets',
+        endpoint: closed,
+        force_path_style: true,
+      },
+    },
+    {
+      provider: 'minio',
+      config: {
+        endpoint: closed,
+        access_key: secret('MINIOACCESS'),
+        secret_key: secret('MINIOSECRET'),
+        bucket: 'deeplens-secrets',
+      },
+    },
     {
       provider: 'azure_blob',
       config: {
@@ -129,13 +180,28 @@ async function storageConfigs() {
     {
       provider: 'gcs',
       config: {
-        service_account_key: JSON.stringify({ type: 'service_account', project_id: 'deeplens', private_key_id: secret('GCSKEYID'), private_key: privateKey, client_email: 'probe@deeplens.iam.gserviceaccount.com', token_uri: `${closed}/token` }),
+        service_account_key: JSON.stringify({
+          type: 'service_account',
+          project_id: 'deeplens',
+          private_key_id: secret('GCSKEYID'),
+          private_key: privateKey,
+          client_email: 'probe@deeplens.iam.gserviceaccount.com',
+          token_uri: `${closed}/token`,
+        }),
         bucket: 'deeplens-secrets',
         project_id: 'deeplens',
         api_endpoint: closed,
       },
     },
-    { provider: 'smb', config: { share_path: '//127.0.0.1/deeplens', username: 'deeplens', password: secret('SMBPASSWORD'), port: Number(new URL(closed).port) } },
+    {
+      provider: 'smb',
+      config: {
+        share_path: '//127.0.0.1/deeplens',
+        username: 'deeplens',
+        password: secret('SMBPASSWORD'),
+        port: Number(new URL(closed).port),
+      },
+    },
   ];
 }
 
@@ -155,10 +221,16 @@ describe('no secret anywhere', () => {
     // The provisioned verification of each, then a replacement config (new secrets) and an on-demand test.
     const replacements = await storageConfigs();
     for (const [index, tenant] of tenants.entries()) {
-      await waitFor(async () => (['failed', 'verified'].includes((await call('GET', `/v1/tenants/${tenant.id}/storage`)).json().status) ? true : undefined), {
-        timeoutMs: 60_000,
-        what: `the first verification of ${tenant.name}`,
-      });
+      await waitFor(
+        async () =>
+          ['failed', 'verified'].includes((await call('GET', `/v1/tenants/${tenant.id}/storage`)).json().status)
+            ? true
+            : undefined,
+        {
+          timeoutMs: 60_000,
+          what: `the first verification of ${tenant.name}`,
+        },
+      );
       const put = await call('PUT', `/v1/tenants/${tenant.id}/storage`, replacements[index]);
       expect(put.status).toBe(202);
       await finished(put.json().jobId);
@@ -173,11 +245,18 @@ describe('no secret anywhere', () => {
     // A webhook: its signing secret is in the first answer only (not kept for the scan, the test asked for it);
     // an Idempotency-Key replay answers the same id with the secret masked.
     const hookKey = marker('hook-key-');
-    const hookBody = JSON.stringify({ url: `http://127.0.0.1:9/${marker('hook')}`, eventTypes: ['tenant.provisioned'] });
+    const hookBody = JSON.stringify({
+      url: `http://127.0.0.1:9/${marker('hook')}`,
+      eventTypes: ['tenant.provisioned'],
+    });
     const createHook = () =>
       fetch(`${base}/v1/webhooks`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', 'idempotency-key': hookKey },
+        headers: {
+          authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
+          'content-type': 'application/json',
+          'idempotency-key': hookKey,
+        },
         body: hookBody,
       });
     const hook = await createHook();
@@ -197,41 +276,79 @@ describe('no secret anywhere', () => {
       const thiefName = uniqueName('sec-thief');
       const thief = await call('POST', '/v1/tenants', {
         name: thiefName,
-        storage: { provider: 'aws_s3', config: { access_key: 'AKIATHIEF', secret_key: 'thief-secret-key', region: 'us-east-1', bucket: 'thief', endpoint: `http://127.0.0.1:${listener.port}`, force_path_style: true } },
+        storage: {
+          provider: 'aws_s3',
+          config: {
+            access_key: 'AKIATHIEF',
+            secret_key: 'thief-secret-key',
+            region: 'us-east-1',
+            bucket: 'thief',
+            endpoint: `http://127.0.0.1:${listener.port}`,
+            force_path_style: true,
+          },
+        },
       });
       const thiefId = thief.json().tenantId as string;
       await finished(thief.json().jobId);
-      await waitFor(async () => (['failed', 'verified'].includes((await call('GET', `/v1/tenants/${thiefId}/storage`)).json().status) ? true : undefined), {
-        timeoutMs: 60_000,
-        what: 'the thief tenant\'s first verification',
-      });
+      await waitFor(
+        async () =>
+          ['failed', 'verified'].includes((await call('GET', `/v1/tenants/${thiefId}/storage`)).json().status)
+            ? true
+            : undefined,
+        {
+          timeoutMs: 60_000,
+          what: "the thief tenant's first verification",
+        },
+      );
       const platformUrl = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
       await withClient(platformUrl, (client) =>
-        client.query('UPDATE tenant_storage_configs t SET sealed = v.sealed FROM tenant_storage_configs v WHERE v.tenant_id = $1 AND t.tenant_id = $2', [tenants[0]!.id, thiefId]),
+        client.query(
+          'UPDATE tenant_storage_configs t SET sealed = v.sealed FROM tenant_storage_configs v WHERE v.tenant_id = $1 AND t.tenant_id = $2',
+          [tenants[0]!.id, thiefId],
+        ),
       );
       listener.reset();
       const stolen = await finished((await call('POST', `/v1/tenants/${thiefId}/storage/test`)).json().jobId);
       expect(stolen.state).toBe('failed');
-      expect(stolen.error).toMatchObject({ code: 'internal_error', message: expect.stringMatching(/does not open: it was changed, or it belongs to another tenant/) });
+      expect(stolen.error).toMatchObject({
+        code: 'internal_error',
+        message: expect.stringMatching(/does not open: it was changed, or it belongs to another tenant/),
+      });
       expect(listener.connections()).toBe(0);
       expect((await call('GET', `/v1/tenants/${thiefId}/storage`)).json().status).not.toBe('verified');
       tenants.push({ id: thiefId, name: thiefName });
       // Its own config again, so the rotation below has nothing it cannot open.
-      const own = { access_key: 'AKIATHIEF', secret_key: 'thief-secret-key', region: 'us-east-1', bucket: 'thief', endpoint: `http://127.0.0.1:${await freePort()}`, force_path_style: true };
-      await finished((await call('PUT', `/v1/tenants/${thiefId}/storage`, { provider: 'aws_s3', config: own })).json().jobId);
+      const own = {
+        access_key: 'AKIATHIEF',
+        secret_key: 'thief-secret-key',
+        region: 'us-east-1',
+        bucket: 'thief',
+        endpoint: `http://127.0.0.1:${await freePort()}`,
+        force_path_style: true,
+      };
+      await finished(
+        (await call('PUT', `/v1/tenants/${thiefId}/storage`, { provider: 'aws_s3', config: own })).json().jobId,
+      );
     } finally {
       listener.server.close();
     }
 
     // Rotate to a new key with the CLI while the services run, then roll them onto the new keyring.
     const rotation = await new Promise<{ code: number | null; output: string; report: string }>((done) => {
-      const child = spawn(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', resolve(root, 'shared/src/cli/rotate-keys.ts')], {
-        cwd: root,
-        env: { PATH: process.env.PATH ?? '', ...env, DEEPLENS_ENCRYPTION_KEY: `${keyTwo},${keyOne}` },
-      });
+      const child = spawn(
+        process.execPath,
+        ['--conditions=@deeplens/source', '--import', 'tsx', resolve(root, 'shared/src/cli/rotate-keys.ts')],
+        {
+          cwd: root,
+          env: { PATH: process.env.PATH ?? '', ...env, DEEPLENS_ENCRYPTION_KEY: `${keyTwo},${keyOne}` },
+        },
+      );
       let output = '';
       let report = '';
-      child.stdout.on('data', (chunk) => ((output += chunk), (report += chunk)));
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        report += chunk;
+      });
       child.stderr.on('data', (chunk) => (output += chunk));
       child.on('exit', (code) => done({ code, output, report }));
     });

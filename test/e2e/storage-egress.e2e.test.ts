@@ -3,7 +3,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { storageConfigsRepository, type StorageProvider } from '@deeplens/shared';
-import { type ServiceProcess, startCountingListener, startEchoServer, startService, testEnv, uniqueName } from '@deeplens/shared/testing';
+import {
+  type ServiceProcess,
+  startCountingListener,
+  startEchoServer,
+  startService,
+  testEnv,
+  uniqueName,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformQuery, startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 
@@ -18,8 +25,16 @@ import { platformQuery, startTestApi, type TestApi } from '../../services/api/te
  */
 
 const MARKER = 'MARKER-internal-service-said-this-5c1e';
-const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-const serviceAccount = (tokenUri: string) => JSON.stringify({ type: 'service_account', client_email: 'e2e@deeplens-test.iam.gserviceaccount.com', private_key: privateKey, token_uri: tokenUri });
+const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  .privateKey.export({ type: 'pkcs8', format: 'pem' })
+  .toString();
+const serviceAccount = (tokenUri: string) =>
+  JSON.stringify({
+    type: 'service_account',
+    client_email: 'e2e@deeplens-test.iam.gserviceaccount.com',
+    private_key: privateKey,
+    token_uri: tokenUri,
+  });
 
 let api: TestApi;
 let internal: Awaited<ReturnType<typeof startCountingListener>>;
@@ -53,7 +68,12 @@ async function provisioned(): Promise<string> {
 }
 
 /** Stores a config without the API's checks, with the given verification status. */
-async function storeDirectly(tenantId: string, provider: StorageProvider, config: Record<string, unknown>, status = 'verified') {
+async function storeDirectly(
+  tenantId: string,
+  provider: StorageProvider,
+  config: Record<string, unknown>,
+  status = 'verified',
+) {
   await storageConfigsRepository.save(api.deps.pool, { tenantId, provider, config }, api.deps.keyring);
   await query('UPDATE tenant_storage_configs SET status = $2 WHERE tenant_id = $1', [tenantId, status]);
 }
@@ -66,25 +86,63 @@ async function backUp(tenantId: string) {
 
 const localhost = () => `http://localhost:${internal.port}`;
 const refusedConfigs: Array<[StorageProvider, () => Record<string, unknown>]> = [
-  ['aws_s3', () => ({ access_key: 'AKIAEGRESS0000000001', secret_key: 'egress-secret-key', region: 'us-east-1', bucket: 'deeplens-egress', endpoint: localhost(), force_path_style: true })],
-  ['minio', () => ({ endpoint: localhost(), access_key: 'egress-access', secret_key: 'egress-secret-key', bucket: 'deeplens-egress' })],
-  ['azure_blob', () => ({ connection_string: `DefaultEndpointsProtocol=http;AccountName=egress;AccountKey=${Buffer.from('egress-key').toString('base64')};BlobEndpoint=${localhost()}/egress;`, container: 'deeplens-egress' })],
-  ['gcs', () => ({ service_account_key: serviceAccount(`${localhost()}/token`), bucket: 'deeplens-egress', project_id: 'p', api_endpoint: localhost() })],
+  [
+    'aws_s3',
+    () => ({
+      access_key: 'AKIAEGRESS0000000001',
+      secret_key: 'egress-secret-key',
+      region: 'us-east-1',
+      bucket: 'deeplens-egress',
+      endpoint: localhost(),
+      force_path_style: true,
+    }),
+  ],
+  [
+    'minio',
+    () => ({
+      endpoint: localhost(),
+      access_key: 'egress-access',
+      secret_key: 'egress-secret-key',
+      bucket: 'deeplens-egress',
+    }),
+  ],
+  [
+    'azure_blob',
+    () => ({
+      connection_string: `DefaultEndpointsProtocol=http;AccountName=egress;AccountKey=${Buffer.from('egress-key').toString('base64')};BlobEndpoint=${localhost()}/egress;`,
+      container: 'deeplens-egress',
+    }),
+  ],
+  [
+    'gcs',
+    () => ({
+      service_account_key: serviceAccount(`${localhost()}/token`),
+      bucket: 'deeplens-egress',
+      project_id: 'p',
+      api_endpoint: localhost(),
+    }),
+  ],
 ];
 
 describe('backup writers connect only where the egress policy allows', () => {
-  it.each(refusedConfigs)('%s: a name resolving to loopback fails the backup endpoint_forbidden, not retried, with no connection', async (provider, config) => {
-    const tenantId = await provisioned();
-    await storeDirectly(tenantId, provider, config());
-    const { backupId, job } = await backUp(tenantId);
-    expect(job.state).toBe('failed');
-    expect(job.error.code).toBe('endpoint_forbidden');
-    // Not retried: a retryable failure would use all attempts (a lock lost on a loaded machine may restart one).
-    expect(job.attempts).toBeLessThan(job.maxAttempts);
-    const [row] = await query<{ status: string; error_code: string }>('SELECT status, error_code FROM backups WHERE id = $1', [backupId]);
-    expect(row).toEqual({ status: 'failed', error_code: 'endpoint_forbidden' });
-    expect(internal.connections()).toBe(0);
-  });
+  it.each(refusedConfigs)(
+    '%s: a name resolving to loopback fails the backup endpoint_forbidden, not retried, with no connection',
+    async (provider, config) => {
+      const tenantId = await provisioned();
+      await storeDirectly(tenantId, provider, config());
+      const { backupId, job } = await backUp(tenantId);
+      expect(job.state).toBe('failed');
+      expect(job.error.code).toBe('endpoint_forbidden');
+      // Not retried: a retryable failure would use all attempts (a lock lost on a loaded machine may restart one).
+      expect(job.attempts).toBeLessThan(job.maxAttempts);
+      const [row] = await query<{ status: string; error_code: string }>(
+        'SELECT status, error_code FROM backups WHERE id = $1',
+        [backupId],
+      );
+      expect(row).toEqual({ status: 'failed', error_code: 'endpoint_forbidden' });
+      expect(internal.connections()).toBe(0);
+    },
+  );
 });
 
 describe('a stored external_account GCS key (credential_source.file, token_url)', () => {
@@ -99,7 +157,12 @@ describe('a stored external_account GCS key (credential_source.file, token_url)'
       credential_source: { file: environ },
     });
     const tenantId = await provisioned();
-    await storeDirectly(tenantId, 'gcs', { service_account_key: key, bucket: 'deeplens-egress', project_id: 'p', api_endpoint: echo.endpoint });
+    await storeDirectly(tenantId, 'gcs', {
+      service_account_key: key,
+      bucket: 'deeplens-egress',
+      project_id: 'p',
+      api_endpoint: echo.endpoint,
+    });
     const { job } = await backUp(tenantId);
     expect(job.state).toBe('failed');
     expect(job.error.code).toBe('validation_failed');
@@ -117,11 +180,35 @@ describe('a stored external_account GCS key (credential_source.file, token_url)'
 
 describe('nothing a hostile endpoint says reaches the tenant or the logs', () => {
   const hostile: Array<[StorageProvider, () => Record<string, unknown>]> = [
-    ['aws_s3', () => ({ access_key: 'AKIAEGRESS0000000001', secret_key: 'egress-secret-key', region: 'us-east-1', bucket: 'deeplens-echo', endpoint: echo.endpoint, force_path_style: true })],
-    ['azure_blob', () => ({ connection_string: `DefaultEndpointsProtocol=http;AccountName=echo;AccountKey=${Buffer.from('echo-key').toString('base64')};BlobEndpoint=${echo.endpoint}/echo;`, container: 'deeplens-echo' })],
-    ['gcs', () => ({ service_account_key: serviceAccount(`${echo.endpoint}/token`), bucket: 'deeplens-echo', project_id: 'p', api_endpoint: echo.endpoint })],
+    [
+      'aws_s3',
+      () => ({
+        access_key: 'AKIAEGRESS0000000001',
+        secret_key: 'egress-secret-key',
+        region: 'us-east-1',
+        bucket: 'deeplens-echo',
+        endpoint: echo.endpoint,
+        force_path_style: true,
+      }),
+    ],
+    [
+      'azure_blob',
+      () => ({
+        connection_string: `DefaultEndpointsProtocol=http;AccountName=echo;AccountKey=${Buffer.from('echo-key').toString('base64')};BlobEndpoint=${echo.endpoint}/echo;`,
+        container: 'deeplens-echo',
+      }),
+    ],
+    [
+      'gcs',
+      () => ({
+        service_account_key: serviceAccount(`${echo.endpoint}/token`),
+        bucket: 'deeplens-echo',
+        project_id: 'p',
+        api_endpoint: echo.endpoint,
+      }),
+    ],
   ];
-  it.each(hostile)('%s: the verification fails in the platform\'s words', async (provider, config) => {
+  it.each(hostile)("%s: the verification fails in the platform's words", async (provider, config) => {
     const tenantId = await provisioned();
     const put = await api.call('PUT', `/v1/tenants/${tenantId}/storage`, { body: { provider, config: config() } });
     expect(put.statusCode, put.body).toBe(202);
@@ -143,7 +230,10 @@ describe('backups and restores only to verified storage', () => {
       await storeDirectly(tenantId, 'aws_s3', s3(), status);
       const backup = await api.call('POST', `/v1/tenants/${tenantId}/backups`);
       expect(backup.statusCode, backup.body).toBe(409);
-      expect(backup.json().error).toMatchObject({ code: 'conflict', message: expect.stringContaining(`storage is ${status}, not verified`) });
+      expect(backup.json().error).toMatchObject({
+        code: 'conflict',
+        message: expect.stringContaining(`storage is ${status}, not verified`),
+      });
       const restore = await api.call('POST', `/v1/tenants/${tenantId}/restore`, { body: { backupId: randomUUID() } });
       expect(restore.statusCode, restore.body).toBe(409);
     }
@@ -153,7 +243,10 @@ describe('backups and restores only to verified storage', () => {
   it('the jobs refuse too when the storage stopped being verified while they waited', async () => {
     const tenantId = await provisioned();
     await storeDirectly(tenantId, 'aws_s3', s3());
-    const [database] = await query<{ database_name: string }>("SELECT database_name FROM tenant_databases WHERE tenant_id = $1 AND dropped_at IS NULL", [tenantId]);
+    const [database] = await query<{ database_name: string }>(
+      'SELECT database_name FROM tenant_databases WHERE tenant_id = $1 AND dropped_at IS NULL',
+      [tenantId],
+    );
     const oldBackup = randomUUID();
     await query(
       `INSERT INTO backups (id, kind, tenant_id, database_name, provider, storage_key, status, size_bytes, sha256, requested_by)
@@ -162,7 +255,8 @@ describe('backups and restores only to verified storage', () => {
     );
     const queue = api.deps.producer.queue('provisioning');
     await queue.pause();
-    let backup, restore;
+    let backup: Awaited<ReturnType<typeof api.call>> | undefined;
+    let restore: Awaited<ReturnType<typeof api.call>> | undefined;
     try {
       backup = await api.call('POST', `/v1/tenants/${tenantId}/backups`);
       restore = await api.call('POST', `/v1/tenants/${tenantId}/restore`, { body: { backupId: oldBackup } });
@@ -174,7 +268,10 @@ describe('backups and restores only to verified storage', () => {
     for (const response of [backup, restore]) {
       const job = await api.waitForJob(response.json().jobId);
       expect(job.state).toBe('failed');
-      expect(job.error).toMatchObject({ code: 'conflict', message: expect.stringContaining('storage is failed, not verified') });
+      expect(job.error).toMatchObject({
+        code: 'conflict',
+        message: expect.stringContaining('storage is failed, not verified'),
+      });
     }
     expect(internal.connections()).toBe(0);
   });

@@ -60,7 +60,13 @@ describe('usage aggregator crashes', () => {
       expect((await quotaOf(api, tenantId)).apiCalls.used).toBe(1_000);
     }
     expect(await countedFor(tenants)).toBe(3_000);
-    expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(3_000);
-    expect(await platform.count('SELECT count(DISTINCT event_id) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(3_000);
+    expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(
+      3_000,
+    );
+    expect(
+      await platform.count('SELECT count(DISTINCT event_id) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [
+        tenants,
+      ]),
+    ).toBe(3_000);
   });
 });

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { usageIngestPayloadOf } from '@deeplens/shared';
-import { apiCallEvent, enqueueJob, type ServiceProcess, startService, testEnv, waitFor } from '@deeplens/shared/testing';
+import {
+  apiCallEvent,
+  enqueueJob,
+  type ServiceProcess,
+  startService,
+  testEnv,
+  waitFor,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 import { openPlatform, postEvents, waitForJobs, type Platform } from './usage.fixtures.js';
@@ -31,7 +38,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await aggregator?.stop();
-  await platform?.client.query('DROP TRIGGER IF EXISTS refuse_poison ON usage_event_keys; DROP FUNCTION IF EXISTS refuse_poison()');
+  await platform?.client.query(
+    'DROP TRIGGER IF EXISTS refuse_poison ON usage_event_keys; DROP FUNCTION IF EXISTS refuse_poison()',
+  );
   await api?.close();
   await platform?.close();
 });
@@ -52,12 +61,18 @@ describe('usage aggregator group commit', () => {
     const goodJobs = jobIds.filter((id) => id !== poisonJob);
 
     // The first commit lingers, so the other jobs are fetched meanwhile and grouped behind it.
-    aggregator = await startService('usage-aggregator', { ...env, DEEPLENS_FAILPOINTS: 'usage.before-commit:delay=400' });
+    aggregator = await startService('usage-aggregator', {
+      ...env,
+      DEEPLENS_FAILPOINTS: 'usage.before-commit:delay=400',
+    });
     const finished = await waitForJobs(api, goodJobs);
     expect(finished.map((job) => job.result)).toEqual(goodJobs.map(() => ({ events: 10, counted: 10, duplicates: 0 })));
-    await waitFor(async () => (aggregator!.output.join('\n').includes('counting its jobs one by one') ? true : undefined), {
-      what: 'a grouped commit that held the poisoned job',
-    });
+    await waitFor(
+      async () => (aggregator!.output.join('\n').includes('counting its jobs one by one') ? true : undefined),
+      {
+        what: 'a grouped commit that held the poisoned job',
+      },
+    );
 
     const poison = await api.call('GET', `/v1/jobs/${poisonJob}`);
     expect(poison.json().state).not.toBe('completed');
@@ -65,11 +80,13 @@ describe('usage aggregator group commit', () => {
     expect(
       await platform.count('SELECT count(*) AS n FROM usage_event_keys WHERE tenant_id = ANY($1)', [tenants]),
     ).toBe(110);
+    expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(
+      110,
+    );
     expect(
-      await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants]),
-    ).toBe(110);
-    expect(
-      await platform.count('SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = ANY($1)', [tenants]),
+      await platform.count('SELECT coalesce(sum(api_calls), 0) AS n FROM usage_counters WHERE tenant_id = ANY($1)', [
+        tenants,
+      ]),
     ).toBe(110);
   });
 
@@ -86,17 +103,22 @@ describe('usage aggregator group commit', () => {
     for (let n = 0; n < 10; n += 1) {
       const jobId = await enqueueJob(env, 'usage.ingest', usageIngestPayloadOf([apiCallEvent(tenantId!)]));
       jobIds.push(jobId);
-      await waitFor(async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined), {
-        intervalMs: 10,
-        what: `job ${jobId} taken by the aggregator`,
-      });
+      await waitFor(
+        async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined),
+        {
+          intervalMs: 10,
+          what: `job ${jobId} taken by the aggregator`,
+        },
+      );
     }
     const finished = await waitForJobs(api, jobIds);
     expect(finished.map((job) => job.result)).toEqual(jobIds.map(() => ({ events: 1, counted: 1, duplicates: 0 })));
     // received_at is its transaction's start, so each value is one statement (two if this machine
     // took over a second to add the ten).
     expect(
-      await platform.count('SELECT count(DISTINCT received_at) AS n FROM api_usage_logs WHERE tenant_id = $1', [tenantId]),
+      await platform.count('SELECT count(DISTINCT received_at) AS n FROM api_usage_logs WHERE tenant_id = $1', [
+        tenantId,
+      ]),
     ).toBeLessThanOrEqual(2);
   });
 });

@@ -1,9 +1,35 @@
-import { meteringKeys, platformNames, tenantLoginRoleName, withClient, withDatabase, withTemplateLock } from '@deeplens/shared';
-import { apiCallEvent, makeTenantLogin, seededRandom, type ServiceProcess, shuffle, startService, testEnv, testSeed, waitFor } from '@deeplens/shared/testing';
+import {
+  meteringKeys,
+  platformNames,
+  tenantLoginRoleName,
+  withClient,
+  withDatabase,
+  withTemplateLock,
+} from '@deeplens/shared';
+import {
+  apiCallEvent,
+  makeTenantLogin,
+  seededRandom,
+  type ServiceProcess,
+  shuffle,
+  startService,
+  testEnv,
+  testSeed,
+  waitFor,
+} from '@deeplens/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
-import { domainEventsOf, monthOfDate, openPlatform, postEvents, quotaOf, usageOf, waitForJobs, type Platform } from './usage.fixtures.js';
+import {
+  domainEventsOf,
+  monthOfDate,
+  openPlatform,
+  postEvents,
+  quotaOf,
+  usageOf,
+  waitForJobs,
+  type Platform,
+} from './usage.fixtures.js';
 
 // Reconciliation and measurement every few hundred ms, so the tests can wait for them by polling.
 const env = testEnv({
@@ -17,7 +43,11 @@ let platform: Platform;
 let redis: Redis;
 
 beforeAll(async () => {
-  [api, aggregator, platform] = await Promise.all([startTestApi(env), startService('usage-aggregator', env), openPlatform(env)]);
+  [api, aggregator, platform] = await Promise.all([
+    startTestApi(env),
+    startService('usage-aggregator', env),
+    openPlatform(env),
+  ]);
   redis = new Redis(env.REDIS_URL!, { maxRetriesPerRequest: 3 });
 });
 
@@ -35,7 +65,9 @@ describe('usage metering', () => {
   it('counts 10,000 events across 20 tenants exactly, batched, single and repeated', async () => {
     const tenants = await platform.insertTenants(20);
     const expected = tenants.map((_, index) => 50 * index + 25); // 25, 75, …, 975: 10,000 in all
-    const events = tenants.flatMap((tenantId, index) => Array.from({ length: expected[index]! }, () => apiCallEvent(tenantId)));
+    const events = tenants.flatMap((tenantId, index) =>
+      Array.from({ length: expected[index]! }, () => apiCallEvent(tenantId)),
+    );
     expect(events.length).toBe(10_000);
     // Arrival order shuffled; DEEPLENS_USAGE_SEED=<printed seed> replays one.
     shuffle(events, seededRandom(testSeed('DEEPLENS_USAGE_SEED')));
@@ -57,8 +89,14 @@ describe('usage metering', () => {
       expect(usage.apiCalls).toEqual({ used: expected[index], limit: 100_000, remaining: 100_000 - expected[index]! });
       expect((await quotaOf(api, tenantId)).apiCalls.used).toBe(expected[index]);
     }
-    expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(10_000);
-    expect(await platform.count('SELECT count(DISTINCT event_id) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(10_000);
+    expect(await platform.count('SELECT count(*) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [tenants])).toBe(
+      10_000,
+    );
+    expect(
+      await platform.count('SELECT count(DISTINCT event_id) AS n FROM api_usage_logs WHERE tenant_id = ANY($1)', [
+        tenants,
+      ]),
+    ).toBe(10_000);
     const status = (await api.call('GET', '/v1/status')).json();
     expect(status.usage.apiCalls).toBeGreaterThanOrEqual(10_000);
   });
@@ -141,7 +179,10 @@ describe('usage metering', () => {
     const partition = `api_usage_logs_y${previous.slice(0, 4)}m${previous.slice(5, 7)}`;
     await waitFor(
       async () => {
-        const { rows } = await platform.client.query('SELECT tableoid::regclass::text AS part FROM api_usage_logs WHERE event_id = $1', [atEnd.eventId]);
+        const { rows } = await platform.client.query(
+          'SELECT tableoid::regclass::text AS part FROM api_usage_logs WHERE event_id = $1',
+          [atEnd.eventId],
+        );
         return rows[0]?.part === partition ? true : undefined;
       },
       { what: `event in ${partition}` },
@@ -155,7 +196,10 @@ describe('usage metering', () => {
     const types = async () => (await domainEventsOf(env, tenantId!)).map((event) => event.type);
 
     await send(799);
-    expect(await quotaOf(api, tenantId!)).toMatchObject({ allowed: true, apiCalls: { used: 799, limit: 1_000, remaining: 201 } });
+    expect(await quotaOf(api, tenantId!)).toMatchObject({
+      allowed: true,
+      apiCalls: { used: 799, limit: 1_000, remaining: 201 },
+    });
     expect(await types()).toEqual([]);
     await send(1);
     expect(await types()).toEqual(['quota.warning']);
@@ -179,12 +223,18 @@ describe('usage metering', () => {
     });
     expect(await platform.count(`SELECT count(*) AS n FROM quota_events WHERE tenant_id = $1`, [tenantId])).toBe(2);
     expect(
-      await platform.count(`SELECT count(*) AS n FROM outbox WHERE kind = 'event' AND name LIKE 'quota.%' AND tenant_id = $1 AND published_at IS NOT NULL`, [tenantId]),
+      await platform.count(
+        `SELECT count(*) AS n FROM outbox WHERE kind = 'event' AND name LIKE 'quota.%' AND tenant_id = $1 AND published_at IS NOT NULL`,
+        [tenantId],
+      ),
     ).toBe(2);
 
     const upgraded = await api.call('PATCH', `/v1/tenants/${tenantId}`, { body: { plan: 'premium' } });
     expect(upgraded.statusCode).toBe(200);
-    expect(await quotaOf(api, tenantId!)).toMatchObject({ allowed: true, apiCalls: { used: 1_005, limit: 100_000, remaining: 98_995 } });
+    expect(await quotaOf(api, tenantId!)).toMatchObject({
+      allowed: true,
+      apiCalls: { used: 1_005, limit: 100_000, remaining: 98_995 },
+    });
     expect(await usageOf(api, tenantId!)).toMatchObject({ plan: 'premium', apiCalls: { used: 1_005, limit: 100_000 } });
 
     await api.call('PATCH', `/v1/tenants/${tenantId}`, { body: { status: 'suspended' } });
@@ -195,10 +245,13 @@ describe('usage metering', () => {
 
   it('repairs Redis counters wiped or wrong from PostgreSQL, and reports the drift', async () => {
     const [wiped, inflated] = await platform.insertTenants(2);
-    await waitForJobs(api, await postEvents(api, [
-      Array.from({ length: 7 }, () => apiCallEvent(wiped!)),
-      Array.from({ length: 3 }, () => apiCallEvent(inflated!)),
-    ]));
+    await waitForJobs(
+      api,
+      await postEvents(api, [
+        Array.from({ length: 7 }, () => apiCallEvent(wiped!)),
+        Array.from({ length: 3 }, () => apiCallEvent(inflated!)),
+      ]),
+    );
     const keys = meteringKeys(env.DEEPLENS_QUEUE_PREFIX!);
     const month = monthOfDate(new Date());
     const linesBefore = aggregator.output.length;
@@ -225,10 +278,13 @@ describe('usage metering', () => {
               return []; // a line cut across two output chunks
             }
           });
-        const total = reports.reduce((sum, report) => ({ repaired: sum.repaired + report.repaired, drift: sum.drift + report.drift }), {
-          repaired: 0,
-          drift: 0,
-        });
+        const total = reports.reduce(
+          (sum, report) => ({ repaired: sum.repaired + report.repaired, drift: sum.drift + report.drift }),
+          {
+            repaired: 0,
+            drift: 0,
+          },
+        );
         return total.repaired >= 2 ? total : undefined;
       },
       { what: 'reconciliation report' },
@@ -245,13 +301,27 @@ describe('usage metering', () => {
     await withClient(env.DATABASE_URL!, (admin) =>
       withTemplateLock(admin, env.DEEPLENS_DB_PREFIX!, 'shared', () =>
         // Another clone of the template may be starting at this moment: try again until ours goes through.
-        waitFor(() => admin.query(`CREATE DATABASE "${database}" TEMPLATE "${names.templateDatabase}"`).then(() => true), {
-          what: 'template clone',
-        }),
+        waitFor(
+          () => admin.query(`CREATE DATABASE "${database}" TEMPLATE "${names.templateDatabase}"`).then(() => true),
+          {
+            what: 'template clone',
+          },
+        ),
       ),
     );
-    await platform.client.query(`INSERT INTO tenant_databases (tenant_id, db_type, database_name) VALUES ($1, 'metadata', $2)`, [tenantId, database]);
-    await makeTenantLogin({ DATABASE_URL: env.DATABASE_URL!, DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!, DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY! }, database, { tenantId: tenantId! });
+    await platform.client.query(
+      `INSERT INTO tenant_databases (tenant_id, db_type, database_name) VALUES ($1, 'metadata', $2)`,
+      [tenantId, database],
+    );
+    await makeTenantLogin(
+      {
+        DATABASE_URL: env.DATABASE_URL!,
+        DEEPLENS_DB_PREFIX: env.DEEPLENS_DB_PREFIX!,
+        DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY!,
+      },
+      database,
+      { tenantId: tenantId! },
+    );
     await withClient(withDatabase(env.DATABASE_URL!, database), async (tenantDb) => {
       await tenantDb.query('BEGIN');
       await tenantDb.query('SELECT set_tenant_context($1, true)', [tenantId]);
@@ -299,7 +369,10 @@ describe('usage metering', () => {
     );
     expect(sessions).toEqual([{ usename: tenantLoginRoleName(env.DEEPLENS_DB_PREFIX!, tenantId!) }]);
     expect(
-      await platform.count(`SELECT count(*) AS n FROM quota_events WHERE tenant_id = $1 AND limit_name = 'collections'`, [tenantId]),
+      await platform.count(
+        `SELECT count(*) AS n FROM quota_events WHERE tenant_id = $1 AND limit_name = 'collections'`,
+        [tenantId],
+      ),
     ).toBe(2);
   });
 

@@ -40,7 +40,10 @@ export type Platform = Awaited<ReturnType<typeof openPlatform>>;
 export async function postEvents(api: TestApi, requests: Array<unknown>, token?: string): Promise<string[]> {
   const responses = await Promise.all(
     requests.map((body) =>
-      api.call('POST', '/v1/events/api-calls', { body: Array.isArray(body) ? { events: body } : body, ...(token ? { token } : {}) }),
+      api.call('POST', '/v1/events/api-calls', {
+        body: Array.isArray(body) ? { events: body } : body,
+        ...(token ? { token } : {}),
+      }),
     ),
   );
   return responses.map((response) => {
@@ -53,7 +56,8 @@ export async function postEvents(api: TestApi, requests: Array<unknown>, token?:
 export async function waitForJobs(api: TestApi, jobIds: readonly string[]) {
   const jobs = [];
   for (const jobId of new Set(jobIds)) jobs.push(await api.waitForJob(jobId));
-  for (const job of jobs) if (job.state !== 'completed') throw new Error(`job ${job.id} ${job.state}: ${JSON.stringify(job.error)}`);
+  for (const job of jobs)
+    if (job.state !== 'completed') throw new Error(`job ${job.id} ${job.state}: ${JSON.stringify(job.error)}`);
   return jobs;
 }
 

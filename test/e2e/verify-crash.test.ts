@@ -2,7 +2,16 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { freePort, httpApiClient, type ServiceProcess, startService, TEST_ADMIN_TOKEN, testEnv, uniqueName, waitForJob } from '@deeplens/shared/testing';
+import {
+  freePort,
+  httpApiClient,
+  type ServiceProcess,
+  startService,
+  TEST_ADMIN_TOKEN,
+  testEnv,
+  uniqueName,
+  waitForJob,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -32,7 +41,10 @@ afterAll(async () => {
 async function call(method: string, path: string, body?: unknown) {
   const response = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, body: (await response.json()) as any };
@@ -47,7 +59,10 @@ describe('storage verifier killed mid-verification', () => {
     const { tenantId } = created.body;
 
     const crashing = await startService('storage-verifier', { ...env, DEEPLENS_FAILPOINTS: 'verify.after-probe' });
-    const put = await call('PUT', `/v1/tenants/${tenantId}/storage`, { provider: 'nfs', config: { mount_path: folder } });
+    const put = await call('PUT', `/v1/tenants/${tenantId}/storage`, {
+      provider: 'nfs',
+      config: { mount_path: folder },
+    });
     expect(put.status).toBe(202);
     const { jobId } = put.body;
     await crashing.exited;
@@ -70,13 +85,17 @@ describe('storage verifier killed mid-verification', () => {
     expect(mine[0].finishedAt).toEqual(expect.any(String));
     expect(storage.history.every((entry: { status: string }) => entry.status !== 'verifying')).toBe(true);
 
-    const rows = await withClient(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), async (client) =>
-      (await client.query('SELECT status FROM storage_verifications WHERE job_id = $1', [jobId])).rows,
+    const rows = await withClient(
+      withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase),
+      async (client) =>
+        (await client.query('SELECT status FROM storage_verifications WHERE job_id = $1', [jobId])).rows,
     );
     expect(rows).toEqual([{ status: 'verified' }]);
     // Both probes (the killed one and the retry) cleaned up after themselves, in the tenant's own folder.
     expect(readdirSync(folder)).toEqual([tenantId]);
-    const leftovers = readdirSync(join(folder, tenantId), { recursive: true }).filter((entry) => !String(entry).endsWith('.deeplens-probe'));
+    const leftovers = readdirSync(join(folder, tenantId), { recursive: true }).filter(
+      (entry) => !String(entry).endsWith('.deeplens-probe'),
+    );
     expect(leftovers).toEqual([]);
   }, 150_000);
 });

@@ -18,7 +18,10 @@ import { startTestApi, type TestApi } from '../../services/api/test/helpers.js';
 const ONLY_TYPE = 'tenant.provisioning_failed';
 const loose = testEnv({ DEEPLENS_WEBHOOK_ATTEMPTS: '3', DEEPLENS_WEBHOOK_BACKOFF_MS: '100' });
 // The API and the strict dispatcher share a queue prefix, so the API shows the dispatcher's jobs.
-const strict = { ...testEnv({ DEEPLENS_WEBHOOK_ATTEMPTS: '3', DEEPLENS_WEBHOOK_BACKOFF_MS: '100' }), DEEPLENS_EGRESS_ALLOW: '' };
+const strict = {
+  ...testEnv({ DEEPLENS_WEBHOOK_ATTEMPTS: '3', DEEPLENS_WEBHOOK_BACKOFF_MS: '100' }),
+  DEEPLENS_EGRESS_ALLOW: '',
+};
 let api: TestApi;
 const services: ServiceProcess[] = [];
 
@@ -29,7 +32,9 @@ interface Listener {
   requests: number;
 }
 
-async function listen(handler: (respond: (status: number, headers?: Record<string, string>) => void) => void): Promise<Listener> {
+async function listen(
+  handler: (respond: (status: number, headers?: Record<string, string>) => void) => void,
+): Promise<Listener> {
   const listener = { connections: 0, requests: 0 } as Listener;
   listener.server = createServer((request, response) => {
     listener.requests += 1;
@@ -63,11 +68,16 @@ async function subscribe(url: string): Promise<string> {
 
 async function storeEvent(): Promise<string> {
   const id = randomUUID();
-  await webhookDeliveriesRepository.storeEvent(api.deps.pool, { id, type: ONLY_TYPE, body: { type: ONLY_TYPE, id, data: {} } });
+  await webhookDeliveriesRepository.storeEvent(api.deps.pool, {
+    id,
+    type: ONLY_TYPE,
+    body: { type: ONLY_TYPE, id, data: {} },
+  });
   return id;
 }
 
-const deliveriesOf = async (subscriberId: string) => (await api.call('GET', `/v1/webhooks/${subscriberId}/deliveries`)).json().items;
+const deliveriesOf = async (subscriberId: string) =>
+  (await api.call('GET', `/v1/webhooks/${subscriberId}/deliveries`)).json().items;
 
 describe('webhook deliveries under the egress policy', () => {
   it('a subscriber on loopback, delivered by a dispatcher that refuses loopback: no connection, endpoint_forbidden, not retried', async () => {
@@ -84,7 +94,12 @@ describe('webhook deliveries under the egress policy', () => {
     expect(target.connections).toBe(0);
     const attempts = await deliveriesOf(subscriberId);
     expect(attempts).toHaveLength(1);
-    expect(attempts[0]).toMatchObject({ attempt: 1, outcome: 'failed', statusCode: null, error: expect.stringContaining('is not reachable for tenant endpoints') });
+    expect(attempts[0]).toMatchObject({
+      attempt: 1,
+      outcome: 'failed',
+      statusCode: null,
+      error: expect.stringContaining('is not reachable for tenant endpoints'),
+    });
   });
 
   it('a receiver answering 302 fails the attempt; the redirect target sees nothing and no body is recorded', async () => {
@@ -95,12 +110,19 @@ describe('webhook deliveries under the egress policy', () => {
     const eventId = await storeEvent();
     await enqueueJob(loose, 'webhook.deliver', { subscriberId, eventId });
 
-    const attempts = await waitFor(async () => {
-      const items = await deliveriesOf(subscriberId);
-      return items.length >= 2 ? items : undefined;
-    }, { what: 'two delivery attempts' });
+    const attempts = await waitFor(
+      async () => {
+        const items = await deliveriesOf(subscriberId);
+        return items.length >= 2 ? items : undefined;
+      },
+      { what: 'two delivery attempts' },
+    );
     for (const attempt of attempts) {
-      expect(attempt).toMatchObject({ outcome: 'failed', statusCode: 302, error: 'the receiver answered HTTP 302; redirects are not followed' });
+      expect(attempt).toMatchObject({
+        outcome: 'failed',
+        statusCode: 302,
+        error: 'the receiver answered HTTP 302; redirects are not followed',
+      });
     }
     expect(redirecting.requests).toBeGreaterThanOrEqual(2);
     expect(elsewhere.connections).toBe(0);

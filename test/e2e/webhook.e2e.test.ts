@@ -82,7 +82,9 @@ afterAll(async () => {
 });
 
 async function subscribe(path: string, eventTypes?: string[]) {
-  const created = await api.call('POST', '/v1/webhooks', { body: { url: `${base}${path}`, ...(eventTypes ? { eventTypes } : {}) } });
+  const created = await api.call('POST', '/v1/webhooks', {
+    body: { url: `${base}${path}`, ...(eventTypes ? { eventTypes } : {}) },
+  });
   expect(created.statusCode, created.body).toBe(201);
   const subscriber = created.json();
   expect(subscriber.secret).toMatch(/^whsec_/);
@@ -102,7 +104,10 @@ describe('events out', () => {
     const subscriber = await subscribe('/listed');
     const listed = await api.call('GET', '/v1/webhooks');
     expect(listed.statusCode).toBe(200);
-    expect(listed.json().items.find((item: { id: string }) => item.id === subscriber.id)).toMatchObject({ url: `${base}/listed`, active: true });
+    expect(listed.json().items.find((item: { id: string }) => item.id === subscriber.id)).toMatchObject({
+      url: `${base}/listed`,
+      active: true,
+    });
     expect(listed.body).not.toContain(subscriber.secret);
     const bad = await api.call('POST', '/v1/webhooks', { body: { url: `${base}/x`, eventTypes: ['tenant.exploded'] } });
     expect(bad.statusCode).toBe(400);
@@ -113,15 +118,25 @@ describe('events out', () => {
   it('provisioning a tenant puts tenant.provisioned on the stream, with an id derived from the tenant', async () => {
     const tenantId = await provision();
     const event = await waitFor(async () =>
-      (await readDomainEvents(redis, env.DEEPLENS_QUEUE_PREFIX!)).find((entry) => entry.event.type === 'tenant.provisioned' && entry.event.tenantId === tenantId),
+      (await readDomainEvents(redis, env.DEEPLENS_QUEUE_PREFIX!)).find(
+        (entry) => entry.event.type === 'tenant.provisioned' && entry.event.tenantId === tenantId,
+      ),
     );
-    expect(event.event).toMatchObject({ version: 1, id: domainEventId('tenant.provisioned', tenantId), data: { plan: 'free' } });
+    expect(event.event).toMatchObject({
+      version: 1,
+      id: domainEventId('tenant.provisioned', tenantId),
+      data: { plan: 'free' },
+    });
   });
 
   it('signs each delivery; the receiver accepts it and rejects the same body replayed with an old timestamp', async () => {
     await subscribe('/signed');
     const tenantId = await provision();
-    const delivery = await waitFor(() => received.find((entry) => entry.path === '/signed' && entry.type === 'tenant.provisioned' && entry.body.includes(tenantId)));
+    const delivery = await waitFor(() =>
+      received.find(
+        (entry) => entry.path === '/signed' && entry.type === 'tenant.provisioned' && entry.body.includes(tenantId),
+      ),
+    );
     expect(delivery.verdict).toBe('ok');
     expect(delivery.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
     expect(delivery.eventId).toBe(domainEventId('tenant.provisioned', tenantId));
@@ -129,11 +144,19 @@ describe('events out', () => {
 
     // A replay: the captured body, correctly signed, but ten minutes old.
     const stale = signWebhook(secrets.get('/signed')!, delivery.body, Math.floor(Date.now() / 1000) - 600);
-    const replay = await fetch(`${base}/signed`, { method: 'POST', body: delivery.body, headers: { 'deeplens-signature': stale } });
+    const replay = await fetch(`${base}/signed`, {
+      method: 'POST',
+      body: delivery.body,
+      headers: { 'deeplens-signature': stale },
+    });
     expect(replay.status).toBe(400);
     expect(received.at(-1)!.verdict).toBe('expired');
     // And a body changed in transit does not match its signature.
-    const forged = await fetch(`${base}/signed`, { method: 'POST', body: delivery.body.replace('free', 'enterprise'), headers: { 'deeplens-signature': delivery.signature } });
+    const forged = await fetch(`${base}/signed`, {
+      method: 'POST',
+      body: delivery.body.replace('free', 'enterprise'),
+      headers: { 'deeplens-signature': delivery.signature },
+    });
     expect(forged.status).toBe(400);
     expect(received.at(-1)!.verdict).toBe('mismatch');
   });
@@ -147,12 +170,20 @@ describe('events out', () => {
       const attempts = items.filter((item: { eventId: string }) => item.eventId === eventId);
       return attempts.some((item: { outcome: string }) => item.outcome === 'delivered') ? attempts : undefined;
     });
-    expect(log.map((item: { attempt: number; outcome: string; statusCode: number }) => [item.attempt, item.outcome, item.statusCode]).reverse()).toEqual([
+    expect(
+      log
+        .map((item: { attempt: number; outcome: string; statusCode: number }) => [
+          item.attempt,
+          item.outcome,
+          item.statusCode,
+        ])
+        .reverse(),
+    ).toEqual([
       [1, 'failed', 500],
       [2, 'failed', 500],
       [3, 'delivered', 204],
     ]);
-    expect(log.every((item: { error: string | null }) => !item.error || !item.error.includes(subscriber.secret))).toBe(true);
+    expect(log.every((item: { error: string | null }) => !item.error?.includes(subscriber.secret))).toBe(true);
     expect(received.filter((entry) => entry.path === '/flaky' && entry.eventId === eventId)).toHaveLength(3);
   });
 
@@ -165,8 +196,13 @@ describe('events out', () => {
     expect(removed.statusCode, removed.body).toBe(202);
     expect((await api.waitForJob(removed.json().jobId)).state).toBe('completed');
 
-    const typesAt = (path: string) => received.filter((entry) => entry.path === path && entry.body.includes(tenantId)).map((entry) => entry.type);
-    await waitFor(() => (typesAt('/everything').includes('tenant.deprovisioned') && typesAt('/only-deprovisioned').length > 0 ? true : undefined));
+    const typesAt = (path: string) =>
+      received.filter((entry) => entry.path === path && entry.body.includes(tenantId)).map((entry) => entry.type);
+    await waitFor(() =>
+      typesAt('/everything').includes('tenant.deprovisioned') && typesAt('/only-deprovisioned').length > 0
+        ? true
+        : undefined,
+    );
     expect(typesAt('/everything').sort()).toEqual(['tenant.deprovisioned', 'tenant.provisioned']);
     expect(typesAt('/only-deprovisioned')).toEqual(['tenant.deprovisioned']);
   });

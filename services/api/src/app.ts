@@ -140,9 +140,20 @@ export async function buildApp(deps: ApiDeps) {
   await app.register(healthRoutes, { pool: deps.pool, redis: deps.redis, metrics: deps.metrics });
   await app.register(tenantsRoutes, { tenants });
   await app.register(storageRoutes, {
-    storage: createStorageService({ pool: deps.pool, tenants: tenantsRepository, outbox: deps.outbox, keyring: deps.keyring, nfs: nfsRulesFromEnv(deps.env), egress: deps.egress }),
+    storage: createStorageService({
+      pool: deps.pool,
+      tenants: tenantsRepository,
+      outbox: deps.outbox,
+      keyring: deps.keyring,
+      nfs: nfsRulesFromEnv(deps.env),
+      egress: deps.egress,
+    }),
   });
-  await app.register(jobsRoutes, { producer: deps.producer, outbox: deps.outbox, jobRecords: createJobRecordsRepository(deps.pool) });
+  await app.register(jobsRoutes, {
+    producer: deps.producer,
+    outbox: deps.outbox,
+    jobRecords: createJobRecordsRepository(deps.pool),
+  });
   await app.register(statusRoutes, { pool: deps.pool, producer: deps.producer });
   // Usage metering: intake of API-call events, usage by month, the quota check (Redis keys under the queue prefix).
   const metering = meteringRedisOf(deps.producer);
@@ -156,12 +167,14 @@ export async function buildApp(deps: ApiDeps) {
       tenantCacheTtlMs: deps.env.DEEPLENS_USAGE_TENANT_CACHE_TTL_MS,
     },
   });
-  await app.register(usageRoutes, { usage: createUsageService({
+  await app.register(usageRoutes, {
+    usage: createUsageService({
       pool: deps.pool,
       tenants: tenantsRepository,
       metering,
       quotaCacheMs: deps.env.DEEPLENS_QUOTA_CACHE_MS,
-    }) });
+    }),
+  });
   // Backups and restores (the provisioner does the work), and webhook subscribers of the domain events.
   await app.register(backupsRoutes, {
     backups: createBackupsService({
@@ -172,6 +185,12 @@ export async function buildApp(deps: ApiDeps) {
       dbPrefix: deps.env.DEEPLENS_DB_PREFIX,
     }),
   });
-  await app.register(webhooksRoutes, { webhooks: createWebhooksService({ pool: deps.pool, keyring: deps.keyring, urlPolicy: webhookUrlPolicyFromEnv(deps.env) }) });
+  await app.register(webhooksRoutes, {
+    webhooks: createWebhooksService({
+      pool: deps.pool,
+      keyring: deps.keyring,
+      urlPolicy: webhookUrlPolicyFromEnv(deps.env),
+    }),
+  });
   return app;
 }

@@ -33,8 +33,13 @@ describe('API configuration', () => {
   });
 
   it('is in production when NODE_ENV is not set: nothing set is a refusal naming the admin tokens and the key', () => {
-    expect(() => loadApiEnv({})).toThrow(/DEEPLENS_ENCRYPTION_KEY: required[\s\S]*DEEPLENS_ADMIN_TOKENS: at least one admin token/);
-    const env = loadApiEnv({ DEEPLENS_ADMIN_TOKENS: 'an-admin-token-0123456789', DEEPLENS_ENCRYPTION_KEY: 'k1:0123456789abcdef' });
+    expect(() => loadApiEnv({})).toThrow(
+      /DEEPLENS_ENCRYPTION_KEY: required[\s\S]*DEEPLENS_ADMIN_TOKENS: at least one admin token/,
+    );
+    const env = loadApiEnv({
+      DEEPLENS_ADMIN_TOKENS: 'an-admin-token-0123456789',
+      DEEPLENS_ENCRYPTION_KEY: 'k1:0123456789abcdef',
+    });
     expect(env.NODE_ENV).toBe('production');
   });
 

@@ -19,13 +19,17 @@ export async function openApiDeps(env: ApiEnv, log: Logger = createLogger({ name
   const developmentToken = env.NODE_ENV === 'development' && env.DEEPLENS_ADMIN_TOKENS.length === 0;
   const adminTokens = developmentToken ? [DEVELOPMENT_ADMIN_TOKEN] : env.DEEPLENS_ADMIN_TOKENS;
   if (developmentToken) {
-    log.warn(`development mode: no DEEPLENS_ADMIN_TOKENS set, accepting the public development token "${DEVELOPMENT_ADMIN_TOKEN}"`);
+    log.warn(
+      `development mode: no DEEPLENS_ADMIN_TOKENS set, accepting the public development token "${DEVELOPMENT_ADMIN_TOKEN}"`,
+    );
   }
-  if (!env.DEEPLENS_ENCRYPTION_KEY) log.warn('development mode: storage secrets are encrypted with a public development key');
+  if (!env.DEEPLENS_ENCRYPTION_KEY)
+    log.warn('development mode: storage secrets are encrypted with a public development key');
   const pool = await openPlatformPool(env);
   const redis = createProducerConnection(env.REDIS_URL);
   // Start serving either way: until Redis answers, /readyz says 503 and writes that need it answer 503.
-  if (!(await untilReady(redis, 3_000))) log.warn('Redis is not answering yet; writes that need it answer 503 until it does');
+  if (!(await untilReady(redis, 3_000)))
+    log.warn('Redis is not answering yet; writes that need it answer 503 until it does');
   const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX, env);
   const deps: ApiDeps = {
     env,

@@ -38,26 +38,44 @@ export function routeTable(printed: string): Array<{ method: string; url: string
   return table;
 }
 
-const isPublic = (url: string) => ['/healthz', '/readyz', '/metrics'].includes(url) || url === '/docs' || url.startsWith('/docs/');
+const isPublic = (url: string) =>
+  ['/healthz', '/readyz', '/metrics'].includes(url) || url === '/docs' || url.startsWith('/docs/');
 /** What the contract lets a service token call. */
 const isServiceRoute = (method: string, url: string) =>
-  (method === 'POST' && url.startsWith('/v1/events/')) || (['GET', 'HEAD'].includes(method) && url === '/v1/tenants/:id/quota');
+  (method === 'POST' && url.startsWith('/v1/events/')) ||
+  (['GET', 'HEAD'].includes(method) && url === '/v1/tenants/:id/quota');
 
 /** A concrete URL for a route pattern: every parameter a UUID, a wildcard a plain segment. */
-const concrete = (url: string) => url.replace(/:[A-Za-z]+/g, '00000000-0000-4000-8000-000000000000').replace(/\*$/, 'anything');
+const concrete = (url: string) =>
+  url.replace(/:[A-Za-z]+/g, '00000000-0000-4000-8000-000000000000').replace(/\*$/, 'anything');
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 // Each request from a loopback address of its own: failed authentications are limited per
 // address (429 after 20 in a second), which rate-limit-kinds.test.ts tests; here every refusal is the 401.
 let sent = 0;
-const nextAddress = () => (sent++, `127.0.${(sent >> 8) & 255}.${sent & 255}`);
+const nextAddress = () => {
+  sent += 1;
+  return `127.0.${(sent >> 8) & 255}.${sent & 255}`;
+};
 const send = (method: string, url: string, authorization?: string) =>
-  api.app.inject({ method: method as Method, url: concrete(url), remoteAddress: nextAddress(), headers: authorization ? { authorization } : {} });
+  api.app.inject({
+    method: method as Method,
+    url: concrete(url),
+    remoteAddress: nextAddress(),
+    headers: authorization ? { authorization } : {},
+  });
 
 describe('auth from the route table', () => {
   it('enumerates the whole API, including the contract routes', () => {
     const urls = new Set(routes.map((route) => `${route.method} ${route.url}`));
-    for (const expected of ['POST /v1/tenants', 'GET /v1/tenants/:id', 'PUT /v1/tenants/:id/storage', 'GET /v1/jobs/:jobId', 'POST /v1/events/api-calls', 'GET /healthz']) {
+    for (const expected of [
+      'POST /v1/tenants',
+      'GET /v1/tenants/:id',
+      'PUT /v1/tenants/:id/storage',
+      'GET /v1/jobs/:jobId',
+      'POST /v1/events/api-calls',
+      'GET /healthz',
+    ]) {
       expect(urls).toContain(expected);
     }
     expect(routes.length).toBeGreaterThan(20);
@@ -66,7 +84,13 @@ describe('auth from the route table', () => {
   it('refuses a missing, unknown or malformed token with 401 on every route but the public ones', async () => {
     const open: string[] = [];
     for (const { method, url } of routes.filter((route) => !isPublic(route.url))) {
-      for (const authorization of [undefined, 'Bearer not-a-token-of-this-installation', 'Basic dGVzdDp0ZXN0', `Bearer ${'x'.repeat(4096)}`, 'Bearer']) {
+      for (const authorization of [
+        undefined,
+        'Bearer not-a-token-of-this-installation',
+        'Basic dGVzdDp0ZXN0',
+        `Bearer ${'x'.repeat(4096)}`,
+        'Bearer',
+      ]) {
         const response = await send(method, url, authorization);
         const body = method === 'HEAD' ? null : response.json();
         if (response.statusCode !== 401 || (body && body.error?.code !== 'unauthorized')) {
@@ -79,12 +103,17 @@ describe('auth from the route table', () => {
 
   it('refuses a service token with 403 everywhere except event intake and the quota check', async () => {
     const open: string[] = [];
-    for (const { method, url } of routes.filter((route) => !isPublic(route.url) && !isServiceRoute(route.method, route.url))) {
+    for (const { method, url } of routes.filter(
+      (route) => !isPublic(route.url) && !isServiceRoute(route.method, route.url),
+    )) {
       const response = await send(method, url, `Bearer ${TEST_SERVICE_TOKEN}`);
       // The contract's routes (/v1) answer 403 exactly; an operator tool mounted beside them (a queue
       // board with its own login) must refuse the service token too, and may say so with its 401.
       const refused = url.startsWith('/v1/') ? [403] : [401, 403];
-      if (!refused.includes(response.statusCode) || (url.startsWith('/v1/') && method !== 'HEAD' && response.json().error?.code !== 'forbidden')) {
+      if (
+        !refused.includes(response.statusCode) ||
+        (url.startsWith('/v1/') && method !== 'HEAD' && response.json().error?.code !== 'forbidden')
+      ) {
         open.push(`${method} ${url} → ${response.statusCode}`);
       }
     }

@@ -37,7 +37,9 @@ const rowCounts = () =>
 function expectError(response: { statusCode: number; json(): any }, status: number, code: string) {
   expect(response.statusCode).toBe(status);
   const body = response.json();
-  expect(body).toEqual({ error: { code, message: expect.any(String), ...(body.error.details ? { details: body.error.details } : {}) } });
+  expect(body).toEqual({
+    error: { code, message: expect.any(String), ...(body.error.details ? { details: body.error.details } : {}) },
+  });
   expect(body.error.message.length).toBeGreaterThan(0);
   return body.error;
 }
@@ -58,12 +60,21 @@ describe('bad input on POST /v1/tenants', () => {
     ['an unknown storage provider', { name: 'valid-name', storage: { provider: 'ftp', config: {} } }, /body\.storage/],
     [
       'a storage config missing a field',
-      { name: 'valid-name', storage: { provider: 'aws_s3', config: { access_key: 'a', secret_key: 'b', region: 'us-east-1' } } },
+      {
+        name: 'valid-name',
+        storage: { provider: 'aws_s3', config: { access_key: 'a', secret_key: 'b', region: 'us-east-1' } },
+      },
       /body\.storage\.config\.bucket is required/,
     ],
     [
       'an ill-typed storage field',
-      { name: 'valid-name', storage: { provider: 'minio', config: { endpoint: 'http://m:9000', access_key: 'a', secret_key: 'b', bucket: 'bkt', secure: 'yes' } } },
+      {
+        name: 'valid-name',
+        storage: {
+          provider: 'minio',
+          config: { endpoint: 'http://m:9000', access_key: 'a', secret_key: 'b', bucket: 'bkt', secure: 'yes' },
+        },
+      },
       /body\.storage\.config\.secure/,
     ],
   ];
@@ -78,18 +89,40 @@ describe('bad input on POST /v1/tenants', () => {
   it('refuses non-JSON, malformed JSON, empty and oversized bodies', async () => {
     const before = await rowCounts();
     expectError(
-      await api.call('POST', '/v1/tenants', { rawBody: 'name=acme', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      await api.call('POST', '/v1/tenants', {
+        rawBody: 'name=acme',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
       415,
       'unsupported_media_type',
     );
     // text/plain too, which Fastify parses unless told not to, on writes and on the event intake alike.
     for (const url of ['/v1/tenants', '/v1/events/api-calls']) {
-      expectError(await api.call('POST', url, { rawBody: '{"name":"acme"}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
+      expectError(
+        await api.call('POST', url, { rawBody: '{"name":"acme"}', headers: { 'content-type': 'text/plain' } }),
+        415,
+        'unsupported_media_type',
+      );
     }
-    expectError(await api.call('POST', '/v1/tenants', { rawBody: '{"name": "acme', headers: { 'content-type': 'application/json' } }), 400, 'validation_failed');
-    expectError(await api.call('POST', '/v1/tenants', { rawBody: '', headers: { 'content-type': 'application/json' } }), 400, 'validation_failed');
+    expectError(
+      await api.call('POST', '/v1/tenants', {
+        rawBody: '{"name": "acme',
+        headers: { 'content-type': 'application/json' },
+      }),
+      400,
+      'validation_failed',
+    );
+    expectError(
+      await api.call('POST', '/v1/tenants', { rawBody: '', headers: { 'content-type': 'application/json' } }),
+      400,
+      'validation_failed',
+    );
     const huge = JSON.stringify({ name: 'big-tenant', displayName: 'x'.repeat(1024 * 1024) });
-    expectError(await api.call('POST', '/v1/tenants', { rawBody: huge, headers: { 'content-type': 'application/json' } }), 413, 'payload_too_large');
+    expectError(
+      await api.call('POST', '/v1/tenants', { rawBody: huge, headers: { 'content-type': 'application/json' } }),
+      413,
+      'payload_too_large',
+    );
     expect(await rowCounts()).toEqual(before);
   });
 });
@@ -98,18 +131,30 @@ describe('auth', () => {
   it('refuses a missing, unknown or malformed token with 401', async () => {
     expectError(await api.call('GET', '/v1/tenants', { token: null }), 401, 'unauthorized');
     expectError(await api.call('GET', '/v1/tenants', { token: 'not-a-real-token-at-all' }), 401, 'unauthorized');
-    expectError(await api.call('GET', '/v1/tenants', { token: null, headers: { authorization: 'Basic abc' } }), 401, 'unauthorized');
+    expectError(
+      await api.call('GET', '/v1/tenants', { token: null, headers: { authorization: 'Basic abc' } }),
+      401,
+      'unauthorized',
+    );
   });
 
   it('lets a service token do nothing but events and quotas: 403 elsewhere', async () => {
     expectError(await api.call('GET', '/v1/tenants', { token: TEST_SERVICE_TOKEN }), 403, 'forbidden');
-    expectError(await api.call('POST', '/v1/tenants', { token: TEST_SERVICE_TOKEN, body: { name: 'sneaky-one' } }), 403, 'forbidden');
+    expectError(
+      await api.call('POST', '/v1/tenants', { token: TEST_SERVICE_TOKEN, body: { name: 'sneaky-one' } }),
+      403,
+      'forbidden',
+    );
     expectError(await api.call('GET', '/v1/status', { token: TEST_SERVICE_TOKEN }), 403, 'forbidden');
   });
 
   it('needs no token for health, readiness and metrics', async () => {
     expect((await api.call('GET', '/healthz', { token: null })).statusCode).toBe(200);
-    expect((await api.call('GET', '/readyz', { token: null })).json()).toEqual({ status: 'ready', postgres: 'up', redis: 'up' });
+    expect((await api.call('GET', '/readyz', { token: null })).json()).toEqual({
+      status: 'ready',
+      postgres: 'up',
+      redis: 'up',
+    });
     const metrics = await api.call('GET', '/metrics', { token: null });
     expect(metrics.statusCode).toBe(200);
     expect(metrics.body).toContain('deeplens_http_request_duration_seconds');
@@ -139,10 +184,22 @@ describe('lookups, patches and deletes with bad input', () => {
     const created = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
     const before = await rowCounts();
     expectError(await api.call('PATCH', `/v1/tenants/${created.tenantId}`, { body: {} }), 400, 'validation_failed');
-    expectError(await api.call('PATCH', `/v1/tenants/${created.tenantId}`, { body: { status: 'deleted' } }), 400, 'validation_failed');
-    expectError(await api.call('PATCH', `/v1/tenants/${created.tenantId}`, { body: { plan: 'gold' } }), 400, 'validation_failed');
+    expectError(
+      await api.call('PATCH', `/v1/tenants/${created.tenantId}`, { body: { status: 'deleted' } }),
+      400,
+      'validation_failed',
+    );
+    expectError(
+      await api.call('PATCH', `/v1/tenants/${created.tenantId}`, { body: { plan: 'gold' } }),
+      400,
+      'validation_failed',
+    );
     // Still provisioning (no worker runs here): changes and deletes wait for it.
-    expectError(await api.call('PATCH', `/v1/tenants/${created.tenantId}`, { body: { plan: 'premium' } }), 409, 'conflict');
+    expectError(
+      await api.call('PATCH', `/v1/tenants/${created.tenantId}`, { body: { plan: 'premium' } }),
+      409,
+      'conflict',
+    );
     expectError(await api.call('DELETE', `/v1/tenants/${created.tenantId}?confirm=${name}`), 409, 'conflict');
     expectError(await api.call('DELETE', `/v1/tenants/${created.tenantId}?confirm=other`), 400, 'validation_failed');
     expect(await rowCounts()).toEqual(before);
@@ -155,14 +212,20 @@ describe('Idempotency-Key', () => {
     const body = { name: uniqueName('idem'), plan: 'premium' };
     const first = await api.call('POST', '/v1/tenants', { body, headers: { 'idempotency-key': key } });
     expect(first.statusCode).toBe(202);
-    const again = await api.call('POST', '/v1/tenants', { body: { plan: 'premium', name: body.name }, headers: { 'idempotency-key': key } });
+    const again = await api.call('POST', '/v1/tenants', {
+      body: { plan: 'premium', name: body.name },
+      headers: { 'idempotency-key': key },
+    });
     expect(again.statusCode).toBe(202);
     expect(again.json()).toEqual(first.json());
     expect(again.headers.location).toBe(first.headers.location);
     expect(again.headers['idempotent-replayed']).toBe('true');
 
     const before = await rowCounts();
-    const different = await api.call('POST', '/v1/tenants', { body: { name: uniqueName('other') }, headers: { 'idempotency-key': key } });
+    const different = await api.call('POST', '/v1/tenants', {
+      body: { name: uniqueName('other') },
+      headers: { 'idempotency-key': key },
+    });
     expectError(different, 409, 'conflict');
     expect(await rowCounts()).toEqual(before);
   });

@@ -29,7 +29,20 @@ function exportedNames(text: string): string[] {
 }
 
 const PROMQL_WORDS = new Set([
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'le', 'inf', 'nan',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'le',
+  'inf',
+  'nan',
 ]);
 
 /** The metric names of a PromQL expression: identifiers that are not functions, keywords, labels or durations. */
@@ -54,7 +67,7 @@ export function metricNames(expr: string): string[] {
 }
 
 function expressions(node: unknown, found: string[] = []): string[] {
-  if (Array.isArray(node)) node.forEach((child) => expressions(child, found));
+  if (Array.isArray(node)) for (const child of node) expressions(child, found);
   else if (node && typeof node === 'object') {
     for (const [key, child] of Object.entries(node)) {
       if (key === 'expr' && typeof child === 'string') found.push(child);
@@ -68,14 +81,14 @@ beforeAll(async () => {
   const env = testEnv();
   api = await startTestApi(env);
   const scrape = await api.call('GET', '/metrics', { token: null });
-  exportedNames(scrape.body).forEach((name) => exported.add(name));
+  for (const name of exportedNames(scrape.body)) exported.add(name);
   for (const worker of workers) {
     const service = await startService(worker, env);
     processes.push(service);
     const port = service.output.map((line) => /"metricsPort":(\d+)/.exec(line)?.[1]).find(Boolean);
     expect(port, `${worker} logs its metrics port`).toBeTruthy();
     const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-    exportedNames(await response.text()).forEach((name) => exported.add(name));
+    for (const name of exportedNames(await response.text())) exported.add(name);
   }
 });
 afterAll(async () => {
@@ -86,16 +99,34 @@ afterAll(async () => {
 describe('Grafana dashboards', () => {
   it('extracts metric names from PromQL', () => {
     expect(
-      metricNames('histogram_quantile(0.95, sum by (le, route) (rate(deeplens_http_request_duration_seconds_bucket{status=~"5.."}[5m])))'),
+      metricNames(
+        'histogram_quantile(0.95, sum by (le, route) (rate(deeplens_http_request_duration_seconds_bucket{status=~"5.."}[5m])))',
+      ),
     ).toEqual(['deeplens_http_request_duration_seconds_bucket']);
-    expect(metricNames('sum(max by (plan) (a_used)) / sum (b_limit) and on (plan) up')).toEqual(['a_used', 'b_limit', 'up']);
+    expect(metricNames('sum(max by (plan) (a_used)) / sum (b_limit) and on (plan) up')).toEqual([
+      'a_used',
+      'b_limit',
+      'up',
+    ]);
   });
 
   it('are the seed’s four, and query only metrics the services export', () => {
-    const files = readdirSync(dashboardsDir).filter((file) => file.endsWith('.json')).sort();
-    expect(files).toEqual(['api-performance.json', 'platform-overview.json', 'storage-utilization.json', 'tenant-performance.json']);
+    const files = readdirSync(dashboardsDir)
+      .filter((file) => file.endsWith('.json'))
+      .sort();
+    expect(files).toEqual([
+      'api-performance.json',
+      'platform-overview.json',
+      'storage-utilization.json',
+      'tenant-performance.json',
+    ]);
     // The scrapes found the job, HTTP and platform metrics at all.
-    for (const name of ['deeplens_job_duration_seconds_bucket', 'deeplens_http_request_duration_seconds_bucket', 'deeplens_tenants', 'deeplens_queue_jobs']) {
+    for (const name of [
+      'deeplens_job_duration_seconds_bucket',
+      'deeplens_http_request_duration_seconds_bucket',
+      'deeplens_tenants',
+      'deeplens_queue_jobs',
+    ]) {
       expect(exported, name).toContain(name);
     }
     const uids = new Set<string>();
@@ -108,7 +139,8 @@ describe('Grafana dashboards', () => {
       for (const expr of exprs) {
         const names = metricNames(expr);
         expect(names.length, `${file}: ${expr} names a metric`).toBeGreaterThan(0);
-        for (const name of names) expect(exported.has(name), `${file}: ${name} (in ${expr}) is not exported by any service`).toBe(true);
+        for (const name of names)
+          expect(exported.has(name), `${file}: ${name} (in ${expr}) is not exported by any service`).toBe(true);
       }
     }
     expect(uids.size).toBe(files.length);

@@ -57,5 +57,6 @@ export async function startTestApi(env: Record<string, string> = testEnv(), admi
  */
 export function platformQuery(env: Record<string, string>, server: string = env.DATABASE_URL!) {
   const url = withDatabase(server, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
-  return <T>(text: string, values: unknown[] = []) => withClient(url, async (client) => (await client.query(text, values)).rows as T[]);
+  return <T>(text: string, values: unknown[] = []) =>
+    withClient(url, async (client) => (await client.query(text, values)).rows as T[]);
 }

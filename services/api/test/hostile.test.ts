@@ -15,7 +15,10 @@ import { startTestApi, type TestApi } from './helpers.js';
  */
 const token = `hostile-${uniqueName('token')}-0123456789`;
 const actor = `admin:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
-const env = testEnv({ DEEPLENS_ADMIN_TOKENS: `${TEST_ADMIN_TOKEN},${token}`, DEEPLENS_RATE_LIMIT_PER_SECOND: '100000' });
+const env = testEnv({
+  DEEPLENS_ADMIN_TOKENS: `${TEST_ADMIN_TOKEN},${token}`,
+  DEEPLENS_RATE_LIMIT_PER_SECOND: '100000',
+});
 const names = platformNames(env.DEEPLENS_DB_PREFIX!);
 const RUNS = Number(process.env.DEEPLENS_HOSTILE_RUNS ?? 120);
 // Printed at start; DEEPLENS_HOSTILE_SEED=<seed> replays a run.
@@ -65,7 +68,9 @@ const digest = () =>
       [actor],
     );
     // Jobs and metering state in this file's Redis namespace (the limiter's own counters aside).
-    const keys = (await redis.keys(`${env.DEEPLENS_QUEUE_PREFIX}:*`)).filter((key) => !key.includes(':ratelimit:')).sort();
+    const keys = (await redis.keys(`${env.DEEPLENS_QUEUE_PREFIX}:*`))
+      .filter((key) => !key.includes(':ratelimit:'))
+      .sort();
     return { ...rows[0], redisKeys: keys };
   });
 
@@ -94,12 +99,33 @@ const nasty = fc.constantFrom(
   'postgres',
 );
 const text = fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: 'grapheme', maxLength: 40 }), nasty);
-const idSegment = fc.oneof(fc.uuid(), text.filter((value) => value.length > 0), fc.stringMatching(/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/));
-const query = fc.dictionary(fc.oneof(fc.constantFrom('limit', 'cursor', 'plan', 'status', 'confirm', 'month', '__proto__'), text), fc.oneof(text, fc.integer().map(String)), { maxKeys: 4 });
-const headerText = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 200 });
+const idSegment = fc.oneof(
+  fc.uuid(),
+  text.filter((value) => value.length > 0),
+  fc.stringMatching(/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/),
+);
+const query = fc.dictionary(
+  fc.oneof(fc.constantFrom('limit', 'cursor', 'plan', 'status', 'confirm', 'month', '__proto__'), text),
+  fc.oneof(text, fc.integer().map(String)),
+  { maxKeys: 4 },
+);
+const headerText = fc.string({
+  unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),
+  maxLength: 200,
+});
 const headers = fc.record(
   {
-    'content-type': fc.oneof(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16'), headerText),
+    'content-type': fc.oneof(
+      fc.constantFrom(
+        'application/json',
+        'application/json; charset=utf-8',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/json; charset=utf-16',
+      ),
+      headerText,
+    ),
     'idempotency-key': headerText,
     'x-request-id': headerText,
     accept: headerText,
@@ -108,10 +134,56 @@ const headers = fc.record(
 );
 const storageProvider = fc.constantFrom('azure_blob', 'aws_s3', 'gcs', 'minio', 'nfs', 'smb', 'ftp');
 const nearValid = fc.oneof(
-  fc.record({ name: idSegment, displayName: fc.anything(), domain: text, plan: fc.oneof(text, fc.constantFrom('free', 'premium')), storage: fc.anything(), extra: fc.anything() }, { requiredKeys: ['extra'] }),
-  fc.record({ provider: storageProvider, config: fc.dictionary(fc.constantFrom('access_key', 'secret_key', 'bucket', 'region', 'endpoint', 'connection_string', 'container', 'mount_path', 'share_path', 'password'), fc.anything()) }),
-  fc.record({ events: fc.array(fc.record({ eventId: fc.oneof(fc.uuid(), text), tenantId: fc.oneof(fc.uuid(), text), statusCode: fc.anything(), durationMs: fc.double(), occurredAt: text }), { maxLength: 5 }) }),
-  fc.record({ plan: fc.anything(), status: fc.oneof(text, fc.constantFrom('deleted', 'active')), url: text, events: fc.anything() }, { requiredKeys: [] }),
+  fc.record(
+    {
+      name: idSegment,
+      displayName: fc.anything(),
+      domain: text,
+      plan: fc.oneof(text, fc.constantFrom('free', 'premium')),
+      storage: fc.anything(),
+      extra: fc.anything(),
+    },
+    { requiredKeys: ['extra'] },
+  ),
+  fc.record({
+    provider: storageProvider,
+    config: fc.dictionary(
+      fc.constantFrom(
+        'access_key',
+        'secret_key',
+        'bucket',
+        'region',
+        'endpoint',
+        'connection_string',
+        'container',
+        'mount_path',
+        'share_path',
+        'password',
+      ),
+      fc.anything(),
+    ),
+  }),
+  fc.record({
+    events: fc.array(
+      fc.record({
+        eventId: fc.oneof(fc.uuid(), text),
+        tenantId: fc.oneof(fc.uuid(), text),
+        statusCode: fc.anything(),
+        durationMs: fc.double(),
+        occurredAt: text,
+      }),
+      { maxLength: 5 },
+    ),
+  }),
+  fc.record(
+    {
+      plan: fc.anything(),
+      status: fc.oneof(text, fc.constantFrom('deleted', 'active')),
+      url: text,
+      events: fc.anything(),
+    },
+    { requiredKeys: [] },
+  ),
 );
 const body = fc.oneof(
   fc.constant(undefined),
@@ -119,7 +191,16 @@ const body = fc.oneof(
   fc.json().map((raw) => ({ raw })),
   fc.string({ maxLength: 200 }).map((raw) => ({ raw })),
   nearValid.map((value) => ({ raw: JSON.stringify(value) })),
-  fc.constantFrom('{"__proto__": {"admin": true}}', '{"constructor": {"prototype": {"x": 1}}}', '{"name": "a", "name": "b"}', '[', '{"a":' + '['.repeat(5000), '\u0000').map((raw) => ({ raw })),
+  fc
+    .constantFrom(
+      '{"__proto__": {"admin": true}}',
+      '{"constructor": {"prototype": {"x": 1}}}',
+      '{"name": "a", "name": "b"}',
+      '[',
+      `{"a":${'['.repeat(5000)}`,
+      '\u0000',
+    )
+    .map((raw) => ({ raw })),
 );
 
 const errorShape = (payload: unknown) => {
@@ -139,7 +220,19 @@ const errorShape = (payload: unknown) => {
 describe('hostile input on every /v1 route', () => {
   it('covers the contract', () => {
     const urls = routes.map((route) => `${route.method} ${route.url}`);
-    for (const expected of ['POST /v1/tenants', 'GET /v1/tenants', 'PATCH /v1/tenants/:id', 'DELETE /v1/tenants/:id', 'PUT /v1/tenants/:id/storage', 'POST /v1/tenants/:id/storage/test', 'GET /v1/jobs/:jobId', 'POST /v1/events/api-calls', 'GET /v1/tenants/:id/quota', 'GET /v1/tenants/:id/usage', 'GET /v1/status']) {
+    for (const expected of [
+      'POST /v1/tenants',
+      'GET /v1/tenants',
+      'PATCH /v1/tenants/:id',
+      'DELETE /v1/tenants/:id',
+      'PUT /v1/tenants/:id/storage',
+      'POST /v1/tenants/:id/storage/test',
+      'GET /v1/jobs/:jobId',
+      'POST /v1/events/api-calls',
+      'GET /v1/tenants/:id/quota',
+      'GET /v1/tenants/:id/usage',
+      'GET /v1/status',
+    ]) {
       expect(urls).toContain(expected);
     }
   });
@@ -149,21 +242,27 @@ describe('hostile input on every /v1 route', () => {
     const accepted: string[] = [];
     for (const route of routes) {
       await fc.assert(
-        fc.asyncProperty(fc.array(idSegment, { minLength: 3, maxLength: 3 }), query, headers, body, async (ids, search, extraHeaders, payload) => {
-          let index = 0;
-          const path = route.url.replace(/:[A-Za-z]+/g, () => encodeURIComponent(ids[index++ % ids.length]!));
-          const qs = new URLSearchParams(search).toString();
-          const response = await api.app.inject({
-            method: route.method as 'GET',
-            url: `${path}${qs ? `?${qs}` : ''}`,
-            headers: { ...extraHeaders, authorization: `Bearer ${token}` },
-            ...(payload ? { payload: payload.raw } : {}),
-          });
-          const where = `${route.method} ${route.url} → ${response.statusCode} ${response.body.slice(0, 200)}`;
-          expect(response.statusCode, where).toBeLessThan(500);
-          if (response.statusCode >= 400) expect(errorShape(JSON.parse(response.body)), where).toBe(true);
-          else if (route.method !== 'GET') accepted.push(where);
-        }),
+        fc.asyncProperty(
+          fc.array(idSegment, { minLength: 3, maxLength: 3 }),
+          query,
+          headers,
+          body,
+          async (ids, search, extraHeaders, payload) => {
+            let index = 0;
+            const path = route.url.replace(/:[A-Za-z]+/g, () => encodeURIComponent(ids[index++ % ids.length]!));
+            const qs = new URLSearchParams(search).toString();
+            const response = await api.app.inject({
+              method: route.method as 'GET',
+              url: `${path}${qs ? `?${qs}` : ''}`,
+              headers: { ...extraHeaders, authorization: `Bearer ${token}` },
+              ...(payload ? { payload: payload.raw } : {}),
+            });
+            const where = `${route.method} ${route.url} → ${response.statusCode} ${response.body.slice(0, 200)}`;
+            expect(response.statusCode, where).toBeLessThan(500);
+            if (response.statusCode >= 400) expect(errorShape(JSON.parse(response.body)), where).toBe(true);
+            else if (route.method !== 'GET') accepted.push(where);
+          },
+        ),
         { numRuns: RUNS, seed: SEED },
       );
     }

@@ -22,7 +22,12 @@ afterAll(async () => {
 
 const hook = () => ({ url: `http://127.0.0.1:9/${uniqueName('hook')}`, eventTypes: ['tenant.provisioned'] });
 const storedKey = async (header: string) =>
-  (await query<{ row: string; request_hash: string }>(`SELECT k::text AS row, request_hash FROM idempotency_keys k WHERE key LIKE '%:' || $1`, [header]))[0]!;
+  (
+    await query<{ row: string; request_hash: string }>(
+      `SELECT k::text AS row, request_hash FROM idempotency_keys k WHERE key LIKE '%:' || $1`,
+      [header],
+    )
+  )[0]!;
 
 describe('POST /v1/webhooks with an Idempotency-Key', () => {
   it('answers the secret once; a replay gives the same id with the secret masked, and the key row holds no secret', async () => {
@@ -54,9 +59,15 @@ describe('POST /v1/webhooks with an Idempotency-Key', () => {
     const first = await api.call('POST', '/v1/webhooks', { body, headers: { 'idempotency-key': key } });
     expect(first.statusCode).toBe(201);
 
-    const rotated = await startTestApi({ ...env, DEEPLENS_ENCRYPTION_KEY: `idem-k2:idempotency-second-key-0123,${TEST_ENCRYPTION_KEY}` });
+    const rotated = await startTestApi({
+      ...env,
+      DEEPLENS_ENCRYPTION_KEY: `idem-k2:idempotency-second-key-0123,${TEST_ENCRYPTION_KEY}`,
+    });
     try {
-      const replay = await rotated.call('POST', '/v1/webhooks', { body: { eventTypes: body.eventTypes, url: body.url }, headers: { 'idempotency-key': key } });
+      const replay = await rotated.call('POST', '/v1/webhooks', {
+        body: { eventTypes: body.eventTypes, url: body.url },
+        headers: { 'idempotency-key': key },
+      });
       expect(replay.statusCode).toBe(201);
       expect(replay.json()).toEqual({ ...first.json(), secret: '********' });
       const other = await rotated.call('POST', '/v1/webhooks', { body: hook(), headers: { 'idempotency-key': key } });
@@ -65,7 +76,10 @@ describe('POST /v1/webhooks with an Idempotency-Key', () => {
     } finally {
       await rotated.close();
     }
-    const subscribers = await query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_subscribers WHERE url = $1`, [body.url]);
+    const subscribers = await query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM webhook_subscribers WHERE url = $1`,
+      [body.url],
+    );
     expect(subscribers[0]!.n).toBe(1);
   });
   it('a record stored before keyed digests (bare SHA-256) still replays until it expires', async () => {
@@ -74,11 +88,16 @@ describe('POST /v1/webhooks with an Idempotency-Key', () => {
     const first = await api.call('POST', '/v1/webhooks', { body, headers: { 'idempotency-key': key } });
     expect(first.statusCode).toBe(201);
     const canonical = `POST /v1/webhooks\n${JSON.stringify({ eventTypes: body.eventTypes, url: body.url })}`;
-    await query(`UPDATE idempotency_keys SET request_hash = $2 WHERE key LIKE '%:' || $1`, [key, createHash('sha256').update(canonical).digest('hex')]);
+    await query(`UPDATE idempotency_keys SET request_hash = $2 WHERE key LIKE '%:' || $1`, [
+      key,
+      createHash('sha256').update(canonical).digest('hex'),
+    ]);
     const replay = await api.call('POST', '/v1/webhooks', { body, headers: { 'idempotency-key': key } });
     expect(replay.statusCode).toBe(201);
     expect(replay.json().id).toBe(first.json().id);
-    expect((await api.call('POST', '/v1/webhooks', { body: hook(), headers: { 'idempotency-key': key } })).statusCode).toBe(409);
+    expect(
+      (await api.call('POST', '/v1/webhooks', { body: hook(), headers: { 'idempotency-key': key } })).statusCode,
+    ).toBe(409);
   });
 });
 
@@ -86,25 +105,51 @@ describe('deeply nested JSON', () => {
   const deepArrays = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
   const deepObjects = `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`;
   const cases: Array<[string, string, string, string | undefined]> = [
-    ['usage events holding 100,000 nested arrays', '/v1/events/api-calls', `{"events":[${deepArrays}]}`, TEST_SERVICE_TOKEN],
-    ['usage events holding 50,000 nested objects', '/v1/events/api-calls', `{"events":[${deepObjects}]}`, TEST_SERVICE_TOKEN],
-    ['a storage config holding nested arrays', '/v1/tenants', `{"name":"deep-one","storage":{"provider":"nfs","config":{"mount_path":${deepArrays}}}}`, undefined],
+    [
+      'usage events holding 100,000 nested arrays',
+      '/v1/events/api-calls',
+      `{"events":[${deepArrays}]}`,
+      TEST_SERVICE_TOKEN,
+    ],
+    [
+      'usage events holding 50,000 nested objects',
+      '/v1/events/api-calls',
+      `{"events":[${deepObjects}]}`,
+      TEST_SERVICE_TOKEN,
+    ],
+    [
+      'a storage config holding nested arrays',
+      '/v1/tenants',
+      `{"name":"deep-one","storage":{"provider":"nfs","config":{"mount_path":${deepArrays}}}}`,
+      undefined,
+    ],
     ['a body that is only nested arrays', '/v1/webhooks', deepArrays, undefined],
   ];
 
-  it.each(cases)('%s → 400 validation_failed, with or without an Idempotency-Key', async (_name, url, rawBody, token) => {
-    for (const headers of [{}, { 'idempotency-key': uniqueName('deep') }] as Array<Record<string, string>>) {
-      const response = await api.call('POST', url, { rawBody, ...(token ? { token } : {}), headers: { 'content-type': 'application/json', ...headers } });
-      expect(response.statusCode, response.body).toBe(400);
-      expect(response.json()).toEqual({ error: { code: 'validation_failed', message: 'the JSON body is nested deeper than 64 levels' } });
-    }
-  });
+  it.each(cases)(
+    '%s → 400 validation_failed, with or without an Idempotency-Key',
+    async (_name, url, rawBody, token) => {
+      for (const headers of [{}, { 'idempotency-key': uniqueName('deep') }] as Array<Record<string, string>>) {
+        const response = await api.call('POST', url, {
+          rawBody,
+          ...(token ? { token } : {}),
+          headers: { 'content-type': 'application/json', ...headers },
+        });
+        expect(response.statusCode, response.body).toBe(400);
+        expect(response.json()).toEqual({
+          error: { code: 'validation_failed', message: 'the JSON body is nested deeper than 64 levels' },
+        });
+      }
+    },
+  );
 
   it('still takes bodies of ordinary depth, and brackets inside strings do not count', async () => {
     expect(jsonDepthExceeds(`{"a":"${'['.repeat(500)}\\"${'{'.repeat(500)}"}`, 64)).toBe(false);
     expect(jsonDepthExceeds(`${'['.repeat(64)}${']'.repeat(64)}`, 64)).toBe(false);
     expect(jsonDepthExceeds(`${'['.repeat(65)}${']'.repeat(65)}`, 64)).toBe(true);
-    const accepted = await api.call('POST', '/v1/webhooks', { body: { ...hook(), description: `${'['.repeat(200)} not nesting` } });
+    const accepted = await api.call('POST', '/v1/webhooks', {
+      body: { ...hook(), description: `${'['.repeat(200)} not nesting` },
+    });
     expect(accepted.statusCode).toBe(201);
   });
 });

@@ -25,12 +25,15 @@ function samples(text: string, name: string): Array<{ labels: Record<string, str
     .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
     .map((line) => {
       const match = /^[^{ ]+(?:\{(.*)\})? (\S+)$/.exec(line)!;
-      const labels = Object.fromEntries([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((pair) => [pair[1]!, pair[2]!]));
+      const labels = Object.fromEntries(
+        [...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((pair) => [pair[1]!, pair[2]!]),
+      );
       return { labels, value: Number(match[2]) };
     });
 }
 const value = (text: string, name: string, labels: Record<string, string>) =>
-  samples(text, name).find((sample) => Object.entries(labels).every(([key, wanted]) => sample.labels[key] === wanted))?.value;
+  samples(text, name).find((sample) => Object.entries(labels).every(([key, wanted]) => sample.labels[key] === wanted))
+    ?.value;
 
 async function setApiCalls(pool: DatabasePool, tenantId: string, calls: number) {
   await pool.query(sql.type(z.object({}))`

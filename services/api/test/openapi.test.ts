@@ -51,7 +51,9 @@ describe('OpenAPI 3.1 at /docs/json', () => {
     expect(document.openapi).toBe('3.1.0');
 
     const documented = new Set<string>();
-    for (const [path, operations] of Object.entries(document.paths as Record<string, Record<string, { responses?: object }>>)) {
+    for (const [path, operations] of Object.entries(
+      document.paths as Record<string, Record<string, { responses?: object }>>,
+    )) {
       for (const [method, operation] of Object.entries(operations)) {
         if (!HTTP_METHODS.includes(method.toUpperCase())) continue;
         documented.add(`${method.toUpperCase()} ${path}`);
@@ -87,7 +89,9 @@ describe('OpenAPI 3.1 at /docs/json', () => {
       const changed = [...new Set([...Object.keys(before.paths), ...Object.keys(after.paths)])].filter(
         (path) => JSON.stringify(before.paths[path]) !== JSON.stringify(after.paths[path]),
       );
-      expect.fail(`docs/openapi.json is stale (paths that differ: ${changed.join(', ') || 'components or info'}): run npm run openapi`);
+      expect.fail(
+        `docs/openapi.json is stale (paths that differ: ${changed.join(', ') || 'components or info'}): run npm run openapi`,
+      );
     }
   });
 
@@ -95,7 +99,8 @@ describe('OpenAPI 3.1 at /docs/json', () => {
     const page = await api.call('GET', '/docs', { token: null });
     // The UI answers at /docs (directly or by redirecting to its static page).
     expect([200, 302]).toContain(page.statusCode);
-    const html = page.statusCode === 302 ? await api.call('GET', page.headers.location as string, { token: null }) : page;
+    const html =
+      page.statusCode === 302 ? await api.call('GET', page.headers.location as string, { token: null }) : page;
     expect(html.statusCode).toBe(200);
     expect(html.body).toMatch(/swagger/i);
   });

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { platformNames, withClient, withDatabase } from '@deeplens/shared';
-import { TEST_ADMIN_TOKEN, startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
+import {
+  TEST_ADMIN_TOKEN,
+  startService,
+  testEnv,
+  uniqueName,
+  waitFor,
+  type ServiceProcess,
+} from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformQuery, startTestApi, type TestApi } from './helpers.js';
 
@@ -25,9 +32,12 @@ describe('platform records', () => {
   it('answers a finished job from the platform database once Redis no longer holds it', async () => {
     const { jobId } = (await api.call('POST', '/v1/tenants', { body: { name: uniqueName('archived') } })).json();
     const live = await api.waitForJob(jobId);
-    await waitFor(async () => ((await platform('SELECT 1 FROM job_records WHERE id = $1', [jobId])).length ? true : undefined), {
-      what: 'the job record',
-    });
+    await waitFor(
+      async () => ((await platform('SELECT 1 FROM job_records WHERE id = $1', [jobId])).length ? true : undefined),
+      {
+        what: 'the job record',
+      },
+    );
     await api.deps.producer.queue('provisioning').remove(jobId);
     expect(await api.deps.producer.find(jobId)).toBeNull();
     const archived = (await api.call('GET', `/v1/jobs/${jobId}`)).json();
@@ -38,9 +48,17 @@ describe('platform records', () => {
   it('audits every admin action with the actor as a token fingerprint, never the token or a secret', async () => {
     const name = uniqueName('audited');
     const secret = `s3-secret-${randomUUID()}`;
-    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', {
-      body: { name, storage: { provider: 'aws_s3', config: { access_key: 'AKIAAUDIT', secret_key: secret, region: 'eu-west-1', bucket: 'audit-bkt' } } },
-    })).json();
+    const { tenantId, jobId } = (
+      await api.call('POST', '/v1/tenants', {
+        body: {
+          name,
+          storage: {
+            provider: 'aws_s3',
+            config: { access_key: 'AKIAAUDIT', secret_key: secret, region: 'eu-west-1', bucket: 'audit-bkt' },
+          },
+        },
+      })
+    ).json();
     await api.waitForJob(jobId);
     await api.call('PATCH', `/v1/tenants/${tenantId}`, { body: { plan: 'premium' } });
     const removed = (await api.call('DELETE', `/v1/tenants/${tenantId}?confirm=${name}`)).json();
@@ -50,13 +68,10 @@ describe('platform records', () => {
       'SELECT actor, action, details FROM audit_log WHERE tenant_id = $1 ORDER BY id',
       [tenantId],
     );
-    expect(entries.map((entry) => entry.action), JSON.stringify(entries)).toEqual([
-      'tenant.create',
-      'tenant.provisioned',
-      'tenant.update',
-      'tenant.delete',
-      'tenant.deprovisioned',
-    ]);
+    expect(
+      entries.map((entry) => entry.action),
+      JSON.stringify(entries),
+    ).toEqual(['tenant.create', 'tenant.provisioned', 'tenant.update', 'tenant.delete', 'tenant.deprovisioned']);
     expect(entries[0]!.actor).toMatch(/^admin:[0-9a-f]{12}$/);
     const everything = JSON.stringify(entries);
     expect(everything).not.toContain(TEST_ADMIN_TOKEN);
@@ -90,22 +105,30 @@ describe('platform records', () => {
     const [tenantA, tenantB] = [randomUUID(), randomUUID()];
     const [alice, bob] = [randomUUID(), randomUUID()];
     await withClient(identity, async (admin) => {
-      await admin.query('INSERT INTO users (id, email) VALUES ($1, $2), ($3, $4)', [alice, `${alice}@a.test`, bob, `${bob}@b.test`]);
-      await admin.query("INSERT INTO tenant_memberships (tenant_id, user_id, role_id) VALUES ($1, $2, 'owner'), ($3, $4, 'member')", [
-        tenantA,
+      await admin.query('INSERT INTO users (id, email) VALUES ($1, $2), ($3, $4)', [
         alice,
-        tenantB,
+        `${alice}@a.test`,
         bob,
+        `${bob}@b.test`,
       ]);
+      await admin.query(
+        "INSERT INTO tenant_memberships (tenant_id, user_id, role_id) VALUES ($1, $2, 'owner'), ($3, $4, 'member')",
+        [tenantA, alice, tenantB, bob],
+      );
     });
     const asIdentityService = new URL(identity);
     asIdentityService.username = names.identityRole;
     await withClient(asIdentityService.toString(), async (client) => {
       await client.query('SELECT set_tenant_context($1)', [tenantA]);
       expect((await client.query('SELECT user_id FROM tenant_memberships')).rows).toEqual([{ user_id: alice }]);
-      expect((await client.query('SELECT id FROM users WHERE id = ANY($1)', [[alice, bob]])).rows).toEqual([{ id: alice }]);
+      expect((await client.query('SELECT id FROM users WHERE id = ANY($1)', [[alice, bob]])).rows).toEqual([
+        { id: alice },
+      ]);
       await expect(
-        client.query("INSERT INTO tenant_memberships (tenant_id, user_id, role_id) VALUES ($1, $2, 'admin')", [tenantB, alice]),
+        client.query("INSERT INTO tenant_memberships (tenant_id, user_id, role_id) VALUES ($1, $2, 'admin')", [
+          tenantB,
+          alice,
+        ]),
       ).rejects.toMatchObject({ code: '42501' });
     });
   });

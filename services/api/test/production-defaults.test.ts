@@ -41,7 +41,9 @@ describe('production unless NODE_ENV=development', () => {
     ]);
     expect(api.code).toBe(78);
     expect(api.stderr).toMatch(/^api: invalid configuration:/);
-    expect(api.stderr).toContain('DEEPLENS_ADMIN_TOKENS: at least one admin token is required unless NODE_ENV=development');
+    expect(api.stderr).toContain(
+      'DEEPLENS_ADMIN_TOKENS: at least one admin token is required unless NODE_ENV=development',
+    );
     expect(api.stderr).toContain('DEEPLENS_ENCRYPTION_KEY: required unless NODE_ENV=development');
     expect(provisioner.code).toBe(78);
     expect(provisioner.stderr).toContain('DEEPLENS_ENCRYPTION_KEY: required unless NODE_ENV=development');

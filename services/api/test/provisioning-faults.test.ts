@@ -70,7 +70,10 @@ describe('provisioning under load and faults', () => {
     expect(exitCode).toBeNull(); // killed by a signal, not exited
     expect(crashing.child.signalCode).toBe('SIGKILL');
     expect(await databaseCount(databaseOf(name))).toBe(1);
-    expect((await api.call('GET', `/v1/tenants/${tenantId}`)).json()).toMatchObject({ status: 'provisioning', databases: [] });
+    expect((await api.call('GET', `/v1/tenants/${tenantId}`)).json()).toMatchObject({
+      status: 'provisioning',
+      databases: [],
+    });
 
     const healthy = await startService('provisioner', env);
     try {
@@ -90,15 +93,20 @@ describe('provisioning under load and faults', () => {
   });
 
   it('undoes a permanent failure: no database, no registration, no stored secrets, tenant failed with a reason', async () => {
-    const provisioner = await startService('provisioner', { ...env, DEEPLENS_FAILPOINTS: 'provision.after-register:error' });
+    const provisioner = await startService('provisioner', {
+      ...env,
+      DEEPLENS_FAILPOINTS: 'provision.after-register:error',
+    });
     try {
       const name = uniqueName('doomed');
-      const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', {
-        body: {
-          name,
-          storage: { provider: 'nfs', config: { mount_path: `${tmpdir()}/doomed` } },
-        },
-      })).json();
+      const { tenantId, jobId } = (
+        await api.call('POST', '/v1/tenants', {
+          body: {
+            name,
+            storage: { provider: 'nfs', config: { mount_path: `${tmpdir()}/doomed` } },
+          },
+        })
+      ).json();
       const job = await api.waitForJob(jobId);
       expect(job).toMatchObject({ state: 'failed', error: { code: 'injected_failure' } });
       expect(job.attempts).toBe(1); // permanent: not retried
@@ -122,11 +130,17 @@ describe('provisioning under load and faults', () => {
   });
 
   it('drains on SIGTERM: the job under way completes and the worker exits cleanly', async () => {
-    const provisioner = await startService('provisioner', { ...env, DEEPLENS_FAILPOINTS: 'provision.after-clone:delay=1500' });
-    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name: uniqueName('drain') } })).json();
-    await waitFor(async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined), {
-      what: 'the job to start',
+    const provisioner = await startService('provisioner', {
+      ...env,
+      DEEPLENS_FAILPOINTS: 'provision.after-clone:delay=1500',
     });
+    const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name: uniqueName('drain') } })).json();
+    await waitFor(
+      async () => ((await api.call('GET', `/v1/jobs/${jobId}`)).json().state === 'active' ? true : undefined),
+      {
+        what: 'the job to start',
+      },
+    );
     const exitCode = await provisioner.stop('SIGTERM');
     expect(exitCode).toBe(0);
     const job = (await api.call('GET', `/v1/jobs/${jobId}`)).json();

@@ -21,11 +21,21 @@ describe('bull-board at /admin/queues', () => {
       expect(anonymous.json().error.code).toBe('unauthorized');
     }
     expect((await api.call('GET', '/admin/queues', { token: TEST_SERVICE_TOKEN })).statusCode).toBe(401);
-    expect((await api.call('GET', '/admin/queues', { token: null, headers: { authorization: basic('wrong-token-0123456789') } })).statusCode).toBe(401);
+    expect(
+      (
+        await api.call('GET', '/admin/queues', {
+          token: null,
+          headers: { authorization: basic('wrong-token-0123456789') },
+        })
+      ).statusCode,
+    ).toBe(401);
   });
 
   it('serves the board to an admin token, as a bearer or as the Basic password', async () => {
-    const page = await api.call('GET', '/admin/queues', { token: null, headers: { authorization: basic(TEST_ADMIN_TOKEN) } });
+    const page = await api.call('GET', '/admin/queues', {
+      token: null,
+      headers: { authorization: basic(TEST_ADMIN_TOKEN) },
+    });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/html/);
 

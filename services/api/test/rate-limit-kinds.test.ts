@@ -31,11 +31,17 @@ async function start(overrides: Record<string, string>) {
 
 /** A request as it would arrive from `address` (inject sends nothing over the network). */
 function from(api: TestApi, address: string, url: string, authorization?: string): Promise<LightMyRequestResponse> {
-  return api.app.inject({ method: 'GET', url, remoteAddress: address, headers: authorization ? { authorization } : {} });
+  return api.app.inject({
+    method: 'GET',
+    url,
+    remoteAddress: address,
+    headers: authorization ? { authorization } : {},
+  });
 }
 
 const statuses = (answers: LightMyRequestResponse[]) => answers.map((answer) => answer.statusCode).sort();
-const burst = (count: number, send: (index: number) => Promise<LightMyRequestResponse>) => Promise.all(Array.from({ length: count }, (_, index) => send(index)));
+const burst = (count: number, send: (index: number) => Promise<LightMyRequestResponse>) =>
+  Promise.all(Array.from({ length: count }, (_, index) => send(index)));
 
 describe.each([
   { store: 'memory', shared: 'false' },
@@ -60,7 +66,12 @@ describe.each([
   it('answers the 21st request with a bad token from one address in a second 429, while a valid token from it is served', async () => {
     const flooder = '127.0.0.21';
     // No header, an unknown token, a malformed header: each failed authentication, each counted.
-    const bad = ['Bearer not-a-known-token-0123456789', undefined, 'Basic Zm9vOmJhcg==', `Bearer ${TEST_SERVICE_TOKEN}x`];
+    const bad = [
+      'Bearer not-a-known-token-0123456789',
+      undefined,
+      'Basic Zm9vOmJhcg==',
+      `Bearer ${TEST_SERVICE_TOKEN}x`,
+    ];
     const first = await burst(20, (index) => from(api, flooder, quota, bad[index % bad.length]));
     expect(statuses(first)).toEqual(Array(20).fill(401));
     expect(first[0]!.json().error.code).toBe('unauthorized');
@@ -68,7 +79,12 @@ describe.each([
     const limited = await from(api, flooder, quota, bad[0]);
     expect(limited.statusCode).toBe(429);
     expect(limited.json()).toEqual({
-      error: { code: 'rate_limited', message: expect.stringMatching(/^this address made more than 20 requests without a valid token in a second; retry in 1 s$/) },
+      error: {
+        code: 'rate_limited',
+        message: expect.stringMatching(
+          /^this address made more than 20 requests without a valid token in a second; retry in 1 s$/,
+        ),
+      },
     });
     expect(limited.headers['retry-after']).toBe('1');
 
@@ -97,12 +113,17 @@ describe.each([
   });
 
   it('limits each admin token on its own', async () => {
-    const answers = await burst(ADMIN_LIMIT * 6, () => from(api, '127.0.0.41', '/v1/tenants?limit=1', `Bearer ${admins[1]}`));
+    const answers = await burst(ADMIN_LIMIT * 6, () =>
+      from(api, '127.0.0.41', '/v1/tenants?limit=1', `Bearer ${admins[1]}`),
+    );
     const limited = answers.filter((answer) => answer.statusCode === 429);
     expect(limited.length).toBeGreaterThan(0);
     // Even if the one-second window rolled over during the burst, at most two windows' worth passed.
     expect(answers.filter((answer) => answer.statusCode === 200).length).toBeLessThanOrEqual(2 * ADMIN_LIMIT);
-    expect(limited[0]!.json().error).toEqual({ code: 'rate_limited', message: expect.stringMatching(/^this token made more than 5 requests in a second/) });
+    expect(limited[0]!.json().error).toEqual({
+      code: 'rate_limited',
+      message: expect.stringMatching(/^this token made more than 5 requests in a second/),
+    });
     expect(Number(limited[0]!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     // Another admin token, from the same address, in the same second: served.
     expect((await from(api, '127.0.0.41', '/v1/tenants?limit=1', `Bearer ${TEST_ADMIN_TOKEN}`)).statusCode).toBe(200);
@@ -115,7 +136,10 @@ describe.each([
       const limited = answers.filter((answer) => answer.statusCode === 429);
       expect(limited.length).toBeGreaterThan(0);
       expect(answers.filter((answer) => answer.statusCode === 200).length).toBeLessThanOrEqual(10);
-      expect(limited[0]!.json().error).toEqual({ code: 'rate_limited', message: expect.stringMatching(/^this token made more than 5 requests in a second/) });
+      expect(limited[0]!.json().error).toEqual({
+        code: 'rate_limited',
+        message: expect.stringMatching(/^this token made more than 5 requests in a second/),
+      });
       expect((await from(limitedApi, '127.0.0.51', quota, `Bearer ${TEST_SERVICE_TOKEN}`)).statusCode).toBe(200);
     } finally {
       await limitedApi.close();

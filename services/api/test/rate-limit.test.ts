@@ -37,7 +37,9 @@ afterAll(async () => {
 
 describe('per-token rate limiting', () => {
   it('answers a burst beyond the limit with 429 rate_limited and Retry-After, in the error shape', async () => {
-    const answers = await Promise.all(Array.from({ length: MAX * 6 }, () => replicaA.call('GET', '/v1/tenants?limit=1')));
+    const answers = await Promise.all(
+      Array.from({ length: MAX * 6 }, () => replicaA.call('GET', '/v1/tenants?limit=1')),
+    );
     const limited = answers.filter((response) => response.statusCode === 429);
     const passed = answers.filter((response) => response.statusCode === 200);
     expect(limited.length + passed.length).toBe(answers.length);
@@ -45,7 +47,9 @@ describe('per-token rate limiting', () => {
     // Even if the one-second window rolled over during the burst, at most two windows' worth passed.
     expect(passed.length).toBeLessThanOrEqual(2 * MAX);
     for (const response of limited) {
-      expect(response.json()).toEqual({ error: { code: 'rate_limited', message: expect.stringMatching(/more than 5 requests/) } });
+      expect(response.json()).toEqual({
+        error: { code: 'rate_limited', message: expect.stringMatching(/more than 5 requests/) },
+      });
       expect(Number(response.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     }
   });
@@ -72,7 +76,9 @@ describe('per-token rate limiting', () => {
     const prefix = `${env.DEEPLENS_QUEUE_PREFIX}-local`;
     const local = await startTestApi({ ...defaults, DEEPLENS_QUEUE_PREFIX: prefix });
     try {
-      const answers = await Promise.all(Array.from({ length: MAX * 6 }, () => local.call('GET', '/v1/tenants?limit=1')));
+      const answers = await Promise.all(
+        Array.from({ length: MAX * 6 }, () => local.call('GET', '/v1/tenants?limit=1')),
+      );
       const limited = answers.filter((response) => response.statusCode === 429);
       expect(limited.length).toBeGreaterThan(0);
       expect(answers.filter((response) => response.statusCode === 200).length).toBeLessThanOrEqual(2 * MAX);
@@ -87,7 +93,9 @@ describe('per-token rate limiting', () => {
   it('never limits health, readiness and metrics', async () => {
     const probes = await Promise.all(
       Array.from({ length: MAX * 4 }, (_, index) =>
-        replicaA.call('GET', ['/healthz', '/readyz', '/metrics'][index % 3]!, { token: index % 2 ? TEST_ADMIN_TOKEN : null }),
+        replicaA.call('GET', ['/healthz', '/readyz', '/metrics'][index % 3]!, {
+          token: index % 2 ? TEST_ADMIN_TOKEN : null,
+        }),
       ),
     );
     expect(probes.map((response) => response.statusCode)).toEqual(Array(MAX * 4).fill(200));

@@ -1,4 +1,10 @@
-import { platformNames, rowLevelSecurityProblems, tenantDatabaseName, withClient, withDatabase } from '@deeplens/shared';
+import {
+  platformNames,
+  rowLevelSecurityProblems,
+  tenantDatabaseName,
+  withClient,
+  withDatabase,
+} from '@deeplens/shared';
 import { startService, testEnv, uniqueName, waitFor, type ServiceProcess } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformQuery, startTestApi, type TestApi } from './helpers.js';
@@ -23,9 +29,12 @@ const readySpares = () =>
     'SELECT database_name, template_version FROM spare_databases WHERE claimed_by IS NULL ORDER BY created_at',
   );
 const spareDatabases = async () =>
-  (await serverQuery<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname', [names.spareDatabasePrefix])).map(
-    (row) => row.datname,
-  );
+  (
+    await serverQuery<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname',
+      [names.spareDatabasePrefix],
+    )
+  ).map((row) => row.datname);
 const databaseOf = (name: string) => tenantDatabaseName(env.DEEPLENS_DB_PREFIX!, name);
 
 /** Waits until the pool holds `count` ready spares at the current version, each an existing database. */
@@ -34,7 +43,9 @@ async function untilPoolHolds(count: number) {
     async () => {
       const [ready, databases] = await Promise.all([readySpares(), spareDatabases()]);
       const current = ready.filter((spare) => spare.template_version !== 'stale');
-      return current.length === count && ready.length === count && databases.length === count &&
+      return current.length === count &&
+        ready.length === count &&
+        databases.length === count &&
         ready.every((spare) => databases.includes(spare.database_name))
         ? ready.map((spare) => spare.database_name)
         : undefined;
@@ -52,7 +63,8 @@ async function sourceOf(tenantId: string) {
   return audit?.cloned;
 }
 const oidOf = async (database: string) =>
-  (await serverQuery<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [database]))[0]?.oid;
+  (await serverQuery<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [database]))[0]
+    ?.oid;
 
 async function provision(name: string) {
   const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
@@ -73,7 +85,10 @@ async function claimThenCrash(label: string) {
   const { tenantId, jobId } = (await api.call('POST', '/v1/tenants', { body: { name } })).json();
   await crashing.exited;
   expect(crashing.child.signalCode).toBe('SIGKILL');
-  const [claimed] = await query<{ database_name: string }>('SELECT database_name FROM spare_databases WHERE claimed_by = $1', [tenantId]);
+  const [claimed] = await query<{ database_name: string }>(
+    'SELECT database_name FROM spare_databases WHERE claimed_by = $1',
+    [tenantId],
+  );
   expect(claimed).toBeDefined();
   const spare = claimed!.database_name;
   expect(await spareDatabases()).toContain(spare); // claimed, not yet renamed
@@ -83,7 +98,9 @@ async function claimThenCrash(label: string) {
 /** The tenant database is the template's schema, isolated by the provisioner's own RLS check, like any clone. */
 async function expectIsolatedTenantDatabase(database: string) {
   const { tables, problems } = await withClient(withDatabase(env.DATABASE_URL!, database), async (client) => ({
-    tables: (await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'`)).rows,
+    tables: (
+      await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'`)
+    ).rows,
     problems: await rowLevelSecurityProblems(client, platformNames(env.DEEPLENS_DB_PREFIX!).tenantRole),
   }));
   expect(tables.map((table) => table.name)).toContain('images');

@@ -31,21 +31,70 @@ afterAll(async () => {
   if (environDir) await rm(environDir, { recursive: true, force: true });
 });
 
-const key = (fields: Record<string, unknown>) => JSON.stringify({ type: 'service_account', client_email: 'a@p.iam.gserviceaccount.com', private_key: 'PEM', ...fields });
-const s3 = (endpoint: string) => ({ provider: 'aws_s3', config: { access_key: 'AKIAEGRESS0000000001', secret_key: 'egress-secret-key', region: 'us-east-1', bucket: 'deeplens-egress', endpoint } });
-const azure = (connection: string) => ({ provider: 'azure_blob', config: { connection_string: connection, container: 'deeplens-egress' } });
+const key = (fields: Record<string, unknown>) =>
+  JSON.stringify({
+    type: 'service_account',
+    client_email: 'a@p.iam.gserviceaccount.com',
+    private_key: 'PEM',
+    ...fields,
+  });
+const s3 = (endpoint: string) => ({
+  provider: 'aws_s3',
+  config: {
+    access_key: 'AKIAEGRESS0000000001',
+    secret_key: 'egress-secret-key',
+    region: 'us-east-1',
+    bucket: 'deeplens-egress',
+    endpoint,
+  },
+});
+const azure = (connection: string) => ({
+  provider: 'azure_blob',
+  config: { connection_string: connection, container: 'deeplens-egress' },
+});
 const gcs = (serviceAccountKey: string, apiEndpoint?: string) => ({
   provider: 'gcs',
-  config: { service_account_key: serviceAccountKey, bucket: 'deeplens-egress', project_id: 'p', ...(apiEndpoint ? { api_endpoint: apiEndpoint } : {}) },
+  config: {
+    service_account_key: serviceAccountKey,
+    bucket: 'deeplens-egress',
+    project_id: 'p',
+    ...(apiEndpoint ? { api_endpoint: apiEndpoint } : {}),
+  },
 });
 
 const refused: Array<[string, unknown]> = [
   ['S3 endpoint on Redis (127.0.0.1:6379)', s3('http://127.0.0.1:6379')],
   ['S3 endpoint on the metadata service', s3('http://169.254.169.254/latest/meta-data/')],
   ['S3 endpoint as an IPv4-mapped IPv6 loopback', s3('http://[::ffff:127.0.0.1]:9000')],
-  ['MinIO host:port on a private address', { provider: 'minio', config: { endpoint: '10.0.0.5:9000', secure: false, access_key: 'a', secret_key: 'egress-secret-key', bucket: 'deeplens-egress' } }],
-  ['MinIO endpoint named localhost', { provider: 'minio', config: { endpoint: 'http://localhost:9000', access_key: 'a', secret_key: 'egress-secret-key', bucket: 'deeplens-egress' } }],
-  ['Azure BlobEndpoint on a private address', azure('DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://192.168.1.10:10000/a;')],
+  [
+    'MinIO host:port on a private address',
+    {
+      provider: 'minio',
+      config: {
+        endpoint: '10.0.0.5:9000',
+        secure: false,
+        access_key: 'a',
+        secret_key: 'egress-secret-key',
+        bucket: 'deeplens-egress',
+      },
+    },
+  ],
+  [
+    'MinIO endpoint named localhost',
+    {
+      provider: 'minio',
+      config: {
+        endpoint: 'http://localhost:9000',
+        access_key: 'a',
+        secret_key: 'egress-secret-key',
+        bucket: 'deeplens-egress',
+      },
+    },
+  ],
+  [
+    'Azure BlobEndpoint on a private address',
+    azure('DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://192.168.1.10:10000/a;'),
+  ],
   ['Azure UseDevelopmentStorage=true (loopback)', azure('UseDevelopmentStorage=true')],
   ['GCS api_endpoint on CGNAT', gcs(key({}), 'http://100.64.0.1')],
   ['GCS token_uri on loopback', gcs(key({ token_uri: 'http://127.0.0.1:8080/token' }))],
@@ -57,7 +106,10 @@ async function pendingTenant(): Promise<string> {
   return created.json().tenantId;
 }
 
-const storedConfigs = async (tenantId: string) => (await query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_storage_configs WHERE tenant_id = $1', [tenantId]))[0]!.n;
+const storedConfigs = async (tenantId: string) =>
+  (
+    await query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_storage_configs WHERE tenant_id = $1', [tenantId])
+  )[0]!.n;
 
 describe('PUT /v1/tenants/:id/storage and POST /v1/tenants refuse refused addresses named literally', () => {
   it.each(refused)('%s: 400 endpoint_forbidden, nothing stored', async (_what, storage) => {
@@ -93,24 +145,59 @@ describe('GCS keys: only service-account keys', () => {
       credential_source: { file: environFile },
     });
   const others: Array<[string, () => string, string]> = [
-    ['external_account reading a fake environ file, token_url on a loopback listener', externalAccount, 'is of type "external_account"'],
-    ['authorized_user', () => JSON.stringify({ type: 'authorized_user', client_id: 'c', client_secret: 's', refresh_token: 'r' }), 'is of type "authorized_user"'],
-    ['impersonated_service_account', () => JSON.stringify({ type: 'impersonated_service_account', service_account_impersonation_url: `http://127.0.0.1:${internal.port}/x`, source_credentials: {} }), 'is of type "impersonated_service_account"'],
-    ['a service account without client_email', () => JSON.stringify({ type: 'service_account', private_key: 'PEM' }), 'lacks client_email'],
-    ['a service account without private_key', () => JSON.stringify({ type: 'service_account', client_email: 'a@p' }), 'lacks private_key'],
+    [
+      'external_account reading a fake environ file, token_url on a loopback listener',
+      externalAccount,
+      'is of type "external_account"',
+    ],
+    [
+      'authorized_user',
+      () => JSON.stringify({ type: 'authorized_user', client_id: 'c', client_secret: 's', refresh_token: 'r' }),
+      'is of type "authorized_user"',
+    ],
+    [
+      'impersonated_service_account',
+      () =>
+        JSON.stringify({
+          type: 'impersonated_service_account',
+          service_account_impersonation_url: `http://127.0.0.1:${internal.port}/x`,
+          source_credentials: {},
+        }),
+      'is of type "impersonated_service_account"',
+    ],
+    [
+      'a service account without client_email',
+      () => JSON.stringify({ type: 'service_account', private_key: 'PEM' }),
+      'lacks client_email',
+    ],
+    [
+      'a service account without private_key',
+      () => JSON.stringify({ type: 'service_account', client_email: 'a@p' }),
+      'lacks private_key',
+    ],
   ];
 
-  it.each(others)('%s: 400 validation_failed naming the field, nothing read or sent', async (_what, keyText, problem) => {
-    const tenantId = await pendingTenant();
-    const put = await api.call('PUT', `/v1/tenants/${tenantId}/storage`, { body: gcs(keyText()) });
-    expect(put.statusCode, put.body).toBe(400);
-    expect(put.json().error).toMatchObject({ code: 'validation_failed', details: [{ field: 'body.config.service_account_key', message: expect.stringContaining(problem) }] });
-    expect(await storedConfigs(tenantId)).toBe(0);
+  it.each(others)(
+    '%s: 400 validation_failed naming the field, nothing read or sent',
+    async (_what, keyText, problem) => {
+      const tenantId = await pendingTenant();
+      const put = await api.call('PUT', `/v1/tenants/${tenantId}/storage`, { body: gcs(keyText()) });
+      expect(put.statusCode, put.body).toBe(400);
+      expect(put.json().error).toMatchObject({
+        code: 'validation_failed',
+        details: [{ field: 'body.config.service_account_key', message: expect.stringContaining(problem) }],
+      });
+      expect(await storedConfigs(tenantId)).toBe(0);
 
-    const created = await api.call('POST', '/v1/tenants', { body: { name: uniqueName('egress'), storage: gcs(keyText()) } });
-    expect(created.statusCode, created.body).toBe(400);
-    expect(created.json().error.details).toEqual([{ field: 'body.storage.config.service_account_key', message: expect.stringContaining(problem) }]);
-    expect(put.body + created.body).not.toContain('marker');
-    expect(internal.connections()).toBe(0);
-  });
+      const created = await api.call('POST', '/v1/tenants', {
+        body: { name: uniqueName('egress'), storage: gcs(keyText()) },
+      });
+      expect(created.statusCode, created.body).toBe(400);
+      expect(created.json().error.details).toEqual([
+        { field: 'body.storage.config.service_account_key', message: expect.stringContaining(problem) },
+      ]);
+      expect(put.body + created.body).not.toContain('marker');
+      expect(internal.connections()).toBe(0);
+    },
+  );
 });

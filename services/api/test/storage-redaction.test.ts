@@ -17,7 +17,11 @@ function capture() {
       done();
     },
   });
-  return { lines, text: () => lines.join(''), logger: createLogger({ name: 'redaction-test', level: 'trace', destination }) };
+  return {
+    lines,
+    text: () => lines.join(''),
+    logger: createLogger({ name: 'redaction-test', level: 'trace', destination }),
+  };
 }
 
 const SECRET = 'REDACT-ME-7f3a9c2e1b';
@@ -74,7 +78,10 @@ describe('API logs during storage requests', () => {
     const tenantId = randomUUID();
     const url = withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase);
     await withClient(url, (client) =>
-      client.query(`INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')`, [tenantId, uniqueName('logs')]),
+      client.query(`INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')`, [
+        tenantId,
+        uniqueName('logs'),
+      ]),
     );
     const send = (payload: unknown) =>
       app.inject({
@@ -83,15 +90,28 @@ describe('API logs during storage requests', () => {
         headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
         payload: JSON.stringify(payload),
       });
-    const accepted = await send({ provider: 'smb', config: { share_path: '//srv/share', username: 'u', password: SECRET } });
+    const accepted = await send({
+      provider: 'smb',
+      config: { share_path: '//srv/share', username: 'u', password: SECRET },
+    });
     expect(accepted.statusCode).toBe(202);
-    const rejected = await send({ provider: 'smb', config: { share_path: '//srv/share', username: 'u', password: SECRET, port: 'x' } });
+    const rejected = await send({
+      provider: 'smb',
+      config: { share_path: '//srv/share', username: 'u', password: SECRET, port: 'x' },
+    });
     expect(rejected.statusCode).toBe(400);
     expect(rejected.body).not.toContain(SECRET);
-    const wrongType = await send({ provider: 'aws_s3', config: { access_key: SECRET, secret_key: 7, region: 'r1', bucket: 'bucket' } });
+    const wrongType = await send({
+      provider: 'aws_s3',
+      config: { access_key: SECRET, secret_key: 7, region: 'r1', bucket: 'bucket' },
+    });
     expect(wrongType.statusCode).toBe(400);
     expect(wrongType.body).not.toContain(SECRET);
-    const got = await app.inject({ method: 'GET', url: `/v1/tenants/${tenantId}/storage`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    const got = await app.inject({
+      method: 'GET',
+      url: `/v1/tenants/${tenantId}/storage`,
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+    });
     expect(got.body).not.toContain(SECRET);
 
     expect(captured.lines.length).toBeGreaterThan(0); // the API did log (the 400s at least)

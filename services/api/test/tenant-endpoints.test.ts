@@ -24,7 +24,10 @@ beforeAll(async () => {
   mkdirSync(join(root, 'b'));
   symlinkSync('/etc', join(root, 'b', 'etc-link'));
   // No NFS roots and no loopback allowed, outside development: what a production platform with defaults does.
-  [api, strict] = await Promise.all([startTestApi(env), startTestApi(testEnv({ DEEPLENS_NFS_ROOTS: '', DEEPLENS_EGRESS_ALLOW: '' }))]);
+  [api, strict] = await Promise.all([
+    startTestApi(env),
+    startTestApi(testEnv({ DEEPLENS_NFS_ROOTS: '', DEEPLENS_EGRESS_ALLOW: '' })),
+  ]);
 });
 
 afterAll(async () => {
@@ -34,7 +37,10 @@ afterAll(async () => {
 
 async function insertTenant(): Promise<string> {
   const id = randomUUID();
-  await query(`INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')`, [id, uniqueName('nfs')]);
+  await query(`INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')`, [
+    id,
+    uniqueName('nfs'),
+  ]);
   return id;
 }
 
@@ -45,13 +51,20 @@ describe('NFS mount paths at PUT /v1/tenants/:id/storage and POST /v1/tenants', 
   it.each([
     ['b naming a through ..', () => `${root}/b/../a`, /must not contain "\.\." segments/],
     ['a path outside every root', () => '/etc', /does not resolve inside the folders allowed for NFS mounts/],
-    ['a link inside the root to /etc', () => join(root, 'b', 'etc-link'), /does not resolve inside the folders allowed/],
-    ['a path inside another tenant\'s folder', () => join(root, 'a', randomUUID()), /inside another tenant's folder/],
+    [
+      'a link inside the root to /etc',
+      () => join(root, 'b', 'etc-link'),
+      /does not resolve inside the folders allowed/,
+    ],
+    ["a path inside another tenant's folder", () => join(root, 'a', randomUUID()), /inside another tenant's folder/],
   ])('%s → 400 endpoint_forbidden, nothing stored', async (_what, path, message) => {
     const tenantId = await insertTenant();
     const response = await putNfs(api, tenantId, path());
     expect(response.statusCode, response.body).toBe(400);
-    expect(response.json().error).toMatchObject({ code: 'endpoint_forbidden', message: expect.stringMatching(message) });
+    expect(response.json().error).toMatchObject({
+      code: 'endpoint_forbidden',
+      message: expect.stringMatching(message),
+    });
     expect((await api.call('GET', `/v1/tenants/${tenantId}/storage`)).statusCode).toBe(404);
   });
 
@@ -65,7 +78,9 @@ describe('NFS mount paths at PUT /v1/tenants/:id/storage and POST /v1/tenants', 
 
   it('refuses the same at POST /v1/tenants: no tenant is created', async () => {
     const name = uniqueName('nfs-post');
-    const response = await api.call('POST', '/v1/tenants', { body: { name, storage: { provider: 'nfs', config: { mount_path: `${root}/b/../a` } } } });
+    const response = await api.call('POST', '/v1/tenants', {
+      body: { name, storage: { provider: 'nfs', config: { mount_path: `${root}/b/../a` } } },
+    });
     expect(response.statusCode, response.body).toBe(400);
     expect(response.json().error.code).toBe('endpoint_forbidden');
     expect(await query('SELECT 1 FROM tenants WHERE name = $1', [name])).toEqual([]);
@@ -75,28 +90,38 @@ describe('NFS mount paths at PUT /v1/tenants/:id/storage and POST /v1/tenants', 
     const tenantId = await insertTenant();
     const response = await putNfs(strict, tenantId, join(root, 'a'));
     expect(response.statusCode).toBe(400);
-    expect(response.json().error).toMatchObject({ code: 'endpoint_forbidden', message: expect.stringContaining('no DEEPLENS_NFS_ROOTS configured') });
+    expect(response.json().error).toMatchObject({
+      code: 'endpoint_forbidden',
+      message: expect.stringContaining('no DEEPLENS_NFS_ROOTS configured'),
+    });
   });
 });
 
 describe('webhook URLs at POST /v1/webhooks', () => {
   const register = (target: TestApi, url: string) => target.call('POST', '/v1/webhooks', { body: { url } });
 
-  it.each(['http://127.0.0.1:6379/', 'https://127.0.0.1:6379/', 'https://localhost/hook', 'https://[::ffff:127.0.0.1]/', 'https://169.254.169.254/latest', 'https://10.0.0.5/'])(
-    '%s under a strict policy → 400 endpoint_forbidden, nothing stored',
-    async (url) => {
-      const response = await register(strict, url);
-      expect(response.statusCode, response.body).toBe(400);
-      expect(response.json().error.code).toBe(url.startsWith('http:') ? 'validation_failed' : 'endpoint_forbidden');
-      const listed = (await strict.call('GET', '/v1/webhooks')).json().items as Array<{ url: string }>;
-      expect(listed.map((item) => item.url)).not.toContain(new URL(url).toString());
-    },
-  );
+  it.each([
+    'http://127.0.0.1:6379/',
+    'https://127.0.0.1:6379/',
+    'https://localhost/hook',
+    'https://[::ffff:127.0.0.1]/',
+    'https://169.254.169.254/latest',
+    'https://10.0.0.5/',
+  ])('%s under a strict policy → 400 endpoint_forbidden, nothing stored', async (url) => {
+    const response = await register(strict, url);
+    expect(response.statusCode, response.body).toBe(400);
+    expect(response.json().error.code).toBe(url.startsWith('http:') ? 'validation_failed' : 'endpoint_forbidden');
+    const listed = (await strict.call('GET', '/v1/webhooks')).json().items as Array<{ url: string }>;
+    expect(listed.map((item) => item.url)).not.toContain(new URL(url).toString());
+  });
 
   it('refuses plain http outside development unless DEEPLENS_EGRESS_ALLOW lists the host:port', async () => {
     const refused = await register(strict, 'http://hooks.example.com/deeplens');
     expect(refused.statusCode).toBe(400);
-    expect(refused.json().error).toMatchObject({ code: 'validation_failed', message: expect.stringContaining('must use https') });
+    expect(refused.json().error).toMatchObject({
+      code: 'validation_failed',
+      message: expect.stringContaining('must use https'),
+    });
     const allowed = await register(api, 'http://127.0.0.1:9/allowed-by-the-operator');
     expect(allowed.statusCode, allowed.body).toBe(201);
     expect((await register(api, 'http://hooks.example.com/deeplens')).statusCode).toBe(400);

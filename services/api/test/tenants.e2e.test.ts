@@ -28,10 +28,13 @@ async function quotaStateBecomes(tenantId: string, status: string) {
   const redis = new Redis(env.REDIS_URL!);
   try {
     const key = meteringKeys(env.DEEPLENS_QUEUE_PREFIX!).tenant(tenantId);
-    return await waitFor(async () => {
-      const state = await redis.hgetall(key);
-      return state.status === status ? state : undefined;
-    }, { timeoutMs: 5_000, what: `quota state ${status}` });
+    return await waitFor(
+      async () => {
+        const state = await redis.hgetall(key);
+        return state.status === status ? state : undefined;
+      },
+      { timeoutMs: 5_000, what: `quota state ${status}` },
+    );
   } finally {
     redis.disconnect();
   }
@@ -120,11 +123,17 @@ describe('tenant lifecycle over HTTP', () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 
-  it('shows a tenant the same way alone, in a list and after a change, in exactly the schema\'s shape', async () => {
+  it("shows a tenant the same way alone, in a list and after a change, in exactly the schema's shape", async () => {
     const name = uniqueName('shape');
     const created = (
       await api.call('POST', '/v1/tenants', {
-        body: { name, displayName: 'Shape "Co"', domain: `${name}.example.org`, plan: 'premium', storage: { provider: 'nfs', config: { mount_path: `${tmpdir()}/shape` } } },
+        body: {
+          name,
+          displayName: 'Shape "Co"',
+          domain: `${name}.example.org`,
+          plan: 'premium',
+          storage: { provider: 'nfs', config: { mount_path: `${tmpdir()}/shape` } },
+        },
       })
     ).json();
     await api.waitForJob(created.jobId);
@@ -136,7 +145,8 @@ describe('tenant lifecycle over HTTP', () => {
           WHERE tenant_id = $1`,
         [created.tenantId],
       );
-      return (await client.query('SELECT created_at::text AS at FROM tenants WHERE id = $1', [created.tenantId])).rows[0].at as string;
+      return (await client.query('SELECT created_at::text AS at FROM tenants WHERE id = $1', [created.tenantId]))
+        .rows[0].at as string;
     });
 
     const one = await api.call('GET', `/v1/tenants/${created.tenantId}`);
@@ -152,7 +162,12 @@ describe('tenant lifecycle over HTTP', () => {
       statusReason: null,
       limits: { storageBytes: 100 * 1024 ** 3, apiCallsPerMonth: 100_000, maxCollections: 50 },
       databases: [{ type: 'metadata', name: database }],
-      storage: { provider: 'nfs', status: 'failed', lastTestedAt: '2026-01-02T03:04:05.678Z', lastError: { code: 'not_writable', message: 'cannot write to /srv/shape' } },
+      storage: {
+        provider: 'nfs',
+        status: 'failed',
+        lastTestedAt: '2026-01-02T03:04:05.678Z',
+        lastError: { code: 'not_writable', message: 'cannot write to /srv/shape' },
+      },
       // What Date#toISOString makes of the stored instant: milliseconds, truncated, in UTC.
       createdAt: new Date(Date.parse(createdAt)).toISOString(),
       updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
@@ -196,15 +211,22 @@ describe('tenant lifecycle over HTTP', () => {
 
   it('deprovisions: confirm required, database dropped, secrets gone, row kept as deleted, name free again', async () => {
     const name = uniqueName('bye');
-    const created = (await api.call('POST', '/v1/tenants', {
-      body: {
-        name,
-        storage: {
-          provider: 'aws_s3',
-          config: { access_key: 'AKIAEXAMPLEKEY', secret_key: 'very-secret-key-value', region: 'us-west-2', bucket: 'deeplens-bye' },
+    const created = (
+      await api.call('POST', '/v1/tenants', {
+        body: {
+          name,
+          storage: {
+            provider: 'aws_s3',
+            config: {
+              access_key: 'AKIAEXAMPLEKEY',
+              secret_key: 'very-secret-key-value',
+              region: 'us-west-2',
+              bucket: 'deeplens-bye',
+            },
+          },
         },
-      },
-    })).json();
+      })
+    ).json();
     await api.waitForJob(created.jobId);
     const database = `${env.DEEPLENS_DB_PREFIX}tenant_${name.replace(/-/g, '_')}_metadata`;
     expect(await databaseExists(database)).toBe(true);
@@ -225,9 +247,10 @@ describe('tenant lifecycle over HTTP', () => {
     await quotaStateBecomes(created.tenantId, 'deleted');
     expect(await databaseExists(database)).toBe(false);
     const secretsLeft = await withClient(platformUrl, async (client) => {
-      const { rows } = await client.query('SELECT count(*)::int AS n FROM tenant_storage_configs WHERE tenant_id = $1', [
-        created.tenantId,
-      ]);
+      const { rows } = await client.query(
+        'SELECT count(*)::int AS n FROM tenant_storage_configs WHERE tenant_id = $1',
+        [created.tenantId],
+      );
       return rows[0].n;
     });
     expect(secretsLeft).toBe(0);
@@ -235,7 +258,10 @@ describe('tenant lifecycle over HTTP', () => {
     const reborn = await api.call('POST', '/v1/tenants', { body: { name } });
     expect(reborn.statusCode).toBe(202);
     await api.waitForJob(reborn.json().jobId);
-    expect((await api.call('GET', `/v1/tenants/${name}`)).json()).toMatchObject({ status: 'active', id: reborn.json().tenantId });
+    expect((await api.call('GET', `/v1/tenants/${name}`)).json()).toMatchObject({
+      status: 'active',
+      id: reborn.json().tenantId,
+    });
   });
 
   it('deprovisions at the first attempt: the job reaches the queue only once the transaction that asked for it has committed', async () => {
@@ -244,22 +270,32 @@ describe('tenant lifecycle over HTTP', () => {
     await api.waitForJob(created.jobId);
     // What DELETE does, through the API's outbox: the row moved to deprovisioning and the job recorded, in one transaction.
     const jobId = await api.deps.outbox.transaction(async (trx, record) => {
-      await trx.query(sql.typeAlias('void')`UPDATE tenants SET status = 'deprovisioning', updated_at = now() WHERE id = ${created.tenantId}`);
+      await trx.query(
+        sql.typeAlias(
+          'void',
+        )`UPDATE tenants SET status = 'deprovisioning', updated_at = now() WHERE id = ${created.tenantId}`,
+      );
       const recorded = await record.job('tenant.deprovision', { tenantId: created.tenantId });
       // Not committed yet: no worker can take the job, and no other session (a sweep) sees it.
       expect(await api.deps.producer.find(recorded)).toBeNull();
-      const seen = await withClient(platformUrl, async (client) => (await client.query('SELECT 1 FROM outbox WHERE id = $1', [recorded])).rowCount);
+      const seen = await withClient(
+        platformUrl,
+        async (client) => (await client.query('SELECT 1 FROM outbox WHERE id = $1', [recorded])).rowCount,
+      );
       expect(seen).toBe(0);
       return recorded;
     });
     expect(await api.waitForJob(jobId)).toMatchObject({ state: 'completed', attempts: 1 });
-    expect((await api.call('GET', `/v1/tenants/${created.tenantId}`)).json()).toMatchObject({ status: 'deleted', databases: [] });
+    expect((await api.call('GET', `/v1/tenants/${created.tenantId}`)).json()).toMatchObject({
+      status: 'deleted',
+      databases: [],
+    });
   });
 
   it('accepts a creation whose job Redis did not take after the commit: shown waiting, then queued by the sweep and provisioned', async () => {
     // The publication after the commit fails, as it does when Redis goes away at that moment.
     armFailpoints('test', ['outbox.before-publish:error']);
-    let created;
+    let created: Awaited<ReturnType<typeof api.call>>;
     try {
       created = await api.call('POST', '/v1/tenants', { body: { name: uniqueName('stranded') } });
     } finally {
@@ -268,10 +304,20 @@ describe('tenant lifecycle over HTTP', () => {
     expect(created.statusCode).toBe(202);
     const { tenantId, jobId } = created.json();
     expect(await api.deps.producer.find(jobId)).toBeNull();
-    expect((await api.call('GET', `/v1/jobs/${jobId}`)).json()).toMatchObject({ id: jobId, type: 'tenant.provision', tenantId, state: 'waiting', attempts: 0 });
+    expect((await api.call('GET', `/v1/jobs/${jobId}`)).json()).toMatchObject({
+      id: jobId,
+      type: 'tenant.provision',
+      tenantId,
+      state: 'waiting',
+      attempts: 0,
+    });
 
     // A short grace period: the sweep leaves rows to a writer publishing them right now, and takes the rest at once.
-    const dispatcher = await startService('event-dispatcher', { ...env, DEEPLENS_OUTBOX_GRACE_MS: '1000', DEEPLENS_OUTBOX_INTERVAL_MS: '200' });
+    const dispatcher = await startService('event-dispatcher', {
+      ...env,
+      DEEPLENS_OUTBOX_GRACE_MS: '1000',
+      DEEPLENS_OUTBOX_INTERVAL_MS: '200',
+    });
     try {
       expect(await api.waitForJob(jobId)).toMatchObject({ state: 'completed', attempts: 1 });
     } finally {

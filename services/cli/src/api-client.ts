@@ -50,7 +50,9 @@ export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfi
     throw new CliError(`DEEPLENS_API_URL is not a URL: ${url}`, ExitCode.usage);
   }
   if (env.DEEPLENS_TOKEN) return { url, token: env.DEEPLENS_TOKEN };
-  return LOCAL_HOSTS.has(parsed.hostname) ? { url, token: DEVELOPMENT_TOKEN, assumedDevelopmentToken: true } : { url, token: null };
+  return LOCAL_HOSTS.has(parsed.hostname)
+    ? { url, token: DEVELOPMENT_TOKEN, assumedDevelopmentToken: true }
+    : { url, token: null };
 }
 
 export interface ApiResponse<T> {
@@ -74,7 +76,11 @@ export class ApiClient {
     private readonly timeoutMs = 30_000,
   ) {}
 
-  async request<T>(method: string, path: string, options: { body?: unknown; query?: Query } = {}): Promise<ApiResponse<T>> {
+  async request<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; query?: Query } = {},
+  ): Promise<ApiResponse<T>> {
     if (!this.config.token) {
       throw new CliError(
         `DEEPLENS_TOKEN is not set (the development token is assumed only for an API on 127.0.0.1 or localhost, not ${this.config.url})`,
@@ -85,7 +91,10 @@ export class ApiClient {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const headers: Record<string, string> = { authorization: `Bearer ${this.config.token}`, accept: 'application/json' };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.config.token}`,
+      accept: 'application/json',
+    };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
@@ -97,7 +106,10 @@ export class ApiClient {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = (error as Error).name === 'TimeoutError' ? 'timed out' : (cause?.code ?? cause?.message ?? (error as Error).message);
+      const reason =
+        (error as Error).name === 'TimeoutError'
+          ? 'timed out'
+          : (cause?.code ?? cause?.message ?? (error as Error).message);
       throw new CliError(`cannot reach the DeepLens API at ${this.config.url} (${reason})`, ExitCode.unreachable);
     }
     const text = await response.text();
@@ -109,10 +121,13 @@ export class ApiClient {
     }
     if (response.status >= 400) {
       const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
-      let message = error?.code ? `${error.code}: ${error.message ?? ''}` : `HTTP ${response.status} from ${method} ${path}`;
+      let message = error?.code
+        ? `${error.code}: ${error.message ?? ''}`
+        : `HTTP ${response.status} from ${method} ${path}`;
       // An API outside development never accepts the public token: say why the guess failed.
       if (response.status === 401 && this.config.assumedDevelopmentToken) {
-        message += ' (DEEPLENS_TOKEN is not set; the public development token was tried, and only an API started in development mode accepts it)';
+        message +=
+          ' (DEEPLENS_TOKEN is not set; the public development token was tried, and only an API started in development mode accepts it)';
       }
       throw new ApiError(message, exitCodeForStatus(response.status), response.status, error?.code ?? null);
     }

@@ -10,7 +10,9 @@ import { registerTenantCommands } from './commands/tenant.commands.js';
 
 /** Options every leaf command takes. */
 const common = (command: Command) =>
-  command.option('--json', 'print JSON for scripts instead of a table').option('--timeout <seconds>', 'how long to wait for a job', '600');
+  command
+    .option('--json', 'print JSON for scripts instead of a table')
+    .option('--timeout <seconds>', 'how long to wait for a job', '600');
 
 export function buildProgram(): Command {
   const program = new Command('deeplens')

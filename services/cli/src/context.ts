@@ -15,7 +15,8 @@ export interface CommonOptions {
 
 export function contextFor(options: CommonOptions): CommandContext {
   const timeoutSeconds = Number(options.timeout ?? 600);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new CliError(`--timeout must be a number of seconds`, ExitCode.usage);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+    throw new CliError(`--timeout must be a number of seconds`, ExitCode.usage);
   return {
     client: new ApiClient(apiConfigFromEnv()),
     out: createOutput(Boolean(options.json)),
@@ -30,7 +31,10 @@ export function readJsonArgument(value: string, name: string): Record<string, un
     try {
       text = readFileSync(value.slice(1), 'utf8');
     } catch (error) {
-      throw new CliError(`${name}: cannot read ${value.slice(1)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, ExitCode.usage);
+      throw new CliError(
+        `${name}: cannot read ${value.slice(1)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        ExitCode.usage,
+      );
     }
   }
   let parsed: unknown;
@@ -39,6 +43,7 @@ export function readJsonArgument(value: string, name: string): Record<string, un
   } catch {
     throw new CliError(`${name} is not valid JSON`, ExitCode.usage);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError(`${name} must be a JSON object`, ExitCode.usage);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new CliError(`${name} must be a JSON object`, ExitCode.usage);
   return parsed as Record<string, unknown>;
 }

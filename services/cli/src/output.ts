@@ -13,8 +13,14 @@ const cell = (value: unknown): string => {
 
 export function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>): string {
   const cells = rows.map((row) => columns.map((column) => cell(column.value(row))));
-  const widths = columns.map((column, index) => Math.max(column.header.length, ...cells.map((line) => line[index]!.length)));
-  const format = (line: string[]) => line.map((text, index) => text.padEnd(widths[index]!)).join('  ').trimEnd();
+  const widths = columns.map((column, index) =>
+    Math.max(column.header.length, ...cells.map((line) => line[index]!.length)),
+  );
+  const format = (line: string[]) =>
+    line
+      .map((text, index) => text.padEnd(widths[index]!))
+      .join('  ')
+      .trimEnd();
   return [format(columns.map((column) => column.header.toUpperCase())), ...cells.map(format)].join('\n');
 }
 
@@ -32,7 +38,11 @@ export interface Output {
   note(line: string): void;
 }
 
-export function createOutput(json: boolean, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Output {
+export function createOutput(
+  json: boolean,
+  stdout: NodeJS.WritableStream = process.stdout,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Output {
   return {
     json,
     result(data, text) {

@@ -1,6 +1,6 @@
 // The contract's job, as the API answers it (a type only: the CLI loads nothing of shared at run time for it).
 import type { JobView } from '@deeplens/shared';
-import { ApiClient, CliError, ExitCode } from './api-client.js';
+import { type ApiClient, CliError, ExitCode } from './api-client.js';
 
 export interface WaitOptions {
   /** What the line says is happening: "provisioning acme-corp". */
@@ -32,7 +32,10 @@ export async function waitForJob(client: ApiClient, jobId: string, options: Wait
   for (;;) {
     const { body: job } = await client.get<JobView>(`/v1/jobs/${encodeURIComponent(jobId)}`);
     const step = stepOf(job.progress);
-    const attempt = job.maxAttempts > 1 && job.attempts > 0 ? ` · attempt ${Math.min(job.attempts + (job.state === 'active' ? 1 : 0), job.maxAttempts)}/${job.maxAttempts}` : '';
+    const attempt =
+      job.maxAttempts > 1 && job.attempts > 0
+        ? ` · attempt ${Math.min(job.attempts + (job.state === 'active' ? 1 : 0), job.maxAttempts)}/${job.maxAttempts}`
+        : '';
     const seconds = live ? ` · ${Math.round((Date.now() - started) / 1000)}s` : '';
     const done = job.state === 'completed' || job.state === 'failed';
     show(`${options.label}: ${job.state}${step && !done ? ` · ${step}` : ''}${attempt}${seconds}`, done);
@@ -51,6 +54,9 @@ export async function waitForJob(client: ApiClient, jobId: string, options: Wait
 /** A failed job is the command's failure: its code and message in one line, exit 1. */
 export function failIfJobFailed(job: JobView, what: string): void {
   if (job.state === 'failed') {
-    throw new CliError(`${what} failed: ${job.error ? `${job.error.code}: ${job.error.message}` : 'no reason recorded'}`, ExitCode.failed);
+    throw new CliError(
+      `${what} failed: ${job.error ? `${job.error.code}: ${job.error.message}` : 'no reason recorded'}`,
+      ExitCode.failed,
+    );
   }
 }

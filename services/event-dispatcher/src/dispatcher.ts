@@ -28,7 +28,11 @@ export function startDispatcher(runtime: WorkerRuntime<DispatcherEnv>) {
   // Blocking reads get a connection of their own.
   const redis: Redis = createWorkerConnection(env.REDIS_URL);
   let stopping = false;
-  const fanOut = runtime.metrics.counter('deeplens_webhook_jobs_enqueued_total', 'webhook.deliver jobs enqueued by event type', ['type']);
+  const fanOut = runtime.metrics.counter(
+    'deeplens_webhook_jobs_enqueued_total',
+    'webhook.deliver jobs enqueued by event type',
+    ['type'],
+  );
 
   async function handle([, fields]: Entry): Promise<void> {
     const event = parseDomainEvent(fields);
@@ -36,7 +40,10 @@ export function startDispatcher(runtime: WorkerRuntime<DispatcherEnv>) {
     const subscribers = await webhookSubscribersRepository.activeFor(pool, event.type);
     if (subscribers.length === 0) return;
     await webhookDeliveriesRepository.storeEvent(pool, { id: event.id, type: event.type, body: event });
-    await producer.enqueueMany('webhook.deliver', subscribers.map((subscriberId) => ({ subscriberId, eventId: event.id })));
+    await producer.enqueueMany(
+      'webhook.deliver',
+      subscribers.map((subscriberId) => ({ subscriberId, eventId: event.id })),
+    );
     fanOut.inc({ type: event.type }, subscribers.length);
   }
 
@@ -57,10 +64,15 @@ export function startDispatcher(runtime: WorkerRuntime<DispatcherEnv>) {
   }
 
   async function claimAbandoned() {
-    const [, entries] = (await redis.xautoclaim(stream, WEBHOOKS_GROUP, consumer, env.DEEPLENS_EVENTS_CLAIM_IDLE_MS, '0-0', 'COUNT', 100)) as [
-      string,
-      Entry[],
-    ];
+    const [, entries] = (await redis.xautoclaim(
+      stream,
+      WEBHOOKS_GROUP,
+      consumer,
+      env.DEEPLENS_EVENTS_CLAIM_IDLE_MS,
+      '0-0',
+      'COUNT',
+      100,
+    )) as [string, Entry[]];
     await processEntries(entries.filter((entry) => Array.isArray(entry[1])));
   }
 
@@ -75,9 +87,18 @@ export function startDispatcher(runtime: WorkerRuntime<DispatcherEnv>) {
           lastClaim = Date.now();
           await claimAbandoned();
         }
-        const reply = (await redis.xreadgroup('GROUP', WEBHOOKS_GROUP, consumer, 'COUNT', 100, 'BLOCK', 1_000, 'STREAMS', stream, cursor)) as
-          | Array<[string, Entry[]]>
-          | null;
+        const reply = (await redis.xreadgroup(
+          'GROUP',
+          WEBHOOKS_GROUP,
+          consumer,
+          'COUNT',
+          100,
+          'BLOCK',
+          1_000,
+          'STREAMS',
+          stream,
+          cursor,
+        )) as Array<[string, Entry[]]> | null;
         const entries = reply?.[0]?.[1] ?? [];
         if (cursor === '0' && entries.length === 0) cursor = '>';
         await processEntries(entries);

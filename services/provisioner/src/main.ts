@@ -1,4 +1,10 @@
-import { createOutbox, createTenantsRepository, loadMigrations, pruneExpiredRecords, runWorkerService } from '@deeplens/shared';
+import {
+  createOutbox,
+  createTenantsRepository,
+  loadMigrations,
+  pruneExpiredRecords,
+  runWorkerService,
+} from '@deeplens/shared';
 import { provisionerEnvSchema } from './config.js';
 import { backupPlatformHandler } from './jobs/backup-platform.js';
 import { backupTenantHandler } from './jobs/backup-tenant.js';
@@ -35,7 +41,9 @@ await runWorkerService({
     // takes a lock of its own, since provisionings start refills too).
     const intervalMs = runtime.env.DEEPLENS_RECONCILE_INTERVAL_MS;
     runtime.every({ name: 'spare database refill', intervalMs }, () => spares.refill());
-    runtime.every({ name: 'tenant reconciliation', intervalMs, exclusive: true }, () => reconcileStuckTenants(runtime, tenants));
+    runtime.every({ name: 'tenant reconciliation', intervalMs, exclusive: true }, () =>
+      reconcileStuckTenants(runtime, tenants),
+    );
     runtime.every({ name: 'record pruning', intervalMs, exclusive: true }, async () => {
       const pruned = await pruneExpiredRecords(runtime.platformPool, {
         jobRecordDays: runtime.env.DEEPLENS_JOB_RECORD_RETENTION_DAYS,

@@ -42,7 +42,10 @@ const tenants = ['one', 'two'].map((name) => ({
 }));
 
 const query = <T>(database: string, text: string, values: unknown[] = []) =>
-  withClient(withDatabase(env.DATABASE_URL, database), async (client) => (await client.query(text, values)).rows as T[]);
+  withClient(
+    withDatabase(env.DATABASE_URL, database),
+    async (client) => (await client.query(text, values)).rows as T[],
+  );
 const hasColumn = async (database: string) =>
   (
     await query<{ n: number }>(
@@ -57,10 +60,11 @@ beforeAll(async () => {
   await migratePlatform(env, log);
   for (const tenant of tenants) {
     await cloneTenantDatabase(env, tenant.database);
-    await query(names.platformDatabase, "INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')", [
-      tenant.id,
-      `fleet-${tenant.name}`,
-    ]);
+    await query(
+      names.platformDatabase,
+      "INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')",
+      [tenant.id, `fleet-${tenant.name}`],
+    );
     await query(
       names.platformDatabase,
       "INSERT INTO tenant_databases (tenant_id, db_type, database_name, template_version) VALUES ($1, 'metadata', $2, '0001')",
@@ -79,7 +83,8 @@ describe('fleet migration of tenant databases', () => {
     // As the old model left them: tenant_service (then a login) and, for a hand-made clone, PUBLIC could connect.
     await withClient(env.DATABASE_URL, async (admin) => {
       await admin.query(`ALTER ROLE "${names.tenantRole}" LOGIN`);
-      for (const tenant of tenants) await admin.query(`GRANT CONNECT ON DATABASE "${tenant.database}" TO PUBLIC, "${names.tenantRole}"`);
+      for (const tenant of tenants)
+        await admin.query(`GRANT CONNECT ON DATABASE "${tenant.database}" TO PUBLIC, "${names.tenantRole}"`);
     });
     await migratePlatform(env, log);
     for (const tenant of tenants) {
@@ -92,10 +97,15 @@ describe('fleet migration of tenant databases', () => {
         [tenant.database, names.tenantRole],
       );
       // The admin (the owner) and the tenant's own role, no one else; tenant_service is a group again.
-      expect(row!.grantees.filter((grantee) => grantee !== 'postgres')).toEqual([tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, tenant.id)]);
+      expect(row!.grantees.filter((grantee) => grantee !== 'postgres')).toEqual([
+        tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, tenant.id),
+      ]);
       expect(row!.login).toBe(false);
     }
-    const roles = await query<{ tenant_id: string }>(names.platformDatabase, 'SELECT tenant_id FROM tenant_db_roles ORDER BY tenant_id');
+    const roles = await query<{ tenant_id: string }>(
+      names.platformDatabase,
+      'SELECT tenant_id FROM tenant_db_roles ORDER BY tenant_id',
+    );
     expect(roles.map((row) => row.tenant_id)).toEqual(tenants.map((tenant) => tenant.id).sort());
   });
 
@@ -110,7 +120,9 @@ describe('fleet migration of tenant databases', () => {
     const first = await migratePlatform(env, log);
     expect(first.applied.template).toEqual(['0002_image_perceptual_hash']);
     expect(first.fleet.migrated).toBe(1);
-    expect(first.fleet.failed).toEqual([{ database: tenants[1]!.database, error: expect.stringMatching(/already exists/) }]);
+    expect(first.fleet.failed).toEqual([
+      { database: tenants[1]!.database, error: expect.stringMatching(/already exists/) },
+    ]);
     expect(await hasColumn(tenants[0]!.database)).toBe(true);
 
     const versions = async () =>
@@ -133,7 +145,10 @@ describe('fleet migration of tenant databases', () => {
     expect(await versions()).toEqual({ [tenants[0]!.database]: '0002', [tenants[1]!.database]: '0002' });
 
     // Each tenant database records what it has, and a third run has nothing to do.
-    const ledger = await query<{ version: string }>(tenants[0]!.database, 'SELECT version FROM deeplens_schema_migrations ORDER BY version');
+    const ledger = await query<{ version: string }>(
+      tenants[0]!.database,
+      'SELECT version FROM deeplens_schema_migrations ORDER BY version',
+    );
     expect(ledger.map((row) => row.version)).toEqual(['0001', '0002']);
     expect((await migratePlatform(env, log)).fleet).toEqual({ migrated: 0, failed: [] });
   });

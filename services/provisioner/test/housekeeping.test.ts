@@ -17,7 +17,10 @@ const verificationJobs = { old: randomUUID(), recent: randomUUID() };
 
 beforeAll(async () => {
   await withClient(platformDatabase, async (client) => {
-    await client.query("INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')", [tenantId, uniqueName('tidy')]);
+    await client.query("INSERT INTO tenants (id, name, plan, status) VALUES ($1, $2, 'free', 'active')", [
+      tenantId,
+      uniqueName('tidy'),
+    ]);
     await client.query(
       `INSERT INTO job_records (id, type, state, created_at, finished_at) VALUES
          ($1, 'tenant.provision', 'completed', now() - interval '40 days', now() - interval '31 days'),
@@ -51,7 +54,9 @@ describe('pruning expired records', () => {
     await withClient(platformDatabase, async (client) => {
       const jobs = await client.query('SELECT id FROM job_records WHERE id = ANY($1)', [[ids.oldJob, ids.newJob]]);
       expect(jobs.rows).toEqual([{ id: ids.newJob }]);
-      const keys = await client.query('SELECT key FROM idempotency_keys WHERE key = ANY($1)', [[ids.oldKey, ids.newKey]]);
+      const keys = await client.query('SELECT key FROM idempotency_keys WHERE key = ANY($1)', [
+        [ids.oldKey, ids.newKey],
+      ]);
       expect(keys.rows).toEqual([{ key: ids.newKey }]);
       const checks = await client.query('SELECT job_id FROM storage_verifications WHERE tenant_id = $1', [tenantId]);
       expect(checks.rows).toEqual([{ job_id: verificationJobs.recent }]);
@@ -60,7 +65,10 @@ describe('pruning expired records', () => {
     await pruneExpiredRecords(pool, { jobRecordDays: 30, verificationDays: 90 });
     await withClient(platformDatabase, async (client) => {
       expect((await client.query('SELECT 1 FROM job_records WHERE id = $1', [ids.newJob])).rowCount).toBe(1);
-      expect((await client.query('SELECT 1 FROM storage_verifications WHERE job_id = $1', [verificationJobs.recent])).rowCount).toBe(1);
+      expect(
+        (await client.query('SELECT 1 FROM storage_verifications WHERE job_id = $1', [verificationJobs.recent]))
+          .rowCount,
+      ).toBe(1);
     });
   });
 });

@@ -7,7 +7,6 @@ import {
   tenantDatabaseName,
   tenantLoginRoleName,
   withClient,
-  withDatabase,
 } from '@deeplens/shared';
 import { makeTenantLogin, TEST_ENCRYPTION_KEY, uniqueName } from '@deeplens/shared/testing';
 import pg from 'pg';
@@ -40,7 +39,11 @@ beforeAll(async () => {
     for (const [index, tenant] of tenants.entries()) {
       await client.query('BEGIN');
       await client.query('SELECT set_tenant_context($1, true)', [tenant]);
-      for (let n = 0; n <= index; n++) await client.query('INSERT INTO image_collections (tenant_id, name) VALUES ($1, $2)', [tenant, `c${index}-${n}`]);
+      for (let n = 0; n <= index; n++)
+        await client.query('INSERT INTO image_collections (tenant_id, name) VALUES ($1, $2)', [
+          tenant,
+          `c${index}-${n}`,
+        ]);
       await client.query('COMMIT');
     }
   });
@@ -52,21 +55,35 @@ afterAll(async () => {
 describe('tenant_service cannot escape row level security', () => {
   it('cannot take another role: SET ROLE, SET SESSION AUTHORIZATION, set_config(role), ALTER ROLE', async () => {
     await asRole(async (client) => {
-      for (const role of ['postgres', names.platformRole, names.identityRole, 'pg_read_all_data', 'pg_write_all_data']) {
+      for (const role of [
+        'postgres',
+        names.platformRole,
+        names.identityRole,
+        'pg_read_all_data',
+        'pg_write_all_data',
+      ]) {
         await expect(client.query(`SET ROLE ${pg.escapeIdentifier(role)}`)).rejects.toMatchObject(refused);
       }
       await expect(client.query('SET SESSION AUTHORIZATION postgres')).rejects.toMatchObject(refused);
       await expect(client.query("SELECT set_config('role', 'postgres', false)")).rejects.toMatchObject(refused);
-      await expect(client.query("SELECT set_config('session_authorization', 'postgres', false)")).rejects.toMatchObject(refused);
+      await expect(client.query("SELECT set_config('session_authorization', 'postgres', false)")).rejects.toMatchObject(
+        refused,
+      );
       for (const role of [names.tenantRole, tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, login.tenantId)]) {
         await expect(client.query(`ALTER ROLE ${pg.escapeIdentifier(role)} BYPASSRLS`)).rejects.toMatchObject(refused);
       }
-      await expect(client.query('ALTER TABLE image_collections NO FORCE ROW LEVEL SECURITY')).rejects.toMatchObject(refused);
-      await expect(client.query('DROP POLICY IF EXISTS tenant_isolation ON image_collections')).rejects.toMatchObject(refused);
+      await expect(client.query('ALTER TABLE image_collections NO FORCE ROW LEVEL SECURITY')).rejects.toMatchObject(
+        refused,
+      );
+      await expect(client.query('DROP POLICY IF EXISTS tenant_isolation ON image_collections')).rejects.toMatchObject(
+        refused,
+      );
       // RESET ROLE goes back to the tenant's login role itself: still bound, still no context, still nothing.
       await client.query('RESET ROLE');
       await client.query('RESET ALL');
-      const { rows } = await client.query('SELECT current_user AS who, (SELECT count(*)::int FROM image_collections) AS seen');
+      const { rows } = await client.query(
+        'SELECT current_user AS who, (SELECT count(*)::int FROM image_collections) AS seen',
+      );
       expect(rows).toEqual([{ who: tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, login.tenantId), seen: 0 }]);
     });
   });
@@ -74,7 +91,7 @@ describe('tenant_service cannot escape row level security', () => {
   it('cannot switch the policy off or widen it through settings', async () => {
     await asRole(async (client) => {
       // row_security = off never bypasses for a role without BYPASSRLS: the query fails instead.
-      await client.query("SELECT set_tenant_context($1)", [tenantA]);
+      await client.query('SELECT set_tenant_context($1)', [tenantA]);
       await client.query('SET row_security = off');
       await expect(client.query('SELECT * FROM image_collections')).rejects.toMatchObject(refused);
       await client.query('RESET row_security');
@@ -106,18 +123,26 @@ describe('tenant_service cannot escape row level security', () => {
   it("cannot write under another tenant's id by any route: INSERT, UPSERT, UPDATE, COPY", async () => {
     await asRole(async (client) => {
       await client.query('SELECT set_tenant_context($1)', [tenantA]);
-      await expect(client.query('INSERT INTO image_collections (tenant_id, name) VALUES ($1, $2)', [tenantB, 'forged'])).rejects.toMatchObject(refused);
       await expect(
-        client.query('INSERT INTO image_collections (tenant_id, name) SELECT $1::uuid, name FROM image_collections', [tenantB]),
+        client.query('INSERT INTO image_collections (tenant_id, name) VALUES ($1, $2)', [tenantB, 'forged']),
       ).rejects.toMatchObject(refused);
-      await expect(client.query('UPDATE image_collections SET tenant_id = $1', [tenantB])).rejects.toMatchObject(refused);
+      await expect(
+        client.query('INSERT INTO image_collections (tenant_id, name) SELECT $1::uuid, name FROM image_collections', [
+          tenantB,
+        ]),
+      ).rejects.toMatchObject(refused);
+      await expect(client.query('UPDATE image_collections SET tenant_id = $1', [tenantB])).rejects.toMatchObject(
+        refused,
+      );
       await expect(client.query(`COPY image_collections (tenant_id, name) FROM STDIN`)).rejects.toMatchObject(refused);
       // Reading or deleting by naming the other tenant finds nothing.
       expect((await client.query('SELECT * FROM image_collections WHERE tenant_id = $1', [tenantB])).rowCount).toBe(0);
       expect((await client.query('DELETE FROM image_collections WHERE tenant_id = $1', [tenantB])).rowCount).toBe(0);
       // Nor can it plant code that would run with more rights.
       await expect(
-        client.query('CREATE FUNCTION leak() RETURNS SETOF image_collections LANGUAGE sql SECURITY DEFINER AS $$ SELECT * FROM image_collections $$'),
+        client.query(
+          'CREATE FUNCTION leak() RETURNS SETOF image_collections LANGUAGE sql SECURITY DEFINER AS $$ SELECT * FROM image_collections $$',
+        ),
       ).rejects.toMatchObject(refused);
     });
     const counts = await asRole(async (client) => {
@@ -149,13 +174,20 @@ describe('one pooled connection shared by many tenants', () => {
                 return connection.any(sql.type(row)`SELECT tenant_id, name FROM image_collections`);
               });
         if (rows.length !== expected || rows.some((found) => found.tenant_id !== tenant)) {
-          mismatches.push(`request ${index} for ${tenant}: ${rows.length} rows, tenants ${[...new Set(rows.map((found) => found.tenant_id))].join(',')}`);
+          mismatches.push(
+            `request ${index} for ${tenant}: ${rows.length} rows, tenants ${[...new Set(rows.map((found) => found.tenant_id))].join(',')}`,
+          );
         }
       };
       // 100 waves of 100 concurrent requests: they queue for the one connection in an interleaved order.
-      for (let wave = 0; wave < 100; wave++) await Promise.all(Array.from({ length: 100 }, (_, offset) => request(wave * 100 + offset)));
+      for (let wave = 0; wave < 100; wave++)
+        await Promise.all(Array.from({ length: 100 }, (_, offset) => request(wave * 100 + offset)));
       // And the connection handed back after all of them carries no context.
-      const left = await pool.oneFirst(sql.type(z.object({ c: z.string().nullable() }))`SELECT nullif(current_setting('app.current_tenant_id', true), '') AS c`);
+      const left = await pool.oneFirst(
+        sql.type(
+          z.object({ c: z.string().nullable() }),
+        )`SELECT nullif(current_setting('app.current_tenant_id', true), '') AS c`,
+      );
       expect(left).toBeNull();
     } finally {
       await pool.end();
@@ -170,7 +202,11 @@ describe('names and identifiers that try SQL', () => {
     await cloneTenantDatabase(env, hostile);
     try {
       const found = await withClient(env.DATABASE_URL, async (client) =>
-        (await client.query('SELECT datname FROM pg_database WHERE datname = ANY($1::text[]) ORDER BY datname', [[hostile, 'postgres']])).rows.map((r) => r.datname),
+        (
+          await client.query('SELECT datname FROM pg_database WHERE datname = ANY($1::text[]) ORDER BY datname', [
+            [hostile, 'postgres'],
+          ])
+        ).rows.map((r) => r.datname),
       );
       expect(found.sort()).toEqual([hostile, 'postgres'].sort());
     } finally {

@@ -9,7 +9,7 @@ import {
   withDatabase,
 } from '@deeplens/shared';
 import { makeTenantLogin, TEST_ENCRYPTION_KEY, uniqueName } from '@deeplens/shared/testing';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { assertRowLevelSecurity, cloneTenantDatabase, dropTenantDatabase } from '../src/steps/tenant-database.steps.js';
@@ -22,7 +22,7 @@ const env = {
   DATABASE_URL: process.env.DATABASE_URL!,
   DEEPLENS_DB_PREFIX: process.env.DEEPLENS_DB_PREFIX!,
 };
-const names = platformNames(env.DEEPLENS_DB_PREFIX);
+const _names = platformNames(env.DEEPLENS_DB_PREFIX);
 const database = tenantDatabaseName(env.DEEPLENS_DB_PREFIX, uniqueName('rls'));
 const tenantA = randomUUID();
 const tenantB = randomUUID();
@@ -92,7 +92,9 @@ describe('row level security as tenant_service', () => {
 
   it('cannot switch RLS off, take another role, or read the migration ledger', async () => {
     await asRole(async (client) => {
-      await expect(client.query('ALTER TABLE images DISABLE ROW LEVEL SECURITY')).rejects.toMatchObject({ code: '42501' });
+      await expect(client.query('ALTER TABLE images DISABLE ROW LEVEL SECURITY')).rejects.toMatchObject({
+        code: '42501',
+      });
       await expect(client.query('SET ROLE postgres')).rejects.toMatchObject({ code: '42501' });
       await expect(client.query('SELECT * FROM deeplens_schema_migrations')).rejects.toMatchObject({ code: '42501' });
       // A malformed context is an error, never a wider view.
@@ -114,7 +116,9 @@ describe('row level security as tenant_service', () => {
       // The next user of the same (only) connection starts with no context and sees nothing.
       await pool.connect(async (connection) => {
         expect(
-          await connection.oneFirst(sql.type(row)`SELECT nullif(current_setting('app.current_tenant_id', true), '') AS tenant`),
+          await connection.oneFirst(
+            sql.type(row)`SELECT nullif(current_setting('app.current_tenant_id', true), '') AS tenant`,
+          ),
         ).toBeNull();
         expect(await connection.anyFirst(sql.type(rows)`SELECT name FROM image_collections`)).toEqual([]);
       });
@@ -132,7 +136,9 @@ describe('row level security as tenant_service', () => {
       );
       await expect(assertRowLevelSecurity(env, leaky)).rejects.toMatchObject({
         code: 'rls_not_enforced',
-        message: expect.stringMatching(/public\.notes: row level security is not enabled.*public\.images: row level security is not forced|public\.images: row level security is not forced.*public\.notes/),
+        message: expect.stringMatching(
+          /public\.notes: row level security is not enabled.*public\.images: row level security is not forced|public\.images: row level security is not forced.*public\.notes/,
+        ),
       });
     } finally {
       await dropTenantDatabase(env, leaky);

@@ -11,7 +11,11 @@ await runWorkerService({
       'storage.verify': verifyStorageHandler({ runtime }),
     });
     runtime.every(
-      { name: 'stuck verification reconciliation', intervalMs: runtime.env.DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS, exclusive: true },
+      {
+        name: 'stuck verification reconciliation',
+        intervalMs: runtime.env.DEEPLENS_STORAGE_RECONCILE_INTERVAL_MS,
+        exclusive: true,
+      },
       () => reconcileStuckVerifications(runtime),
     );
   },

@@ -1,4 +1,10 @@
-import { baseEnvSchema, catalogBackoffStrategy, jitteredExponentialDelay, jobCatalog, parseEnv } from '@deeplens/shared';
+import {
+  baseEnvSchema,
+  catalogBackoffStrategy,
+  jitteredExponentialDelay,
+  jobCatalog,
+  parseEnv,
+} from '@deeplens/shared';
 import { describe, expect, it } from 'vitest';
 
 describe('storage.verify retry policy', () => {
@@ -23,7 +29,8 @@ describe('storage.verify retry policy', () => {
   });
 
   it('attempts and backoff come from the parsed environment of whoever enqueues, with defaults', () => {
-    const retryOf = (env: Record<string, string>) => jobCatalog['storage.verify'].retry(parseEnv(baseEnvSchema, { NODE_ENV: 'development', ...env }));
+    const retryOf = (env: Record<string, string>) =>
+      jobCatalog['storage.verify'].retry(parseEnv(baseEnvSchema, { NODE_ENV: 'development', ...env }));
     expect(retryOf({})).toEqual({ attempts: 4, backoff: { type: 'exponential-jitter', delay: 2000 } });
     expect(retryOf({ DEEPLENS_STORAGE_VERIFY_ATTEMPTS: '7', DEEPLENS_STORAGE_VERIFY_BACKOFF_MS: '250' })).toEqual({
       attempts: 7,

@@ -16,7 +16,14 @@ import { dumpPlatformDatabase, dumpRedis, startPlatform, type Platform } from '.
 const BUCKET = 'deeplens-e2e';
 let platform: Platform;
 let moto: MotoServer;
-let s3: { access_key: string; secret_key: string; region: string; bucket: string; endpoint: string; force_path_style: boolean };
+let s3: {
+  access_key: string;
+  secret_key: string;
+  region: string;
+  bucket: string;
+  endpoint: string;
+  force_path_style: boolean;
+};
 /** Every secret value a test sent: none may appear in a log, a table or Redis. */
 const secretsUsed = new Set<string>();
 
@@ -32,7 +39,14 @@ beforeAll(async () => {
     startMoto(),
   ]);
   const user = await moto.createUser('deeplens-e2e');
-  s3 = { access_key: user.accessKeyId, secret_key: user.secretAccessKey, region: 'us-east-1', bucket: BUCKET, endpoint: moto.endpoint, force_path_style: true };
+  s3 = {
+    access_key: user.accessKeyId,
+    secret_key: user.secretAccessKey,
+    region: 'us-east-1',
+    bucket: BUCKET,
+    endpoint: moto.endpoint,
+    force_path_style: true,
+  };
   secretsUsed.add(user.accessKeyId).add(user.secretAccessKey);
   const client = new S3Client({
     region: 'us-east-1',
@@ -49,7 +63,10 @@ afterAll(async () => {
 });
 
 async function createTenant(storage?: unknown): Promise<string> {
-  const created = await platform.call('POST', '/v1/tenants', { name: uniqueName('byos'), ...(storage ? { storage } : {}) });
+  const created = await platform.call('POST', '/v1/tenants', {
+    name: uniqueName('byos'),
+    ...(storage ? { storage } : {}),
+  });
   expect(created.status, created.text).toBe(202);
   const job = await platform.waitForJob(created.json().jobId);
   expect(job.state).toBe('completed');
@@ -62,14 +79,19 @@ async function putStorage(tenantId: string, provider: string, config: Record<str
   return response.json().jobId;
 }
 
-const platformUrl = () => withDatabase(platform.env.DATABASE_URL!, platformNames(platform.env.DEEPLENS_DB_PREFIX!).platformDatabase);
+const platformUrl = () =>
+  withDatabase(platform.env.DATABASE_URL!, platformNames(platform.env.DEEPLENS_DB_PREFIX!).platformDatabase);
 
 const storageOf = async (tenantId: string) => (await platform.call('GET', `/v1/tenants/${tenantId}/storage`)).json();
 
 describe('storage.verify against live endpoints', () => {
   it('a tenant created with S3 storage in the POST body ends active with storage verified', async () => {
     const tenantId = await createTenant({ provider: 'aws_s3', config: s3 });
-    const verifyJobId = deterministicJobId('storage.verify', tenantId, deterministicJobId('storage.verify.provisioned', tenantId));
+    const verifyJobId = deterministicJobId(
+      'storage.verify',
+      tenantId,
+      deterministicJobId('storage.verify.provisioned', tenantId),
+    );
     const job = await platform.waitForJob(verifyJobId);
     expect(job).toMatchObject({ type: 'storage.verify', tenantId, state: 'completed', attempts: 1, error: null });
     expect(job.result).toMatchObject({ status: 'verified', configVersion: 1 });
@@ -88,7 +110,14 @@ describe('storage.verify against live endpoints', () => {
       ['delete', true],
     ]);
     expect(storage.history).toEqual([
-      expect.objectContaining({ jobId: verifyJobId, reason: 'provisioned', status: 'verified', attempts: 1, error: null, configVersion: 1 }),
+      expect.objectContaining({
+        jobId: verifyJobId,
+        reason: 'provisioned',
+        status: 'verified',
+        attempts: 1,
+        error: null,
+        configVersion: 1,
+      }),
     ]);
 
     // On demand, again: a second history entry.
@@ -109,10 +138,21 @@ describe('storage.verify against live endpoints', () => {
     expect(job).toMatchObject({ state: 'failed', attempts: 1, maxAttempts: 3, error: { code: 'invalid_credentials' } });
 
     const storage = await storageOf(tenantId);
-    expect(storage).toMatchObject({ status: 'failed', lastError: { code: 'invalid_credentials', message: job.error.message } });
-    expect(storage.history[0]).toMatchObject({ jobId, status: 'failed', attempts: 1, error: { code: 'invalid_credentials' } });
+    expect(storage).toMatchObject({
+      status: 'failed',
+      lastError: { code: 'invalid_credentials', message: job.error.message },
+    });
+    expect(storage.history[0]).toMatchObject({
+      jobId,
+      status: 'failed',
+      attempts: 1,
+      error: { code: 'invalid_credentials' },
+    });
     const tenant = (await platform.call('GET', `/v1/tenants/${tenantId}`)).json();
-    expect(tenant).toMatchObject({ status: 'active', storage: { status: 'failed', lastError: { code: 'invalid_credentials' } } });
+    expect(tenant).toMatchObject({
+      status: 'active',
+      storage: { status: 'failed', lastError: { code: 'invalid_credentials' } },
+    });
     const status = (await platform.call('GET', '/v1/status')).json();
     expect(status.storage.flaggedTenants).toBe(before + 1);
     expect(status.storage.byProvider.aws_s3.failed).toBeGreaterThanOrEqual(1);
@@ -126,7 +166,9 @@ describe('storage.verify against live endpoints', () => {
 
   it('a missing bucket fails as bucket_not_found, not retried', async () => {
     const tenantId = await createTenant();
-    const job = await platform.waitForJob(await putStorage(tenantId, 'aws_s3', { ...s3, bucket: 'deeplens-no-such-bucket' }));
+    const job = await platform.waitForJob(
+      await putStorage(tenantId, 'aws_s3', { ...s3, bucket: 'deeplens-no-such-bucket' }),
+    );
     expect(job).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'bucket_not_found' } });
     expect(job.error.message).toContain('deeplens-no-such-bucket');
     expect((await storageOf(tenantId)).lastError.code).toBe('bucket_not_found');
@@ -149,7 +191,12 @@ describe('storage.verify against live endpoints', () => {
     expect((await storageOf(tenantId)).status).toBe('verifying');
 
     const job = await platform.waitForJob(jobId);
-    expect(job).toMatchObject({ state: 'failed', attempts: 3, maxAttempts: 3, error: { code: 'endpoint_unreachable' } });
+    expect(job).toMatchObject({
+      state: 'failed',
+      attempts: 3,
+      maxAttempts: 3,
+      error: { code: 'endpoint_unreachable' },
+    });
     const storage = await storageOf(tenantId);
     expect(storage).toMatchObject({ status: 'failed', lastError: { code: 'endpoint_unreachable' } });
     expect(storage.history[0]).toMatchObject({ jobId, status: 'failed', attempts: 3, maxAttempts: 3 });
@@ -164,10 +211,19 @@ describe('storage.verify against live endpoints', () => {
       expect(second.state).toBe('completed');
 
       // As if version 1's job had been waiting behind the newer change.
-      const staleJobId = await enqueueJob(platform.env, 'storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'changed' });
+      const staleJobId = await enqueueJob(platform.env, 'storage.verify', {
+        tenantId,
+        configVersion: 1,
+        requestId: randomUUID(),
+        reason: 'changed',
+      });
 
       const stale = await platform.waitForJob(staleJobId);
-      expect(stale).toMatchObject({ state: 'completed', attempts: 1, result: { skipped: 'stale', configVersion: 1, currentVersion: 2 } });
+      expect(stale).toMatchObject({
+        state: 'completed',
+        attempts: 1,
+        result: { skipped: 'stale', configVersion: 1, currentVersion: 2 },
+      });
       const storage = await storageOf(tenantId);
       expect(storage).toMatchObject({ status: 'verified', version: 2 });
       expect(storage.history.map((entry: { jobId: string }) => entry.jobId)).not.toContain(staleJobId);
@@ -209,7 +265,10 @@ describe('storage.verify against live endpoints', () => {
       await platform.waitForJob(await putStorage(tenantId, 'nfs', { mount_path: folder.path }));
       await withClient(platformUrl(), (client) =>
         // As if sealed under a key since removed from the keyring (the key id inside the sealed text is what counts).
-        client.query(`UPDATE tenant_storage_configs SET sealed = regexp_replace(sealed, '^v1\\.[^.]+\\.', 'v1.retired.'), key_id = 'retired' WHERE tenant_id = $1`, [tenantId]),
+        client.query(
+          `UPDATE tenant_storage_configs SET sealed = regexp_replace(sealed, '^v1\\.[^.]+\\.', 'v1.retired.'), key_id = 'retired' WHERE tenant_id = $1`,
+          [tenantId],
+        ),
       );
       const test = await platform.call('POST', `/v1/tenants/${tenantId}/storage/test`);
       const job = await platform.waitForJob(test.json().jobId);
@@ -223,7 +282,12 @@ describe('storage.verify against live endpoints', () => {
       const jobId = await inOutboxTransaction(platform.env, async (trx, record) => {
         await trx.query(sql.typeAlias('void')`
           UPDATE tenant_storage_configs SET status = 'verifying', updated_at = now() WHERE tenant_id = ${tenantId}`);
-        const recorded = await record.job('storage.verify', { tenantId, configVersion: 1, requestId: randomUUID(), reason: 'on_demand' });
+        const recorded = await record.job('storage.verify', {
+          tenantId,
+          configVersion: 1,
+          requestId: randomUUID(),
+          reason: 'on_demand',
+        });
         // Not committed yet: no worker can take it, and the API does not know it.
         expect((await platform.call('GET', `/v1/jobs/${recorded}`)).status).toBe(404);
         return recorded;

@@ -39,9 +39,23 @@ await runWorkerService({
     });
     runtime.onClose(() => tenantPools.close());
     const metrics = createUsageMetrics(runtime.metrics);
-    const outbox = createOutbox({ pool, producer: runtime.producer, log, streamMaxLength: env.DEEPLENS_EVENTS_STREAM_MAX_LENGTH });
+    const outbox = createOutbox({
+      pool,
+      producer: runtime.producer,
+      log,
+      streamMaxLength: env.DEEPLENS_EVENTS_STREAM_MAX_LENGTH,
+    });
 
-    runtime.startWorker('usage', { 'usage.ingest': ingestUsageHandler({ pool, target, outbox, metrics, log, groupLingerMs: env.DEEPLENS_USAGE_GROUP_LINGER_MS }) });
+    runtime.startWorker('usage', {
+      'usage.ingest': ingestUsageHandler({
+        pool,
+        target,
+        outbox,
+        metrics,
+        log,
+        groupLingerMs: env.DEEPLENS_USAGE_GROUP_LINGER_MS,
+      }),
+    });
 
     runtime.every(
       { name: 'usage counter reconciliation', intervalMs: env.DEEPLENS_USAGE_RECONCILE_INTERVAL_MS, exclusive: true },
@@ -50,7 +64,10 @@ await runWorkerService({
         metrics.countersRepaired.inc(outcome.repaired);
         metrics.counterDriftRepaired.inc(outcome.drift);
         const level = outcome.repaired || outcome.statesRepublished ? 'warn' : 'debug';
-        log[level]({ ...outcome }, `usage reconciliation: repaired ${outcome.repaired} Redis counters (drift ${outcome.drift} calls), republished ${outcome.statesRepublished} tenant states`);
+        log[level](
+          { ...outcome },
+          `usage reconciliation: repaired ${outcome.repaired} Redis counters (drift ${outcome.drift} calls), republished ${outcome.statesRepublished} tenant states`,
+        );
       },
     );
     runtime.every(
@@ -60,22 +77,23 @@ await runWorkerService({
         metrics.resourceMeasurementFailures.inc(outcome.failed.length);
         if (outcome.failed.length) log.warn({ failed: outcome.failed }, 'some tenant databases could not be measured');
         await outbox.publish(quotaEventKeys(outcome.quotaEvents));
-        for (const row of outcome.quotaEvents) metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
-        log.debug({ month: outcome.month, measured: outcome.measured, failed: outcome.failed.length }, 'tenant resources measured');
+        for (const row of outcome.quotaEvents)
+          metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
+        log.debug(
+          { month: outcome.month, measured: outcome.measured, failed: outcome.failed.length },
+          'tenant resources measured',
+        );
       },
     );
     // Not exclusive: maintainLogPartitions serialises its callers itself, and pruning twice is harmless.
-    runtime.every(
-      { name: 'usage maintenance', intervalMs: env.DEEPLENS_USAGE_MAINTENANCE_INTERVAL_MS },
-      async () => {
-        const partitions = await maintainLogPartitions(pool, {
-          monthsAhead: env.DEEPLENS_USAGE_PARTITIONS_AHEAD,
-          retentionMonths: env.DEEPLENS_USAGE_LOG_RETENTION_MONTHS,
-        });
-        if (partitions.length) log.info({ partitions }, 'api_usage_logs partitions maintained');
-        const pruned = await pruneEventKeys(pool, env.DEEPLENS_USAGE_DEDUPE_RETENTION_DAYS);
-        if (pruned) log.info({ pruned }, 'event keys past retention pruned');
-      },
-    );
+    runtime.every({ name: 'usage maintenance', intervalMs: env.DEEPLENS_USAGE_MAINTENANCE_INTERVAL_MS }, async () => {
+      const partitions = await maintainLogPartitions(pool, {
+        monthsAhead: env.DEEPLENS_USAGE_PARTITIONS_AHEAD,
+        retentionMonths: env.DEEPLENS_USAGE_LOG_RETENTION_MONTHS,
+      });
+      if (partitions.length) log.info({ partitions }, 'api_usage_logs partitions maintained');
+      const pruned = await pruneEventKeys(pool, env.DEEPLENS_USAGE_DEDUPE_RETENTION_DAYS);
+      if (pruned) log.info({ pruned }, 'event keys past retention pruned');
+    });
   },
 });

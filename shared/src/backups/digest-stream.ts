@@ -10,7 +10,11 @@ export class DigestStream extends Transform {
   bytes = 0;
   private digest: string | null = null;
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null, data?: Buffer) => void) {
+  override _transform(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null, data?: Buffer) => void,
+  ) {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     callback(null, chunk);

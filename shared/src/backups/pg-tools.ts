@@ -48,7 +48,8 @@ export function findPgTool(tool: PgTool, env: NodeJS.ProcessEnv = process.env): 
     throw new AppError('internal_error', `${tool} not found in DEEPLENS_PG_BIN_DIR (${env.DEEPLENS_PG_BIN_DIR})`);
   }
   const path = candidates.find(executable);
-  if (!path) throw new AppError('internal_error', `${tool} not found: install the PostgreSQL client or set DEEPLENS_PG_BIN_DIR`);
+  if (!path)
+    throw new AppError('internal_error', `${tool} not found: install the PostgreSQL client or set DEEPLENS_PG_BIN_DIR`);
   found.set(tool, path);
   return path;
 }
@@ -84,7 +85,12 @@ function run(tool: PgTool, args: string[], connectionUri: string, stdio: { stdin
       if (code === 0) resolve();
       else {
         const detail = stderr.trim().split('\n').slice(-3).join(' | ').replaceAll(connectionUri, '(database)');
-        reject(new AppError('backup_failed', `${tool} exited with ${code ?? signal}: ${detail}`, { retryable: true, httpStatus: 500 }));
+        reject(
+          new AppError('backup_failed', `${tool} exited with ${code ?? signal}: ${detail}`, {
+            retryable: true,
+            httpStatus: 500,
+          }),
+        );
       }
     });
   });

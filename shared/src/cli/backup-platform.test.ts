@@ -19,7 +19,10 @@ describe('platform backup command', () => {
     const { stdout } = await run(
       process.execPath,
       ['--conditions=@deeplens/source', '--import', 'tsx', 'shared/src/cli/backup-platform.ts', '--out', out],
-      { cwd: repositoryRoot, env: { ...process.env, NODE_ENV: 'test', DEEPLENS_ENCRYPTION_KEY: 'test:0123456789abcdef0123' } },
+      {
+        cwd: repositoryRoot,
+        env: { ...process.env, NODE_ENV: 'test', DEEPLENS_ENCRYPTION_KEY: 'test:0123456789abcdef0123' },
+      },
     );
     const report = JSON.parse(stdout.trim());
     const bytes = readFileSync(out);
@@ -33,10 +36,17 @@ describe('platform backup command', () => {
   });
 
   it('refuses to run without --out, with a usage line and exit 64', async () => {
-    const failed = await run(process.execPath, ['--conditions=@deeplens/source', '--import', 'tsx', 'shared/src/cli/backup-platform.ts'], {
-      cwd: repositoryRoot,
-      env: { ...process.env, NODE_ENV: 'test', DEEPLENS_ENCRYPTION_KEY: 'test:0123456789abcdef0123' },
-    }).catch((error: { code: number; stderr: string }) => error);
-    expect(failed).toMatchObject({ code: 64, stderr: expect.stringMatching(/usage: npm run backup:platform -- --out <file>/) });
+    const failed = await run(
+      process.execPath,
+      ['--conditions=@deeplens/source', '--import', 'tsx', 'shared/src/cli/backup-platform.ts'],
+      {
+        cwd: repositoryRoot,
+        env: { ...process.env, NODE_ENV: 'test', DEEPLENS_ENCRYPTION_KEY: 'test:0123456789abcdef0123' },
+      },
+    ).catch((error: { code: number; stderr: string }) => error);
+    expect(failed).toMatchObject({
+      code: 64,
+      stderr: expect.stringMatching(/usage: npm run backup:platform -- --out <file>/),
+    });
   });
 });

@@ -14,7 +14,9 @@ import { spawnPgDump } from '../backups/pg-tools.js';
 
 let out: string | undefined;
 try {
-  ({ values: { out } } = parseArgs({ options: { out: { type: 'string' } } }));
+  ({
+    values: { out },
+  } = parseArgs({ options: { out: { type: 'string' } } }));
 } catch (error) {
   process.stderr.write(`backup:platform: ${(error as Error).message}\n`);
   process.exit(64);

@@ -23,10 +23,16 @@ try {
   const report = await rotateKeys(pool, keyring, { log, signal: stop.signal });
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   if (report.remaining > 0) {
-    log.warn({ remaining: report.remaining, failed: report.failed.length }, 'some secrets are not sealed under the current key yet; run again');
+    log.warn(
+      { remaining: report.remaining, failed: report.failed.length },
+      'some secrets are not sealed under the current key yet; run again',
+    );
     process.exitCode = 1;
   } else {
-    log.info({ rotated: report.rotated, currentKeyId: report.currentKeyId }, 'every stored secret is sealed under the current key');
+    log.info(
+      { rotated: report.rotated, currentKeyId: report.currentKeyId },
+      'every stored secret is sealed under the current key',
+    );
   }
 } catch (error) {
   log.fatal({ errorName: (error as Error).name, code: (error as { code?: string }).code }, 'key rotation failed');

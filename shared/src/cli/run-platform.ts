@@ -80,11 +80,15 @@ process.on('SIGINT', () => stopAll('SIGINT'));
 /** One line naming everything public about this installation, for whoever reads the terminal. */
 function developmentWarning(): string {
   const open = [
-    ...(process.env.DEEPLENS_ADMIN_TOKENS ? [] : [`the API accepts the public admin token "${DEVELOPMENT_ADMIN_TOKEN}"`]),
+    ...(process.env.DEEPLENS_ADMIN_TOKENS
+      ? []
+      : [`the API accepts the public admin token "${DEVELOPMENT_ADMIN_TOKEN}"`]),
     ...(env.DEEPLENS_ENCRYPTION_KEY ? [] : ['storage secrets are encrypted with a public key']),
     "tenants' endpoints may reach loopback addresses",
   ];
-  const why = developmentByDefault ? 'NODE_ENV was not set, so `npm start` set NODE_ENV=development' : 'NODE_ENV=development';
+  const why = developmentByDefault
+    ? 'NODE_ENV was not set, so `npm start` set NODE_ENV=development'
+    : 'NODE_ENV=development';
   return (
     `DEVELOPMENT MODE (${why}): ${open.join('; ')}. For a laptop only: never expose it. ` +
     'Anywhere else set NODE_ENV=production, DEEPLENS_ADMIN_TOKENS and DEEPLENS_ENCRYPTION_KEY (docs/operations.md).'

@@ -25,6 +25,7 @@ describe('a process started with a bad environment', () => {
     expect(failed).toMatchObject({ code: 78 });
     const { stderr } = failed as { stderr: string };
     expect(stderr).toMatch(/^migrate: invalid configuration:/);
-    for (const name of ['REDIS_URL', 'DEEPLENS_DB_PREFIX', 'DEEPLENS_PLATFORM_POOL_SIZE']) expect(stderr).toContain(name);
+    for (const name of ['REDIS_URL', 'DEEPLENS_DB_PREFIX', 'DEEPLENS_PLATFORM_POOL_SIZE'])
+      expect(stderr).toContain(name);
   });
 });

@@ -30,10 +30,7 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 export const baseEnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z
-    .string()
-    .url()
-    .default('postgres://postgres@127.0.0.1:5432/postgres'),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/postgres'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   DEEPLENS_DB_PREFIX: z
     .string()
@@ -113,7 +110,8 @@ export const baseEnvSchema = z.object({
   }),
   /** Folders NFS mount paths must lie in (comma separated absolute paths); none means NFS is refused outside development. */
   DEEPLENS_NFS_ROOTS: csv.superRefine((entries, context) => {
-    for (const entry of entries) if (!entry.startsWith('/')) context.addIssue({ code: 'custom', message: `"${entry}" is not an absolute path` });
+    for (const entry of entries)
+      if (!entry.startsWith('/')) context.addIssue({ code: 'custom', message: `"${entry}" is not an absolute path` });
   }),
 });
 

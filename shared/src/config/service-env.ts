@@ -12,11 +12,18 @@ import { baseEnvSchema } from './env.js';
 const ADMIN_SERVICES = new Set(['provisioner']);
 
 /** Credentials only the admin side uses: the migrator sets these roles' passwords. */
-const ADMIN_ONLY = ['DATABASE_URL', 'DEEPLENS_PLATFORM_SERVICE_PASSWORD', 'DEEPLENS_IDENTITY_SERVICE_PASSWORD', 'DEEPLENS_TENANT_SERVICE_PASSWORD'];
+const ADMIN_ONLY = [
+  'DATABASE_URL',
+  'DEEPLENS_PLATFORM_SERVICE_PASSWORD',
+  'DEEPLENS_IDENTITY_SERVICE_PASSWORD',
+  'DEEPLENS_TENANT_SERVICE_PASSWORD',
+];
 
 /** The environment `service` is started with: `npm start`, and the tests' startService, both use it. */
 export function serviceEnvironment(service: string, env: NodeJS.ProcessEnv): Record<string, string> {
-  const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const defined = Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
   if (ADMIN_SERVICES.has(service)) return defined;
   const set = (name: string) => (defined[name] === '' ? undefined : defined[name]);
   const platformUri = platformDatabaseUri({

@@ -16,7 +16,8 @@ describe('serviceEnvironment', () => {
       expect(given).toEqual({
         DEEPLENS_DB_PREFIX: 'x_',
         REDIS_URL: 'redis://redis:6379',
-        DEEPLENS_PLATFORM_DATABASE_URL: 'postgres://x_platform_service:p%40ss%2Fword@db:5432/x_deeplens_platform?sslmode=require',
+        DEEPLENS_PLATFORM_DATABASE_URL:
+          'postgres://x_platform_service:p%40ss%2Fword@db:5432/x_deeplens_platform?sslmode=require',
       });
       expect(JSON.stringify(given)).not.toContain('admin-secret');
     }
@@ -24,7 +25,9 @@ describe('serviceEnvironment', () => {
 
   it('keeps an operator-given platform URL, and gives the provisioner everything', () => {
     const platform = 'postgres://platform_service:pw@pg-pool:6432/deeplens_platform';
-    expect(serviceEnvironment('api', { ...env, DEEPLENS_PLATFORM_DATABASE_URL: platform }).DEEPLENS_PLATFORM_DATABASE_URL).toBe(platform);
+    expect(
+      serviceEnvironment('api', { ...env, DEEPLENS_PLATFORM_DATABASE_URL: platform }).DEEPLENS_PLATFORM_DATABASE_URL,
+    ).toBe(platform);
     expect(serviceEnvironment('provisioner', env)).toEqual(env);
   });
 });

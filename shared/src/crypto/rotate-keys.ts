@@ -22,7 +22,11 @@ import { sealForStorage } from './stored-secret.js';
 export interface SealedStore {
   kind: 'storage_config' | 'webhook_secret';
   /** Locks the next row that is legacy or sealed under another key than `currentKeyId`, skipping `skip`. */
-  lockNext(trx: DatabaseTransactionConnection, currentKeyId: string, skip: readonly string[]): Promise<LockedSecret | null>;
+  lockNext(
+    trx: DatabaseTransactionConnection,
+    currentKeyId: string,
+    skip: readonly string[],
+  ): Promise<LockedSecret | null>;
   /** Writes the re-sealed value and empties the legacy column; false if the row is gone. */
   store(trx: DatabaseTransactionConnection, id: string, sealed: { sealed: string; keyId: string }): Promise<boolean>;
   /** Rows per key id; legacy rows as `pgcrypto:<key id>`. */
@@ -86,25 +90,38 @@ export async function rotateSealedSecrets(
           return { row, error: null };
         } catch (error) {
           // Our own sentences (a key id missing from the keyring, a value that does not open) pass; nothing else is quoted.
-          return { row, error: error instanceof AppError ? error.message : `re-sealing failed (${(error as Error).name ?? 'error'})` };
+          return {
+            row,
+            error:
+              error instanceof AppError ? error.message : `re-sealing failed (${(error as Error).name ?? 'error'})`,
+          };
         }
       });
       if (!outcome) break;
       const { row, error } = outcome;
       if (error) {
         failed.push({ kind: store.kind, id: row.id, keyId: row.keyId, reason: error });
-        options.log?.warn({ kind: store.kind, id: row.id, keyId: row.keyId, reason: error }, 'could not re-seal a stored secret');
+        options.log?.warn(
+          { kind: store.kind, id: row.id, keyId: row.keyId, reason: error },
+          'could not re-seal a stored secret',
+        );
       } else {
         rotated += 1;
         if (row.legacy) migratedLegacy += 1;
-        options.log?.debug({ kind: store.kind, id: row.id, from: row.keyId, legacy: row.legacy, to: current.id }, 'stored secret re-sealed');
+        options.log?.debug(
+          { kind: store.kind, id: row.id, from: row.keyId, legacy: row.legacy, to: current.id },
+          'stored secret re-sealed',
+        );
       }
     }
   }
 
   const byKeyId = await counts(pool, stores);
   const sum = (byKind: RotationReport['byKeyId'], keep: (id: string) => boolean) =>
-    Object.values(byKind).reduce((total, ids) => total + Object.entries(ids).reduce((n, [id, count]) => n + (keep(id) ? count : 0), 0), 0);
+    Object.values(byKind).reduce(
+      (total, ids) => total + Object.entries(ids).reduce((n, [id, count]) => n + (keep(id) ? count : 0), 0),
+      0,
+    );
   return {
     currentKeyId: current.id,
     rotated,
@@ -117,7 +134,11 @@ export async function rotateSealedSecrets(
 }
 
 /** Every table of sealed secrets: what `keys rotate` re-seals. */
-export async function rotateKeys(pool: DatabasePool, keyring: Keyring, options: { log?: Logger; signal?: AbortSignal } = {}) {
+export async function rotateKeys(
+  pool: DatabasePool,
+  keyring: Keyring,
+  options: { log?: Logger; signal?: AbortSignal } = {},
+) {
   const [{ sealedStorageConfigs }, { sealedWebhookSecrets }] = await Promise.all([
     import('../repositories/storage-configs.repository.js'),
     import('../events/webhooks.js'),

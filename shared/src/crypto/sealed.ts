@@ -21,7 +21,10 @@ const derivedKeys = new WeakMap<Keyring, Map<string, Buffer>>();
 /** 32 bytes per (key id, purpose), derived with HKDF-SHA256 so one keyring entry serves several purposes. */
 function derive(keyring: Keyring, keyId: string, purpose: 'seal' | 'mac'): Buffer {
   let cache = derivedKeys.get(keyring);
-  if (!cache) derivedKeys.set(keyring, (cache = new Map()));
+  if (!cache) {
+    cache = new Map();
+    derivedKeys.set(keyring, cache);
+  }
   const cacheKey = `${keyId}\u0000${purpose}`;
   let key = cache.get(cacheKey);
   if (!key) {
@@ -44,7 +47,13 @@ export function seal(keyring: Keyring, plaintext: string, context: SealContext):
   const cipher = createCipheriv('aes-256-gcm', derive(keyring, keyId, 'seal'), nonce);
   cipher.setAAD(aad(keyId, context));
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [VERSION, keyId, nonce.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  return [
+    VERSION,
+    keyId,
+    nonce.toString('base64url'),
+    ciphertext.toString('base64url'),
+    cipher.getAuthTag().toString('base64url'),
+  ].join('.');
 }
 
 /** The key id a sealed value was made under, or null for text that is not a sealed value. */
@@ -60,16 +69,21 @@ export function sealedKeyId(sealed: string): string | null {
  */
 export function unseal(keyring: Keyring, sealed: string, context: SealContext): string {
   const parts = sealed.split('.');
-  if (parts.length !== 5 || parts[0] !== VERSION) throw new AppError('internal_error', 'a stored secret is not in the sealed format');
+  if (parts.length !== 5 || parts[0] !== VERSION)
+    throw new AppError('internal_error', 'a stored secret is not in the sealed format');
   const [, keyId, nonce, ciphertext, tag] = parts as [string, string, string, string, string];
-  if (!keyring.byId.has(keyId)) throw new AppError('internal_error', `a stored secret was sealed with key "${keyId}", which is not in the keyring`);
+  if (!keyring.byId.has(keyId))
+    throw new AppError('internal_error', `a stored secret was sealed with key "${keyId}", which is not in the keyring`);
   try {
     const decipher = createDecipheriv('aes-256-gcm', derive(keyring, keyId, 'seal'), Buffer.from(nonce, 'base64url'));
     decipher.setAAD(aad(keyId, context));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
   } catch {
-    throw new AppError('internal_error', 'a stored secret does not open: it was changed, or it belongs to another tenant or purpose');
+    throw new AppError(
+      'internal_error',
+      'a stored secret does not open: it was changed, or it belongs to another tenant or purpose',
+    );
   }
 }
 
@@ -80,5 +94,7 @@ export function unseal(keyring: Keyring, sealed: string, context: SealContext): 
  * stored digest cannot be tested against guessed bodies.
  */
 export function keyedDigest(keyring: Keyring, value: string, keyId = keyring.current.id): string {
-  return `${keyId}.${createHmac('sha256', derive(keyring, keyId, 'mac')).update(value).digest('base64url')}`;
+  return `${keyId}.${createHmac('sha256', derive(keyring, keyId, 'mac'))
+    .update(value)
+    .digest('base64url')}`;
 }

@@ -21,7 +21,9 @@ describe('sealed secrets', () => {
     const parts = sealed.split('.');
     parts[3] = Buffer.from('xx').toString('base64url');
     expect(() => unseal(keyring, parts.join('.'), context)).toThrow(/does not open/);
-    expect(() => unseal(parseKeyring('k9:ninth-key-of-sixteen'), sealed, context)).toThrow(/"k2", which is not in the keyring/);
+    expect(() => unseal(parseKeyring('k9:ninth-key-of-sixteen'), sealed, context)).toThrow(
+      /"k2", which is not in the keyring/,
+    );
   });
 
   it('opens values sealed under an older key of the keyring', () => {

@@ -29,7 +29,8 @@ export function sealForStorage(keyring: Keyring, plaintext: string, context: Sea
 }
 
 /** Whether a row still needs `keys rotate`: legacy ciphertext, or sealed under another key than the current one. */
-export const needsResealing = (keyring: Keyring, stored: StoredSecret) => stored.legacy !== null || stored.keyId !== keyring.current.id;
+export const needsResealing = (keyring: Keyring, stored: StoredSecret) =>
+  stored.legacy !== null || stored.keyId !== keyring.current.id;
 
 /**
  * pgcrypto writes an OpenPGP symmetric message (RFC 4880: a password-derived
@@ -40,7 +41,11 @@ export const needsResealing = (keyring: Keyring, stored: StoredSecret) => stored
  */
 async function openLegacy(keyring: Keyring, ciphertext: Uint8Array, keyId: string | null): Promise<string> {
   const key = keyId === null ? undefined : keyring.byId.get(keyId);
-  if (key === undefined) throw new AppError('internal_error', `a stored secret was encrypted with key "${keyId ?? '(none)'}", which is not in the keyring`);
+  if (key === undefined)
+    throw new AppError(
+      'internal_error',
+      `a stored secret was encrypted with key "${keyId ?? '(none)'}", which is not in the keyring`,
+    );
   const openpgp = await import('openpgp');
   try {
     const message = await openpgp.readMessage({ binaryMessage: ciphertext });
@@ -48,6 +53,9 @@ async function openLegacy(keyring: Keyring, ciphertext: Uint8Array, keyId: strin
     return Buffer.from(data).toString('utf8');
   } catch {
     // The library's own words are not ours to pass on; the key id is not secret.
-    throw new AppError('internal_error', `a stored secret (legacy pgcrypto form) does not open with key "${keyId}": it was changed, or made with another key`);
+    throw new AppError(
+      'internal_error',
+      `a stored secret (legacy pgcrypto form) does not open with key "${keyId}": it was changed, or made with another key`,
+    );
   }
 }

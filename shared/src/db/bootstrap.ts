@@ -100,7 +100,9 @@ export async function migrateTenantDatabase(
   database: string,
   migrations: Migration[] = loadMigrations('template'),
 ): Promise<string[]> {
-  return withClient(withDatabase(env.DATABASE_URL, database), (client) => migrateTenantClient(client, env.DEEPLENS_DB_PREFIX, migrations));
+  return withClient(withDatabase(env.DATABASE_URL, database), (client) =>
+    migrateTenantClient(client, env.DEEPLENS_DB_PREFIX, migrations),
+  );
 }
 
 /** The same over a connection the caller already holds to the tenant database (the provisioner proves isolation on it next). */
@@ -155,4 +157,3 @@ export async function migrateTenantFleet(
     return { migrated, failed };
   });
 }
-

@@ -14,7 +14,6 @@ export function withCredentials(connectionUri: string, user: string, password: s
   return url.toString();
 }
 
-
 export interface PlatformUriEnv {
   DATABASE_URL: string;
   DEEPLENS_DB_PREFIX: string;
@@ -30,7 +29,11 @@ export interface PlatformUriEnv {
 export function platformDatabaseUri(env: PlatformUriEnv): string {
   if (env.DEEPLENS_PLATFORM_DATABASE_URL) return env.DEEPLENS_PLATFORM_DATABASE_URL;
   const names = platformNames(env.DEEPLENS_DB_PREFIX);
-  return withCredentials(withDatabase(env.DATABASE_URL, names.platformDatabase), names.platformRole, env.DEEPLENS_PLATFORM_SERVICE_PASSWORD);
+  return withCredentials(
+    withDatabase(env.DATABASE_URL, names.platformDatabase),
+    names.platformRole,
+    env.DEEPLENS_PLATFORM_SERVICE_PASSWORD,
+  );
 }
 
 /**

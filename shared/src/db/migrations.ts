@@ -47,7 +47,10 @@ export function loadMigrations(target: MigrationTarget, root = migrationsRoot())
 }
 
 export class MigrationError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'MigrationError';
   }

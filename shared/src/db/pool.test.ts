@@ -14,7 +14,8 @@ beforeAll(async () => {
 afterAll(() => pool?.end());
 
 const backend = () => pool.oneFirst(sql.type(z.object({ pid: z.number() }))`SELECT pg_backend_pid() AS pid`);
-const setting = () => pool.oneFirst(sql.type(z.object({ value: z.string() }))`SELECT current_setting('deeplens.test', true) AS value`);
+const setting = () =>
+  pool.oneFirst(sql.type(z.object({ value: z.string() }))`SELECT current_setting('deeplens.test', true) AS value`);
 const lockKey = `pool-test/${Math.random()}`;
 const heldLocks = () =>
   pool.oneFirst(sql.type(z.object({ n: z.number() }))`
@@ -36,7 +37,9 @@ describe('the pool’s connection reset', () => {
     const pid = await backend();
     await pool.transaction(async (trx) => {
       await trx.query(sql.unsafe`SELECT set_config('deeplens.test', 'local', true)`);
-      expect(await trx.oneFirst(sql.type(z.object({ value: z.string() }))`SELECT current_setting('deeplens.test') AS value`)).toBe('local');
+      expect(
+        await trx.oneFirst(sql.type(z.object({ value: z.string() }))`SELECT current_setting('deeplens.test') AS value`),
+      ).toBe('local');
     });
     expect(await setting()).toBe('');
     // A session value set by a single query (which the services never do) would survive: no DISCARD ALL ran.

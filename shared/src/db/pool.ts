@@ -15,7 +15,7 @@ export type { DatabasePool };
  */
 const resultParser: Interceptor = {
   name: 'result-parser',
-  transformRow: (queryContext, query, row) => {
+  transformRow: (queryContext, _query, row) => {
     const { resultParser: parser } = queryContext;
     if (!parser) return row;
     const parsed = parser.safeParse(row);
@@ -70,7 +70,11 @@ export async function openPool(connectionUri: string, options: PoolOptions = {})
 
 type PoolEnv = Pick<
   BaseEnv,
-  'DATABASE_URL' | 'DEEPLENS_DB_PREFIX' | 'DEEPLENS_PLATFORM_SERVICE_PASSWORD' | 'DEEPLENS_PLATFORM_POOL_SIZE' | 'DEEPLENS_PLATFORM_DATABASE_URL'
+  | 'DATABASE_URL'
+  | 'DEEPLENS_DB_PREFIX'
+  | 'DEEPLENS_PLATFORM_SERVICE_PASSWORD'
+  | 'DEEPLENS_PLATFORM_POOL_SIZE'
+  | 'DEEPLENS_PLATFORM_DATABASE_URL'
 >;
 
 export function openPlatformPool(env: PoolEnv, options: PoolOptions = {}): Promise<DatabasePool> {

@@ -66,7 +66,9 @@ const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** CONNECT is granted by name, never to PUBLIC: CREATE DATABASE … TEMPLATE gives a clone the default ACL (PUBLIC may connect). */
 export async function closeDatabaseToPublic(admin: Admin, database: string, prefix: string): Promise<void> {
-  await admin.query(`REVOKE CONNECT ON DATABASE ${quote(database)} FROM PUBLIC, ${quote(platformNames(prefix).tenantRole)}`);
+  await admin.query(
+    `REVOKE CONNECT ON DATABASE ${quote(database)} FROM PUBLIC, ${quote(platformNames(prefix).tenantRole)}`,
+  );
 }
 
 export async function grantConnect(admin: Admin, database: string, role: string): Promise<void> {
@@ -106,7 +108,12 @@ export async function databasesOpenToPublic(admin: Admin, prefix: string): Promi
               SELECT 1 FROM aclexplode(d.datacl) a
                WHERE a.privilege_type = 'CONNECT'
                  AND (a.grantee = 0 OR a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $4))))`,
-    [names.tenantDatabasePrefix, names.spareDatabasePrefix, [names.platformDatabase, names.identityDatabase], names.tenantRole],
+    [
+      names.tenantDatabasePrefix,
+      names.spareDatabasePrefix,
+      [names.platformDatabase, names.identityDatabase],
+      names.tenantRole,
+    ],
   );
   return rows.map((row) => row.datname);
 }

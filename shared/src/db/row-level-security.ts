@@ -28,6 +28,7 @@ export async function rowLevelSecurityProblems(client: Pick<pg.Client, 'query'>,
     [role],
   );
   const problems = rows.map((row) => `${row.table}: ${row.problem}`);
-  for (const found of bypass.rows) problems.push(`${role} can bypass row level security${found.rolname === role ? '' : ` as ${found.rolname}`}`);
+  for (const found of bypass.rows)
+    problems.push(`${role} can bypass row level security${found.rolname === role ? '' : ` as ${found.rolname}`}`);
   return problems;
 }

@@ -37,7 +37,8 @@ export async function grantTenantAccess(
   return credentials;
 }
 
-type FleetEnv = Pick<BaseEnv, 'DATABASE_URL' | 'DEEPLENS_DB_PREFIX'> & Partial<Pick<BaseEnv, 'DEEPLENS_ENCRYPTION_KEY' | 'NODE_ENV'>>;
+type FleetEnv = Pick<BaseEnv, 'DATABASE_URL' | 'DEEPLENS_DB_PREFIX'> &
+  Partial<Pick<BaseEnv, 'DEEPLENS_ENCRYPTION_KEY' | 'NODE_ENV'>>;
 
 /**
  * Brings an installation made before per-tenant roles to the model: no
@@ -70,22 +71,35 @@ export async function secureTenantFleet(
     if (rows.length === 0) return { closed: open.length, granted: 0, failed: [] };
     let keyring: Keyring;
     try {
-      keyring = keyringFromEnv({ DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY, NODE_ENV: env.NODE_ENV ?? 'production' });
+      keyring = keyringFromEnv({
+        DEEPLENS_ENCRYPTION_KEY: env.DEEPLENS_ENCRYPTION_KEY,
+        NODE_ENV: env.NODE_ENV ?? 'production',
+      });
     } catch {
       // Their databases are closed to everyone but the admin meanwhile: nothing is open, the aggregator skips them.
-      log.warn({ tenants: rows.length }, 'tenants without a login role; run the migration with DEEPLENS_ENCRYPTION_KEY to give them one');
+      log.warn(
+        { tenants: rows.length },
+        'tenants without a login role; run the migration with DEEPLENS_ENCRYPTION_KEY to give them one',
+      );
       return { closed: open.length, granted: 0, failed: rows.map((row) => row.database_name) };
     }
     let granted = 0;
     const failed: string[] = [];
     for (const row of rows) {
       try {
-        await grantTenantAccess(admin, platform, keyring, { prefix, tenantId: row.tenant_id, database: row.database_name });
+        await grantTenantAccess(admin, platform, keyring, {
+          prefix,
+          tenantId: row.tenant_id,
+          database: row.database_name,
+        });
         granted += 1;
       } catch (error) {
         // A database dropped by a deprovisioning since it was listed is not a failure; others are retried by the next run.
         if ((error as { code?: string }).code === '3D000') continue;
-        log.error({ database: row.database_name, err: (error as Error).message }, 'could not give a tenant its login role');
+        log.error(
+          { database: row.database_name, err: (error as Error).message },
+          'could not give a tenant its login role',
+        );
         failed.push(row.database_name);
       }
     }

@@ -9,7 +9,11 @@ import { TenantPools } from './tenant-pools.js';
 // Three real databases of this test run stand in for tenant databases.
 const env = testEnv();
 const names = platformNames(env.DEEPLENS_DB_PREFIX!);
-const databases = [names.platformDatabase, names.identityDatabase, new URL(env.DATABASE_URL!).pathname.slice(1) || 'postgres'];
+const databases = [
+  names.platformDatabase,
+  names.identityDatabase,
+  new URL(env.DATABASE_URL!).pathname.slice(1) || 'postgres',
+];
 const applicationName = `tenant-pools-test-${randomBytes(3).toString('hex')}`;
 const connectionUri = (() => {
   const url = new URL(env.DATABASE_URL!);
@@ -25,7 +29,10 @@ beforeAll(async () => {
 afterAll(() => observer?.end());
 
 const openConnections = async () =>
-  Number((await observer.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rows[0].n);
+  Number(
+    (await observer.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName]))
+      .rows[0].n,
+  );
 
 describe('TenantPools', () => {
   it('never holds more connections than allowed: a third database waits for an idle pool to close', async () => {
@@ -67,9 +74,12 @@ describe('TenantPools', () => {
     try {
       await pools.use(databases[0]!, (pool) => pool.query(sql.unsafe`SELECT 1`));
       expect(pools.stats().openPools).toBe(1);
-      await waitFor(() => (pools.stats().openPools === 0 && pools.stats().reservedConnections === 0 ? true : undefined), {
-        what: 'idle pool closed',
-      });
+      await waitFor(
+        () => (pools.stats().openPools === 0 && pools.stats().reservedConnections === 0 ? true : undefined),
+        {
+          what: 'idle pool closed',
+        },
+      );
       await waitFor(async () => ((await openConnections()) === 0 ? true : undefined), { what: 'connections gone' });
 
       await expect(pools.use(`${env.DEEPLENS_DB_PREFIX}no_such_database`, async () => 1)).rejects.toThrow();

@@ -58,7 +58,11 @@ export class TenantPools {
 
   /** Connections reserved now (open pools and pools still closing) and how many pools are open. */
   stats(): { reservedConnections: number; openPools: number; maxConnections: number } {
-    return { reservedConnections: this.reserved(), openPools: this.entries.size, maxConnections: this.options.maxConnections };
+    return {
+      reservedConnections: this.reserved(),
+      openPools: this.entries.size,
+      maxConnections: this.options.maxConnections,
+    };
   }
 
   async close(): Promise<void> {

@@ -62,7 +62,11 @@ export class EgressForbiddenError extends AppError {
 }
 
 export function isEgressForbidden(error: unknown): boolean {
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 6; e = e.cause as typeof e, depth++) {
+  for (
+    let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 6;
+    e = e.cause as typeof e, depth++
+  ) {
     if (e instanceof EgressForbiddenError || e.code === 'endpoint_forbidden') return true;
   }
   return false;
@@ -162,7 +166,7 @@ export interface EgressVerdict {
 export class EgressPolicy {
   private readonly entries: AllowEntry[];
 
-  constructor(private readonly options: EgressPolicyOptions = {}) {
+  constructor(readonly options: EgressPolicyOptions = {}) {
     this.entries = (options.allow ?? []).map(parseAllowEntry);
     if (options.allowLoopback) {
       const subnet = new BlockList();
@@ -203,7 +207,10 @@ export class EgressPolicy {
           : candidates.some(([ip, type]) => entry.subnet!.check(ip, type))),
     );
     if (allowedBy) return { allowed: true };
-    return { allowed: false, reason: `${describeAddress(refusedAs[0], refusedAs[1])} ${address} (port ${port}) is not reachable for tenant endpoints` };
+    return {
+      allowed: false,
+      reason: `${describeAddress(refusedAs[0], refusedAs[1])} ${address} (port ${port}) is not reachable for tenant endpoints`,
+    };
   }
 
   /**
@@ -217,14 +224,19 @@ export class EgressPolicy {
     return this.entries.some(
       (entry) =>
         (entry.port === undefined || entry.port === port) &&
-        (entry.host !== undefined ? entry.host === bare : family !== 0 && entry.subnet!.check(bare, family === 4 ? 'ipv4' : 'ipv6')),
+        (entry.host !== undefined
+          ? entry.host === bare
+          : family !== 0 && entry.subnet!.check(bare, family === 4 ? 'ipv4' : 'ipv6')),
     );
   }
 
   /** As `check`, throwing EgressForbiddenError with `what` (e.g. `the endpoint "https://x:9000"`) in the message. */
   assert(address: string, port: number, host: string | undefined, what: string): void {
     const verdict = this.check(address, port, host);
-    if (!verdict.allowed) throw new EgressForbiddenError(`${what} resolves to a refused address: ${verdict.reason}; an operator may allow it with DEEPLENS_EGRESS_ALLOW`);
+    if (!verdict.allowed)
+      throw new EgressForbiddenError(
+        `${what} resolves to a refused address: ${verdict.reason}; an operator may allow it with DEEPLENS_EGRESS_ALLOW`,
+      );
   }
 
   /**
@@ -234,7 +246,10 @@ export class EgressPolicy {
    */
   assertLiteralHost(host: string, port: number, what: string): void {
     const bare = host.replace(/^\[|\]$/g, '');
-    if (isIP(bare)) return this.assert(bare, port, bare, what);
+    if (isIP(bare)) {
+      this.assert(bare, port, bare, what);
+      return;
+    }
     if (/^localhost\.?$/i.test(bare) || /\.localhost\.?$/i.test(bare)) this.assert('127.0.0.1', port, bare, what);
   }
 
@@ -257,7 +272,12 @@ function describeAddress(ip: string, type: 'ipv4' | 'ipv6'): string {
   };
   if (inRange('127.0.0.0', 8, 'ipv4') || inRange('::1', 128, 'ipv6')) return 'the loopback address';
   if (inRange('169.254.0.0', 16, 'ipv4') || inRange('fe80::', 10, 'ipv6')) return 'the link-local address';
-  if (inRange('10.0.0.0', 8, 'ipv4') || inRange('172.16.0.0', 12, 'ipv4') || inRange('192.168.0.0', 16, 'ipv4') || inRange('fc00::', 7, 'ipv6'))
+  if (
+    inRange('10.0.0.0', 8, 'ipv4') ||
+    inRange('172.16.0.0', 12, 'ipv4') ||
+    inRange('192.168.0.0', 16, 'ipv4') ||
+    inRange('fc00::', 7, 'ipv6')
+  )
     return 'the private address';
   if (inRange('100.64.0.0', 10, 'ipv4')) return 'the shared (CGNAT) address';
   if (inRange('224.0.0.0', 4, 'ipv4') || inRange('ff00::', 8, 'ipv6')) return 'the multicast address';

@@ -16,25 +16,42 @@ const describe = (host: string, port: number) => `the endpoint ${host}:${port}`;
 
 /** A `lookup` for net/tls/http that only ever yields addresses the policy allows for `port`. */
 export function guardedLookup(policy: EgressPolicy, port: number): LookupFunction {
-  return ((hostname: string, options: { all?: boolean; family?: number | string }, callback: (...args: unknown[]) => void) => {
+  return ((
+    hostname: string,
+    options: { all?: boolean; family?: number | string },
+    callback: (...args: unknown[]) => void,
+  ) => {
     const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : Number(options.family ?? 0);
-    dnsLookup(hostname, { all: true, verbatim: true, family: family as 0 | 4 | 6 }, (error, addresses: LookupAddress[]) => {
-      if (error) return callback(error);
-      // One refused address refuses the name: a name that mixes public and private answers is an attack, not a config.
-      for (const entry of addresses) {
-        const verdict = policy.check(entry.address, port, hostname);
-        if (!verdict.allowed) return callback(new EgressForbiddenError(`${describe(hostname, port)} resolves to a refused address: ${verdict.reason}; an operator may allow it with DEEPLENS_EGRESS_ALLOW`));
-      }
-      if (options.all) return callback(null, addresses);
-      const first = addresses[0];
-      if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }));
-      callback(null, first.address, first.family);
-    });
+    dnsLookup(
+      hostname,
+      { all: true, verbatim: true, family: family as 0 | 4 | 6 },
+      (error, addresses: LookupAddress[]) => {
+        if (error) return callback(error);
+        // One refused address refuses the name: a name that mixes public and private answers is an attack, not a config.
+        for (const entry of addresses) {
+          const verdict = policy.check(entry.address, port, hostname);
+          if (!verdict.allowed)
+            return callback(
+              new EgressForbiddenError(
+                `${describe(hostname, port)} resolves to a refused address: ${verdict.reason}; an operator may allow it with DEEPLENS_EGRESS_ALLOW`,
+              ),
+            );
+        }
+        if (options.all) return callback(null, addresses);
+        const first = addresses[0];
+        if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }));
+        callback(null, first.address, first.family);
+      },
+    );
   }) as LookupFunction;
 }
 
 /** Resolves and checks `host` for `port`; what a hand-made socket (SMB) connects to. */
-export function resolveAllowed(policy: EgressPolicy, host: string, port: number): Promise<{ address: string; family: number }> {
+export function resolveAllowed(
+  policy: EgressPolicy,
+  host: string,
+  port: number,
+): Promise<{ address: string; family: number }> {
   const bare = host.replace(/^\[|\]$/g, '');
   if (isIP(bare)) {
     policy.assert(bare, port, bare, describe(bare, port));
@@ -47,7 +64,10 @@ export function resolveAllowed(policy: EgressPolicy, host: string, port: number)
   });
 }
 
-type CreateConnection = (options: Record<string, unknown>, callback: (error: Error | null, socket?: Socket) => void) => Socket | undefined;
+type CreateConnection = (
+  options: Record<string, unknown>,
+  callback: (error: Error | null, socket?: Socket) => void,
+) => Socket | undefined;
 
 /**
  * Wraps an agent's createConnection: the port is known there (a plain lookup
@@ -62,7 +82,9 @@ function guardConnections(agent: http.Agent, policy: EgressPolicy, defaultPort: 
       const verdict = policy.check(host, port, host);
       if (!verdict.allowed) {
         // Asynchronously, as a failed connection would: the request fails with this error, no socket is made.
-        const error = new EgressForbiddenError(`${describe(host, port)} is refused: ${verdict.reason}; an operator may allow it with DEEPLENS_EGRESS_ALLOW`);
+        const error = new EgressForbiddenError(
+          `${describe(host, port)} is refused: ${verdict.reason}; an operator may allow it with DEEPLENS_EGRESS_ALLOW`,
+        );
         process.nextTick(() => callback(error));
         return undefined;
       }

@@ -37,9 +37,11 @@ export const NFS_READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 const UUID_SEGMENT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const refuse = (mountPath: string, why: string) => new EgressForbiddenError(`the NFS mount path ${mountPath} is refused: ${why}`);
+const refuse = (mountPath: string, why: string) =>
+  new EgressForbiddenError(`the NFS mount path ${mountPath} is refused: ${why}`);
 
-const inside = (root: string, path: string) => path === root || path.startsWith(root.endsWith(sep) ? root : `${root}${sep}`);
+const inside = (root: string, path: string) =>
+  path === root || path.startsWith(root.endsWith(sep) ? root : `${root}${sep}`);
 
 /** Null when the path cannot be resolved (missing, unreadable, a link loop): the caller checks its ancestor. */
 async function realOrNull(path: string): Promise<string | null> {
@@ -83,7 +85,8 @@ export async function confineMountPath(mountPath: string, rules: NfsRules, tenan
   if (mountPath.includes('\0')) throw refuse(mountPath, 'it contains a NUL character');
   const { real, exists } = await resolveReal(normalize(mountPath));
   if (rules.roots.length === 0) {
-    if (!rules.development) throw refuse(mountPath, 'NFS storage is not enabled on this platform (no DEEPLENS_NFS_ROOTS configured)');
+    if (!rules.development)
+      throw refuse(mountPath, 'NFS storage is not enabled on this platform (no DEEPLENS_NFS_ROOTS configured)');
     return { real, exists };
   }
   for (const root of rules.roots) {
@@ -93,14 +96,21 @@ export async function confineMountPath(mountPath: string, rules: NfsRules, tenan
     const foreign = relative(realRoot, real)
       .split(sep)
       .find((segment) => UUID_SEGMENT.test(segment) && segment.toLowerCase() !== tenantId.toLowerCase());
-    if (foreign) throw refuse(mountPath, 'it lies inside another tenant\'s folder');
+    if (foreign) throw refuse(mountPath, "it lies inside another tenant's folder");
     return { real, exists };
   }
-  throw refuse(mountPath, `it does not resolve inside the folders allowed for NFS mounts (DEEPLENS_NFS_ROOTS: ${rules.roots.join(', ')})`);
+  throw refuse(
+    mountPath,
+    `it does not resolve inside the folders allowed for NFS mounts (DEEPLENS_NFS_ROOTS: ${rules.roots.join(', ')})`,
+  );
 }
 
 /** The check made before a config is stored (PUT, POST /v1/tenants): NFS mount paths only, other providers pass. */
-export async function assertNfsConfigAllowed(storage: { provider: string; config: unknown }, rules: NfsRules, tenantId: string): Promise<void> {
+export async function assertNfsConfigAllowed(
+  storage: { provider: string; config: unknown },
+  rules: NfsRules,
+  tenantId: string,
+): Promise<void> {
   if (storage.provider !== 'nfs') return;
   const mountPath = (storage.config as { mount_path?: unknown } | null)?.mount_path;
   if (typeof mountPath === 'string') await confineMountPath(mountPath, rules, tenantId);
@@ -120,10 +130,16 @@ export class NfsMountMissingError extends Error {
  * refusing any that is a symbolic link or not a folder; returns the last one.
  * `base` must already be a real path.
  */
-export async function ensureFolders(base: string, segments: readonly string[], what: string, { create = true } = {}): Promise<string> {
+export async function ensureFolders(
+  base: string,
+  segments: readonly string[],
+  what: string,
+  { create = true } = {},
+): Promise<string> {
   let current = base;
   for (const segment of segments) {
-    if (!segment || segment === '.' || segment === '..' || segment.includes('/')) throw new EgressForbiddenError(`${what}: "${segment}" is not a folder name`);
+    if (!segment || segment === '.' || segment === '..' || segment.includes('/'))
+      throw new EgressForbiddenError(`${what}: "${segment}" is not a folder name`);
     current = join(current, segment);
     if (create) {
       await mkdir(current, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
@@ -131,10 +147,12 @@ export async function ensureFolders(base: string, segments: readonly string[], w
       });
     }
     const info = await lstat(current);
-    if (info.isSymbolicLink()) throw new EgressForbiddenError(`${what}: ${current} is a symbolic link, which DeepLens does not follow`);
+    if (info.isSymbolicLink())
+      throw new EgressForbiddenError(`${what}: ${current} is a symbolic link, which DeepLens does not follow`);
     if (!info.isDirectory()) throw Object.assign(new Error(`${current} is not a directory`), { code: 'ENOTDIR' });
   }
-  if ((await realpath(current)) !== current) throw new EgressForbiddenError(`${what}: ${current} resolves elsewhere through a symbolic link`);
+  if ((await realpath(current)) !== current)
+    throw new EgressForbiddenError(`${what}: ${current} resolves elsewhere through a symbolic link`);
   return current;
 }
 
@@ -142,7 +160,12 @@ export async function ensureFolders(base: string, segments: readonly string[], w
  * The tenant's folder under its mount, checked again now: the mount confined
  * and existing, `<mount>/<tenant id>` created if missing and a real folder.
  */
-export async function tenantFolder(mountPath: string, rules: NfsRules, tenantId: string, options: { create?: boolean } = {}): Promise<string> {
+export async function tenantFolder(
+  mountPath: string,
+  rules: NfsRules,
+  tenantId: string,
+  options: { create?: boolean } = {},
+): Promise<string> {
   const mount = await confineMountPath(mountPath, rules, tenantId);
   if (!mount.exists) throw new NfsMountMissingError(mountPath);
   return ensureFolders(mount.real, [tenantId], `the NFS mount path ${mountPath}`, options);

@@ -14,7 +14,10 @@ export interface WebhookUrlPolicy {
   requireHttps: boolean;
 }
 
-export function webhookUrlPolicyFromEnv(env: { NODE_ENV: string; DEEPLENS_EGRESS_ALLOW: readonly string[] }): WebhookUrlPolicy {
+export function webhookUrlPolicyFromEnv(env: {
+  NODE_ENV: string;
+  DEEPLENS_EGRESS_ALLOW: readonly string[];
+}): WebhookUrlPolicy {
   return { egress: egressPolicyFromEnv(env), requireHttps: env.NODE_ENV !== 'development' };
 }
 
@@ -26,10 +29,13 @@ export function checkWebhookUrl(text: string, policy: WebhookUrlPolicy): URL {
   } catch {
     throw validationFailed('body.url must be an absolute http or https URL');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw validationFailed('body.url must be an http or https URL');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw validationFailed('body.url must be an http or https URL');
   const port = urlPort(url);
   if (url.protocol === 'http:' && policy.requireHttps && !policy.egress.listed(url.hostname, port)) {
-    throw validationFailed(`body.url must use https; plain http is accepted only for a host:port an operator lists in DEEPLENS_EGRESS_ALLOW`);
+    throw validationFailed(
+      `body.url must use https; plain http is accepted only for a host:port an operator lists in DEEPLENS_EGRESS_ALLOW`,
+    );
   }
   policy.egress.assertLiteralUrl(url, `the webhook URL's host ${url.host}`);
   return url;

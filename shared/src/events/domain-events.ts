@@ -85,7 +85,8 @@ const EVENT_ID_NAMESPACE = '6f1d3c2a-9b7e-4e8f-a1d2-3c4b5a697887';
  * derived from the fact (uuid v5), so a retried job records the same event
  * once and consumers can de-duplicate what a crash publishes twice.
  */
-export const domainEventId = (type: DomainEventType, ...parts: string[]) => uuidv5([type, ...parts].join('/'), EVENT_ID_NAMESPACE);
+export const domainEventId = (type: DomainEventType, ...parts: string[]) =>
+  uuidv5([type, ...parts].join('/'), EVENT_ID_NAMESPACE);
 
 /** Builds an event whose id is derived from its type and `parts`, dated now. */
 export function factEvent<T extends DomainEventType>(
@@ -147,7 +148,13 @@ export async function readDomainEvents(
   queuePrefix: string,
   { afterId = '0', count = 1_000 }: { afterId?: string; count?: number } = {},
 ): Promise<Array<{ streamId: string; event: DomainEvent }>> {
-  const entries = await redis.xrange(domainEventsStream(queuePrefix), afterId === '0' ? '-' : `(${afterId}`, '+', 'COUNT', count);
+  const entries = await redis.xrange(
+    domainEventsStream(queuePrefix),
+    afterId === '0' ? '-' : `(${afterId}`,
+    '+',
+    'COUNT',
+    count,
+  );
   return entries.flatMap(([streamId, fields]) => {
     const event = parseDomainEvent(fields);
     return event ? [{ streamId, event }] : [];

@@ -41,7 +41,8 @@ export function verifyWebhookSignature(
   if (!header) return { ok: false, reason: 'missing' };
   const parts = Object.fromEntries(header.split(',').map((part) => part.trim().split('=', 2) as [string, string]));
   const timestamp = Number(parts.t);
-  if (!Number.isInteger(timestamp) || !parts.v1 || !/^[0-9a-f]{64}$/.test(parts.v1)) return { ok: false, reason: 'malformed' };
+  if (!Number.isInteger(timestamp) || !parts.v1 || !/^[0-9a-f]{64}$/.test(parts.v1))
+    return { ok: false, reason: 'malformed' };
   const expected = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest();
   if (!timingSafeEqual(expected, Buffer.from(parts.v1, 'hex'))) return { ok: false, reason: 'mismatch' };
   if (Math.abs(now - timestamp) > toleranceSeconds) return { ok: false, reason: 'expired' };
@@ -70,9 +71,18 @@ export function webhookSubscriberView(row: WebhookSubscriberRow) {
 }
 
 const webhookContext = (id: string) => [id, 'webhook'];
-const secretRow = z.object({ id: z.string(), key_id: z.string().nullable(), sealed_secret: z.string().nullable(), secret: z.instanceof(Buffer).nullable() });
+const secretRow = z.object({
+  id: z.string(),
+  key_id: z.string().nullable(),
+  sealed_secret: z.string().nullable(),
+  secret: z.instanceof(Buffer).nullable(),
+});
 const openSecret = (keyring: Keyring, row: z.infer<typeof secretRow>) =>
-  openStoredSecret(keyring, { sealed: row.sealed_secret, legacy: row.secret, keyId: row.key_id }, webhookContext(row.id));
+  openStoredSecret(
+    keyring,
+    { sealed: row.sealed_secret, legacy: row.secret, keyId: row.key_id },
+    webhookContext(row.id),
+  );
 
 export const webhookSubscribersRepository = {
   async create(
@@ -108,7 +118,11 @@ export const webhookSubscribersRepository = {
   },
 
   /** The subscriber with its opened secret, for the delivery worker only; null when gone or inactive. */
-  async readForDelivery(db: CommonQueryMethods, id: string, keyring: Keyring): Promise<{ url: string; secret: string } | null> {
+  async readForDelivery(
+    db: CommonQueryMethods,
+    id: string,
+    keyring: Keyring,
+  ): Promise<{ url: string; secret: string } | null> {
     const row = await db.maybeOne(sql.type(secretRow.extend({ url: z.string() }))`
       SELECT id, url, key_id, sealed_secret, secret FROM webhook_subscribers WHERE id = ${id} AND active`);
     if (!row) return null;
@@ -128,7 +142,13 @@ export const sealedWebhookSecrets: SealedStore = {
        LIMIT 1
        FOR UPDATE SKIP LOCKED`);
     if (!row) return null;
-    return { id: row.id, keyId: row.key_id, legacy: row.secret !== null, context: webhookContext(row.id), open: (keyring) => openSecret(keyring, row) };
+    return {
+      id: row.id,
+      keyId: row.key_id,
+      legacy: row.secret !== null,
+      context: webhookContext(row.id),
+      open: (keyring) => openSecret(keyring, row),
+    };
   },
 
   async store(trx, id, { sealed, keyId }) {
@@ -178,16 +198,18 @@ export const webhookDeliveriesRepository = {
   },
 
   async recent(db: CommonQueryMethods, subscriberId: string, limit = 100) {
-    return db.any(sql.type(z.object({
-      event_id: z.string(),
-      event_type: z.string(),
-      attempt: z.number(),
-      outcome: z.string(),
-      status_code: z.number().nullable(),
-      duration_ms: z.number(),
-      error: z.string().nullable(),
-      attempted_at: z.number(),
-    }))`
+    return db.any(sql.type(
+      z.object({
+        event_id: z.string(),
+        event_type: z.string(),
+        attempt: z.number(),
+        outcome: z.string(),
+        status_code: z.number().nullable(),
+        duration_ms: z.number(),
+        error: z.string().nullable(),
+        attempted_at: z.number(),
+      }),
+    )`
       SELECT event_id, event_type, attempt, outcome, status_code, duration_ms, error, attempted_at
         FROM webhook_deliveries WHERE subscriber_id = ${subscriberId}
        ORDER BY attempted_at DESC, id DESC LIMIT ${limit}`);

@@ -27,8 +27,14 @@ let producer: JobProducer;
 let outbox: Outbox;
 
 beforeAll(async () => {
-  pool = await openPool(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), { maximumPoolSize: 6 });
-  producer = new JobProducer(createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true }), env.DEEPLENS_QUEUE_PREFIX!, parseEnv(baseEnvSchema, env));
+  pool = await openPool(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), {
+    maximumPoolSize: 6,
+  });
+  producer = new JobProducer(
+    createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true }),
+    env.DEEPLENS_QUEUE_PREFIX!,
+    parseEnv(baseEnvSchema, env),
+  );
   outbox = createOutbox({ pool, producer, log });
 });
 afterAll(async () => {
@@ -38,16 +44,26 @@ afterAll(async () => {
 });
 
 const published = (id: string) =>
-  pool.maybeOneFirst(sql.type(z.object({ published: z.boolean() }))`SELECT published_at IS NOT NULL AS published FROM outbox WHERE id = ${id}`);
+  pool.maybeOneFirst(
+    sql.type(
+      z.object({ published: z.boolean() }),
+    )`SELECT published_at IS NOT NULL AS published FROM outbox WHERE id = ${id}`,
+  );
 
 /** Jobs ever added to the provisioning queue of this prefix. */
 const provisioningJobs = async () =>
-  Object.values(await producer.queue('provisioning').getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized')).reduce((a, b) => a + b, 0);
+  Object.values(
+    await producer
+      .queue('provisioning')
+      .getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'),
+  ).reduce((a, b) => a + b, 0);
 
 /** A committed row whose writer died before publishing it. */
 async function strandedJob(backupId: string) {
   const { jobId, data } = producer.prepare('platform.backup', { backupId });
-  await outboxRepository.insert(pool, producer.prefix, [{ kind: 'job', id: jobId, name: 'platform.backup', tenantId: null, body: data }]);
+  await outboxRepository.insert(pool, producer.prefix, [
+    { kind: 'job', id: jobId, name: 'platform.backup', tenantId: null, body: data },
+  ]);
   return jobId;
 }
 
@@ -88,7 +104,13 @@ describe('the outbox', () => {
   it('answers a committed job the writer never published as waiting, and the sweep queues it exactly once, however many sweep', async () => {
     const backupId = randomUUID();
     const jobId = await strandedJob(backupId);
-    expect(await outbox.findJob(jobId)).toMatchObject({ id: jobId, type: 'platform.backup', state: 'waiting', attempts: 0, maxAttempts: 3 });
+    expect(await outbox.findJob(jobId)).toMatchObject({
+      id: jobId,
+      type: 'platform.backup',
+      state: 'waiting',
+      attempts: 0,
+      maxAttempts: 3,
+    });
     expect(await producer.find(jobId)).toBeNull();
     const before = await provisioningJobs();
 

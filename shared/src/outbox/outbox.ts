@@ -31,7 +31,11 @@ export interface OutboxRecorder {
   events(...events: DomainEvent[]): Promise<void>;
 }
 
-async function recordDomainEvents(db: CommonQueryMethods, queuePrefix: string, events: readonly DomainEvent[]): Promise<OutboxKey[]> {
+async function recordDomainEvents(
+  db: CommonQueryMethods,
+  queuePrefix: string,
+  events: readonly DomainEvent[],
+): Promise<OutboxKey[]> {
   await outboxRepository.insert(
     db,
     queuePrefix,
@@ -55,7 +59,13 @@ export interface OutboxOptions {
   refuseWhileQueueDown?: boolean;
 }
 
-export function createOutbox({ pool, producer, log, streamMaxLength = DEFAULT_STREAM_MAX_LENGTH, refuseWhileQueueDown = false }: OutboxOptions) {
+export function createOutbox({
+  pool,
+  producer,
+  log,
+  streamMaxLength = DEFAULT_STREAM_MAX_LENGTH,
+  refuseWhileQueueDown = false,
+}: OutboxOptions) {
   function recorder(trx: CommonQueryMethods, keys: OutboxKey[]): OutboxRecorder {
     return {
       async job(name, payload) {
@@ -91,15 +101,26 @@ export function createOutbox({ pool, producer, log, streamMaxLength = DEFAULT_ST
     );
     if (events.length > 0) {
       try {
-        await publishDomainEvents(producer.connection, producer.prefix, events.map((row) => row.body as DomainEvent), { maxLength: streamMaxLength });
+        await publishDomainEvents(
+          producer.connection,
+          producer.prefix,
+          events.map((row) => row.body as DomainEvent),
+          { maxLength: streamMaxLength },
+        );
         published.push(...events);
       } catch (error) {
         failures.push(error);
       }
     }
-    await outboxRepository.markPublished(trx, published.map(({ kind, id }) => ({ kind, id })));
+    await outboxRepository.markPublished(
+      trx,
+      published.map(({ kind, id }) => ({ kind, id })),
+    );
     if (failures.length > 0) {
-      log.warn({ err: failures[0], failed: failures.length }, 'outbox messages not published yet; the sweep will publish them');
+      log.warn(
+        { err: failures[0], failed: failures.length },
+        'outbox messages not published yet; the sweep will publish them',
+      );
     }
     return published.length;
   }
@@ -116,7 +137,10 @@ export function createOutbox({ pool, producer, log, streamMaxLength = DEFAULT_ST
       await failpoint('outbox.before-publish');
       return await pool.transaction(async (trx) => publishRows(trx, await outboxRepository.claim(trx, keys)));
     } catch (error) {
-      log.warn({ err: error, messages: keys.length }, 'outbox messages committed but not published; the sweep will publish them');
+      log.warn(
+        { err: error, messages: keys.length },
+        'outbox messages committed but not published; the sweep will publish them',
+      );
       return 0;
     }
   }
@@ -140,7 +164,8 @@ export function createOutbox({ pool, producer, log, streamMaxLength = DEFAULT_ST
      * Records events in `trx`, for writers that run their own transaction (the
      * aggregator's usage statements); they publish the keys after the commit.
      */
-    recordEvents: (trx: CommonQueryMethods, events: readonly DomainEvent[]) => recordDomainEvents(trx, producer.prefix, events),
+    recordEvents: (trx: CommonQueryMethods, events: readonly DomainEvent[]) =>
+      recordDomainEvents(trx, producer.prefix, events),
 
     publish,
 
@@ -151,7 +176,9 @@ export function createOutbox({ pool, producer, log, streamMaxLength = DEFAULT_ST
      * writer is publishing right now to it.
      */
     async sweep(graceMs: number): Promise<number> {
-      return pool.transaction(async (trx) => publishRows(trx, await outboxRepository.claimStranded(trx, producer.prefix, graceMs)));
+      return pool.transaction(async (trx) =>
+        publishRows(trx, await outboxRepository.claimStranded(trx, producer.prefix, graceMs)),
+      );
     },
 
     /** A job recorded but not yet on the queue, as GET /v1/jobs/:id shows it: waiting. */

@@ -82,7 +82,9 @@ const eventRowsCheck = TypeCompiler.Compile(Type.Object({ eventRows: jsonText, .
 const isJsonArray = (text: string) => text.startsWith('[') && text.endsWith(']');
 const usageIngestPayload = z.custom<UsageIngestPayload>(
   (value) => eventRowsCheck.Check(value) && isJsonArray(value.eventRows),
-  { message: `a usage.ingest payload is eventRows (a JSON array of 1 to ${MAX_EVENTS_PER_JOB} event rows) with eventCount` },
+  {
+    message: `a usage.ingest payload is eventRows (a JSON array of 1 to ${MAX_EVENTS_PER_JOB} event rows) with eventCount`,
+  },
 );
 
 interface JobDefinition<P extends z.ZodTypeAny> {
@@ -107,7 +109,10 @@ const defineJob = <P extends z.ZodTypeAny>(definition: JobDefinition<P>) => defi
 /** The variables retry policies are read from, parsed once with the rest of the producer's environment. */
 export type RetryPolicyEnv = Pick<
   BaseEnv,
-  'DEEPLENS_STORAGE_VERIFY_ATTEMPTS' | 'DEEPLENS_STORAGE_VERIFY_BACKOFF_MS' | 'DEEPLENS_WEBHOOK_ATTEMPTS' | 'DEEPLENS_WEBHOOK_BACKOFF_MS'
+  | 'DEEPLENS_STORAGE_VERIFY_ATTEMPTS'
+  | 'DEEPLENS_STORAGE_VERIFY_BACKOFF_MS'
+  | 'DEEPLENS_WEBHOOK_ATTEMPTS'
+  | 'DEEPLENS_WEBHOOK_BACKOFF_MS'
 >;
 
 export interface RetryPolicy {
@@ -116,7 +121,10 @@ export interface RetryPolicy {
   backoff: { type: 'exponential' | 'fixed' | 'exponential-jitter'; delay: number };
 }
 
-const fixedRetry = (attempts: number, delay: number) => (): RetryPolicy => ({ attempts, backoff: { type: 'exponential', delay } });
+const fixedRetry = (attempts: number, delay: number) => (): RetryPolicy => ({
+  attempts,
+  backoff: { type: 'exponential', delay },
+});
 
 export const jobCatalog = {
   'tenant.provision': defineJob({
@@ -150,7 +158,10 @@ export const jobCatalog = {
     }),
     // Each job carries the policy of the process that made it (DEEPLENS_STORAGE_VERIFY_*). Only
     // network-level failures are retried: the verifier fails configuration errors at once.
-    retry: (env) => ({ attempts: env.DEEPLENS_STORAGE_VERIFY_ATTEMPTS, backoff: { type: 'exponential-jitter', delay: env.DEEPLENS_STORAGE_VERIFY_BACKOFF_MS } }),
+    retry: (env) => ({
+      attempts: env.DEEPLENS_STORAGE_VERIFY_ATTEMPTS,
+      backoff: { type: 'exponential-jitter', delay: env.DEEPLENS_STORAGE_VERIFY_BACKOFF_MS },
+    }),
     retention: tenantJobRetention,
     jobId: (payload) => deterministicJobId('storage.verify', payload.tenantId, payload.requestId),
     tenantOf: (payload) => payload.tenantId,
@@ -192,7 +203,10 @@ export const jobCatalog = {
     queue: 'webhooks',
     // One job per subscriber and event: the event's body is read from webhook_events.
     payload: z.object({ subscriberId: uuid, eventId: uuid }),
-    retry: (env) => ({ attempts: env.DEEPLENS_WEBHOOK_ATTEMPTS, backoff: { type: 'exponential-jitter', delay: env.DEEPLENS_WEBHOOK_BACKOFF_MS } }),
+    retry: (env) => ({
+      attempts: env.DEEPLENS_WEBHOOK_ATTEMPTS,
+      backoff: { type: 'exponential-jitter', delay: env.DEEPLENS_WEBHOOK_BACKOFF_MS },
+    }),
     retention: highVolumeRetention,
     jobId: (payload) => deterministicJobId('webhook.deliver', payload.subscriberId, payload.eventId),
     tenantOf: () => null,
@@ -206,4 +220,3 @@ export const jobNames = Object.keys(jobCatalog) as JobName[];
 export function jobNamesOf(queue: QueueName): JobName[] {
   return jobNames.filter((name) => jobCatalog[name].queue === queue);
 }
-

@@ -5,7 +5,8 @@ import { apiCallEvent } from '../testing/index.js';
 import { jobCatalog, type UsageEvent } from './catalog.js';
 
 const usageIngest = jobCatalog['usage.ingest'];
-const event = (tenantId: string, overrides: Partial<UsageEvent> = {}) => apiCallEvent(tenantId, overrides) as UsageEvent;
+const event = (tenantId: string, overrides: Partial<UsageEvent> = {}) =>
+  apiCallEvent(tenantId, overrides) as UsageEvent;
 
 describe('the usage.ingest payload', () => {
   it('is the intake’s events as JSON rows, instants cut to milliseconds, with the count and the sole tenant', () => {
@@ -16,7 +17,10 @@ describe('the usage.ingest payload', () => {
     expect(payload).toMatchObject({ eventCount: 2, tenantId: tenant });
     const rows = JSON.parse('eventRows' in payload ? payload.eventRows : '[]') as unknown[][];
     // Field by field as EVENT_ROW_FIELDS names them; byte counts not sent are 0, as stored.
-    expect(Object.fromEntries(EVENT_ROW_FIELDS.map((field, index) => [field, rows[0]![index]]))).toEqual({ responseBytes: 0, ...first });
+    expect(Object.fromEntries(EVENT_ROW_FIELDS.map((field, index) => [field, rows[0]![index]]))).toEqual({
+      responseBytes: 0,
+      ...first,
+    });
     expect(rows[1]![EVENT_ROW_FIELDS.indexOf('occurredAt')]).toBe('2026-10-31T23:59:59.999Z');
     expect(usageIngest.tenantOf(payload)).toBe(tenant);
     expect(usageIngest.tenantOf(usageIngestPayloadOf([event(tenant), event(randomUUID())]))).toBeNull();

@@ -1,7 +1,16 @@
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError, unavailable, validationFailed } from '../errors.js';
-import { jobCatalog, jobNames, queueNames, type JobName, type JobPayload, type QueueName, type RetryPolicy, type RetryPolicyEnv } from './catalog.js';
+import {
+  jobCatalog,
+  jobNames,
+  queueNames,
+  type JobName,
+  type JobPayload,
+  type QueueName,
+  type RetryPolicy,
+  type RetryPolicyEnv,
+} from './catalog.js';
 import { jobViewFromBull, type JobView } from './job-view.js';
 import { untilReady } from './redis.js';
 
@@ -36,7 +45,10 @@ export class JobProducer {
     this.queues = Object.fromEntries(
       queueNames.map((name) => [name, new Queue(name, { connection, prefix })]),
     ) as Record<QueueName, Queue>;
-    this.retries = Object.fromEntries(jobNames.map((name) => [name, jobCatalog[name].retry(env)])) as Record<JobName, RetryPolicy>;
+    this.retries = Object.fromEntries(jobNames.map((name) => [name, jobCatalog[name].retry(env)])) as Record<
+      JobName,
+      RetryPolicy
+    >;
   }
 
   queue(name: QueueName): Queue {
@@ -48,7 +60,10 @@ export class JobProducer {
    * id derived by the catalog. The outbox records this in the writer's
    * transaction, so the id can be answered before the job reaches Redis.
    */
-  prepare<N extends JobName>(name: N, payload: JobPayload<N>): { jobId: string; data: JobPayload<N>; tenantId: string | null } {
+  prepare<N extends JobName>(
+    name: N,
+    payload: JobPayload<N>,
+  ): { jobId: string; data: JobPayload<N>; tenantId: string | null } {
     const definition = jobCatalog[name];
     const parsed = definition.payload.safeParse(payload);
     if (!parsed.success) throw validationFailed(`invalid ${name} payload: ${parsed.error.issues[0]?.message}`);
@@ -136,7 +151,14 @@ export class JobProducer {
       for (let tries = 0; tries < 3 && looksTorn(job, state); tries += 1) {
         const again = await Job.fromId(queue, jobId);
         const stateAgain = again ? await again.getState() : state;
-        if (!again || (stateAgain === state && again.processedOn === job.processedOn && again.finishedOn === job.finishedOn && again.failedReason === job.failedReason)) break;
+        if (
+          !again ||
+          (stateAgain === state &&
+            again.processedOn === job.processedOn &&
+            again.finishedOn === job.finishedOn &&
+            again.failedReason === job.failedReason)
+        )
+          break;
         job = again;
         state = stateAgain;
       }

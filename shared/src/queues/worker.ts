@@ -42,7 +42,11 @@ const MAX_BACKOFF_MS = 10 * 60_000;
  * half and all of delay·2^(n-1), so jobs that failed together (every tenant on
  * one storage outage) do not all retry in the same instant.
  */
-export function jitteredExponentialDelay(attemptsMade: number, delay: number, random: () => number = Math.random): number {
+export function jitteredExponentialDelay(
+  attemptsMade: number,
+  delay: number,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(MAX_BACKOFF_MS, delay * 2 ** Math.max(0, attemptsMade - 1));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
@@ -59,11 +63,7 @@ export const catalogBackoffStrategy: BackoffStrategy = (attemptsMade, type, _err
  * payload again on dequeue, turns errors into coded failures (retried only
  * when retrying can help), and archives every finished job's record.
  */
-export function startQueueWorker<Q extends QueueName>(
-  queue: Q,
-  handlers: HandlersFor<Q>,
-  deps: WorkerDeps,
-): Worker {
+export function startQueueWorker<Q extends QueueName>(queue: Q, handlers: HandlersFor<Q>, deps: WorkerDeps): Worker {
   const expected = jobNamesOf(queue).sort();
   const given = Object.keys(handlers).sort();
   if (expected.join() !== given.join()) {
@@ -81,7 +81,9 @@ export function startQueueWorker<Q extends QueueName>(
       if (!definition || !handler) throw new UnrecoverableError(`internal_error: no handler for job ${job.name}`);
       const parsed = definition.payload.safeParse(job.data);
       if (!parsed.success) {
-        throw new UnrecoverableError(encodeFailure({ code: 'validation_failed', message: parsed.error.issues[0]?.message ?? 'invalid payload' }));
+        throw new UnrecoverableError(
+          encodeFailure({ code: 'validation_failed', message: parsed.error.issues[0]?.message ?? 'invalid payload' }),
+        );
       }
       const attempt = job.attemptsMade + 1;
       const maxAttempts = job.opts.attempts ?? 1;

@@ -33,11 +33,33 @@ export function createJobRecordsRepository(pool: DatabasePool) {
                                  created_at, started_at, finished_at)
         SELECT * FROM ${sql.unnest(
           latest.map((view) => [
-            view.id, view.type, view.tenantId, view.state, view.attempts, view.maxAttempts,
-            json(view.progress), json(view.result), json(view.error),
-            view.createdAt, view.startedAt, view.finishedAt,
+            view.id,
+            view.type,
+            view.tenantId,
+            view.state,
+            view.attempts,
+            view.maxAttempts,
+            json(view.progress),
+            json(view.result),
+            json(view.error),
+            view.createdAt,
+            view.startedAt,
+            view.finishedAt,
           ]),
-          ['uuid', 'text', 'uuid', 'text', 'int4', 'int4', 'jsonb', 'jsonb', 'jsonb', 'timestamptz', 'timestamptz', 'timestamptz'],
+          [
+            'uuid',
+            'text',
+            'uuid',
+            'text',
+            'int4',
+            'int4',
+            'jsonb',
+            'jsonb',
+            'jsonb',
+            'timestamptz',
+            'timestamptz',
+            'timestamptz',
+          ],
         )}
         ON CONFLICT (id) DO UPDATE SET
           state = excluded.state, attempts = excluded.attempts, progress = excluded.progress,
@@ -66,7 +88,6 @@ export function createJobRecordsRepository(pool: DatabasePool) {
         finishedAt: iso(row.finished_at),
       };
     },
-
   };
 }
 

@@ -17,7 +17,12 @@ export type PlatformCounts = z.infer<typeof platformCountsRow>;
 const quotaLevelRow = z.object({ limit_name: z.string(), level: z.enum(['near', 'over']), n: z.number() });
 export type QuotaLevelCount = z.infer<typeof quotaLevelRow>;
 
-const planUsageRow = z.object({ plan: z.string(), api_calls: z.number(), storage_bytes: z.number(), storage_limit_bytes: z.number() });
+const planUsageRow = z.object({
+  plan: z.string(),
+  api_calls: z.number(),
+  storage_bytes: z.number(),
+  storage_limit_bytes: z.number(),
+});
 export type PlanUsage = z.infer<typeof planUsageRow>;
 
 const thisMonth = sql.fragment`date_trunc('month', now() AT TIME ZONE 'UTC')::date`;

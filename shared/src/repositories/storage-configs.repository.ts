@@ -72,12 +72,21 @@ export const storageConfigsRepository = {
    */
   async save(
     db: CommonQueryMethods,
-    input: { tenantId: string; provider: StorageProvider; config: Record<string, unknown>; isPlatformDefault?: boolean },
+    input: {
+      tenantId: string;
+      provider: StorageProvider;
+      config: Record<string, unknown>;
+      isPlatformDefault?: boolean;
+    },
     keyring: Keyring,
     options: { onlyIfMissing?: boolean } = {},
   ): Promise<number | null> {
     const { settings } = splitSecrets(input.provider, input.config);
-    const { sealed, keyId } = sealForStorage(keyring, JSON.stringify(input.config), storageContext(input.tenantId, input.provider));
+    const { sealed, keyId } = sealForStorage(
+      keyring,
+      JSON.stringify(input.config),
+      storageContext(input.tenantId, input.provider),
+    );
     const onConflict = options.onlyIfMissing
       ? sql.fragment`DO NOTHING`
       : sql.fragment`DO UPDATE SET provider = excluded.provider, settings = excluded.settings,

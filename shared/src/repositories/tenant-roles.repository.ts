@@ -36,8 +36,11 @@ export function tenantRolesRepository(db: CommonQueryMethods, keyring: Keyring) 
         INSERT INTO tenant_db_roles (tenant_id, role_name, password_sealed)
         VALUES (${tenantId}, ${tenantLoginRoleName(prefix, tenantId)}, ${seal(keyring, password, [tenantId, PURPOSE])})
         ON CONFLICT (tenant_id) DO NOTHING`);
-      return open(keyring, await db.one(sql.type(roleRow)`
-        SELECT tenant_id, role_name, password_sealed FROM tenant_db_roles WHERE tenant_id = ${tenantId}`));
+      return open(
+        keyring,
+        await db.one(sql.type(roleRow)`
+        SELECT tenant_id, role_name, password_sealed FROM tenant_db_roles WHERE tenant_id = ${tenantId}`),
+      );
     },
 
     /** The login of the tenant whose live database this is: the only credentials the platform reads that database with. */

@@ -116,7 +116,8 @@ export function createTenantsRepository(pool: DatabasePool) {
           throw conflict(`a tenant with this ${field} already exists`, [{ field }]);
         }
         // Plans are checked by their foreign key, here and in update: no query of their own.
-        if (error instanceof ForeignKeyIntegrityConstraintViolationError) throw validationFailed(`plan "${tenant.plan}" does not exist`);
+        if (error instanceof ForeignKeyIntegrityConstraintViolationError)
+          throw validationFailed(`plan "${tenant.plan}" does not exist`);
         throw error;
       }
     },
@@ -146,7 +147,9 @@ export function createTenantsRepository(pool: DatabasePool) {
       if (filter.status) conditions.push(sql.fragment`t.status = ${filter.status}`);
       if (filter.afterId) {
         // Compared in the database at full precision: timestamps reach us rounded to milliseconds.
-        conditions.push(sql.fragment`(t.created_at, t.id) > (SELECT created_at, id FROM tenants WHERE id = ${filter.afterId})`);
+        conditions.push(
+          sql.fragment`(t.created_at, t.id) > (SELECT created_at, id FROM tenants WHERE id = ${filter.afterId})`,
+        );
       }
       return [
         ...(await pool.any(sql.type(tenantViewRow)`
@@ -189,7 +192,8 @@ export function createTenantsRepository(pool: DatabasePool) {
         if (error instanceof UniqueIntegrityConstraintViolationError) {
           throw conflict('a tenant with this domain already exists', [{ field: 'domain' }]);
         }
-        if (error instanceof ForeignKeyIntegrityConstraintViolationError) throw validationFailed(`plan "${patch.plan}" does not exist`);
+        if (error instanceof ForeignKeyIntegrityConstraintViolationError)
+          throw validationFailed(`plan "${patch.plan}" does not exist`);
         throw error;
       }
     },
@@ -216,4 +220,3 @@ export function createTenantsRepository(pool: DatabasePool) {
 }
 
 export type TenantsRepository = ReturnType<typeof createTenantsRepository>;
-

@@ -62,7 +62,9 @@ export class GroupCommit<T, R> {
   private schedule(): void {
     if (this.scheduled || this.inFlight.size >= this.options.maxInFlight) return;
     this.scheduled =
-      this.options.lingerMs > 0 ? setTimeout(() => this.flush(), this.options.lingerMs) : setImmediate(() => this.flush());
+      this.options.lingerMs > 0
+        ? setTimeout(() => this.flush(), this.options.lingerMs)
+        : setImmediate(() => this.flush());
   }
 
   private flush(): void {
@@ -78,8 +80,12 @@ export class GroupCommit<T, R> {
     this.waiting = [];
     this.size = 0;
     const done = this.commit(items).then(
-      (results) => waiting.forEach((waiter, index) => waiter.resolve(results[index]!)),
-      (error) => waiting.forEach((waiter) => waiter.reject(error)),
+      (results) => {
+        for (const [index, waiter] of waiting.entries()) waiter.resolve(results[index]!);
+      },
+      (error) => {
+        for (const waiter of waiting) waiter.reject(error);
+      },
     );
     this.inFlight.add(done);
     void done.finally(() => {

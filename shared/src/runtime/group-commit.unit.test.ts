@@ -11,13 +11,20 @@ function controlledEnqueue() {
   const enqueue = (requests: Event[][]) =>
     new Promise<string[]>((resolve, reject) => {
       const jobId = `job-${adds.length + 1}`;
-      adds.push({ events: requests.flat(), finish: (error) => (error ? reject(error) : resolve(requests.map(() => jobId))) });
+      adds.push({
+        events: requests.flat(),
+        finish: (error) => (error ? reject(error) : resolve(requests.map(() => jobId))),
+      });
     });
   return { adds, enqueue };
 }
 // A few turns of the event loop: a finishing add schedules the next one for the turn after.
-const intakeGroup = (commit: (requests: Event[][]) => Promise<string[]>, lingerMs: number, maxSize: number, maxInFlight: number) =>
-  new GroupCommit<Event[], string>(commit, { lingerMs, maxSize, maxInFlight, sizeOf: (events) => events.length });
+const intakeGroup = (
+  commit: (requests: Event[][]) => Promise<string[]>,
+  lingerMs: number,
+  maxSize: number,
+  maxInFlight: number,
+) => new GroupCommit<Event[], string>(commit, { lingerMs, maxSize, maxInFlight, sizeOf: (events) => events.length });
 
 const nextTurn = async () => {
   for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));

@@ -42,8 +42,11 @@ export function startPeriodicTask(options: PeriodicTaskOptions, task: () => Prom
 
   const runOnce = (): Promise<void> => {
     if (running) return running;
-    running = (options.lock ? withAdvisoryTryLock(options.lock.pool, options.lock.key, () => task()) : task()).then(() => undefined)
-      .catch((error: unknown) => options.log.warn({ err: error, task: options.name }, `${options.name} failed; will try again`))
+    running = (options.lock ? withAdvisoryTryLock(options.lock.pool, options.lock.key, () => task()) : task())
+      .then(() => undefined)
+      .catch((error: unknown) =>
+        options.log.warn({ err: error, task: options.name }, `${options.name} failed; will try again`),
+      )
       .finally(() => {
         running = null;
       });
@@ -84,7 +87,9 @@ export async function withAdvisoryTryLock<T>(
   work: (connection: DatabasePoolConnection) => Promise<T>,
 ): Promise<{ ran: true; value: T } | { ran: false }> {
   return pool.connect(async (connection) => {
-    const got = await connection.oneFirst(sql.type(lockResult)`SELECT pg_try_advisory_lock(hashtext(${key})) AS locked`);
+    const got = await connection.oneFirst(
+      sql.type(lockResult)`SELECT pg_try_advisory_lock(hashtext(${key})) AS locked`,
+    );
     if (!got) return { ran: false as const };
     try {
       return { ran: true as const, value: await work(connection) };

@@ -14,6 +14,7 @@ describe('SERVICE_NODE_FLAGS', () => {
   });
 
   it('are flags this Node accepts', () => {
-    for (const flag of SERVICE_NODE_FLAGS) expect(process.allowedNodeEnvironmentFlags.has(flag.split('=')[0]!)).toBe(true);
+    for (const flag of SERVICE_NODE_FLAGS)
+      expect(process.allowedNodeEnvironmentFlags.has(flag.split('=')[0]!)).toBe(true);
   });
 });

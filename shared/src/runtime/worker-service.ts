@@ -61,7 +61,10 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
     const threads = lowerCpuPriority(env.DEEPLENS_CPU_NICENESS);
     if (threads) log.debug({ niceness: env.DEEPLENS_CPU_NICENESS, threads }, 'CPU priority lowered');
   } catch (error) {
-    log.warn({ err: error, niceness: env.DEEPLENS_CPU_NICENESS }, 'could not lower the CPU priority; running at normal priority');
+    log.warn(
+      { err: error, niceness: env.DEEPLENS_CPU_NICENESS },
+      'could not lower the CPU priority; running at normal priority',
+    );
   }
   const metrics = createMetrics(options.name);
   const closers: Array<() => Promise<void>> = [];
@@ -114,7 +117,12 @@ export async function runWorkerService<S extends z.ZodTypeAny>(options: WorkerSe
     every: ({ name, intervalMs, exclusive }, task) => {
       const installation = `${env.DEEPLENS_DB_PREFIX}/${env.DEEPLENS_QUEUE_PREFIX}`;
       const periodic = startPeriodicTask(
-        { name, intervalMs, log, ...(exclusive ? { lock: { pool: platformPool, key: `periodic/${installation}/${name}` } } : {}) },
+        {
+          name,
+          intervalMs,
+          log,
+          ...(exclusive ? { lock: { pool: platformPool, key: `periodic/${installation}/${name}` } } : {}),
+        },
         task,
       );
       closers.push(() => periodic.stop());

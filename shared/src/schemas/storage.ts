@@ -8,9 +8,14 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
  */
 
 const text = (options: { maxLength?: number; description?: string } = {}) =>
-  Type.String({ minLength: 1, maxLength: options.maxLength ?? 1024, ...(options.description ? { description: options.description } : {}) });
+  Type.String({
+    minLength: 1,
+    maxLength: options.maxLength ?? 1024,
+    ...(options.description ? { description: options.description } : {}),
+  });
 const optionalText = (description?: string) => Type.Optional(text(description ? { description } : {}));
-const secret = (maxLength = 4096) => Type.String({ minLength: 1, maxLength, description: 'secret: stored encrypted, never shown' });
+const secret = (maxLength = 4096) =>
+  Type.String({ minLength: 1, maxLength, description: 'secret: stored encrypted, never shown' });
 
 export const azureBlobConfig = Type.Object(
   {

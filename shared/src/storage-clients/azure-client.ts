@@ -22,5 +22,7 @@ export function createAzureContainerClient(
     agent: secure ? agents.https : agents.http,
     redirectOptions: { maxRetries: 0 },
   } as StoragePipelineOptions;
-  return BlobServiceClient.fromConnectionString(config.connection_string, pipelineOptions).getContainerClient(config.container);
+  return BlobServiceClient.fromConnectionString(config.connection_string, pipelineOptions).getContainerClient(
+    config.container,
+  );
 }

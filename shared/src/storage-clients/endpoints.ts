@@ -28,7 +28,9 @@ export interface ServiceAccountKey {
  */
 export function parseServiceAccountKey(text: string, field = 'service_account_key'): ServiceAccountKey {
   const refuse = (problem: string) =>
-    validationFailed(`${field} ${problem}: paste the JSON key file of a service account ("type": "service_account")`, [{ field, message: problem }]);
+    validationFailed(`${field} ${problem}: paste the JSON key file of a service account ("type": "service_account")`, [
+      { field, message: problem },
+    ]);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -38,7 +40,9 @@ export function parseServiceAccountKey(text: string, field = 'service_account_ke
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw refuse('is not a JSON object');
   const key = value as Record<string, unknown>;
   if (key.type !== 'service_account') {
-    throw refuse(typeof key.type === 'string' ? `is of type "${key.type.slice(0, 40)}", which is not accepted` : 'has no "type"');
+    throw refuse(
+      typeof key.type === 'string' ? `is of type "${key.type.slice(0, 40)}", which is not accepted` : 'has no "type"',
+    );
   }
   for (const name of ['client_email', 'private_key'] as const) {
     if (typeof key[name] !== 'string' || !(key[name] as string).trim()) throw refuse(`lacks ${name}`);
@@ -46,7 +50,8 @@ export function parseServiceAccountKey(text: string, field = 'service_account_ke
   for (const name of ['private_key_id', 'token_uri'] as const) {
     if (key[name] !== undefined && typeof key[name] !== 'string') throw refuse(`has a ${name} that is not a string`);
   }
-  if (typeof key.token_uri === 'string' && !httpUrl(key.token_uri)) throw refuse('has a token_uri that is not an http(s) URL');
+  if (typeof key.token_uri === 'string' && !httpUrl(key.token_uri))
+    throw refuse('has a token_uri that is not an http(s) URL');
   return {
     client_email: key.client_email as string,
     private_key: key.private_key as string,
@@ -65,7 +70,11 @@ function httpUrl(text: string): URL | null {
 }
 
 /** MinIO's endpoint: a URL, or host:port with `secure` (default true) choosing the scheme; an explicit `secure` wins. */
-export function minioEndpoint(config: Pick<StorageConfigOf<'minio'>, 'endpoint' | 'secure'>): { raw: string; url: URL | null; useSsl: boolean } {
+export function minioEndpoint(config: Pick<StorageConfigOf<'minio'>, 'endpoint' | 'secure'>): {
+  raw: string;
+  url: URL | null;
+  useSsl: boolean;
+} {
   const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(config.endpoint);
   const raw = hasScheme ? config.endpoint : `${config.secure === false ? 'http' : 'https'}://${config.endpoint}`;
   const url = httpUrl(raw);
@@ -90,8 +99,13 @@ export function azureBlobEndpoint(connectionString: string): { account: string; 
   }
   const account = fields.get('accountname') ?? '(unnamed)';
   const endpoint =
-    fields.get('blobendpoint') ?? `${fields.get('defaultendpointsprotocol') ?? 'https'}://${account}.blob.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
-  return { account, endpoint: endpoint.replace(/\/+$/, ''), usesSas: fields.has('sharedaccesssignature') && !fields.has('accountkey') };
+    fields.get('blobendpoint') ??
+    `${fields.get('defaultendpointsprotocol') ?? 'https'}://${account}.blob.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
+  return {
+    account,
+    endpoint: endpoint.replace(/\/+$/, ''),
+    usesSas: fields.has('sharedaccesssignature') && !fields.has('accountkey'),
+  };
 }
 
 /**
@@ -110,7 +124,10 @@ export function assertStorageEgress(policy: EgressPolicy, input: AnyStorageConfi
       targets.push({ field: 'endpoint', url: minioEndpoint(input.config).url });
       break;
     case 'azure_blob':
-      targets.push({ field: 'connection_string BlobEndpoint', url: httpUrl(azureBlobEndpoint(input.config.connection_string).endpoint) });
+      targets.push({
+        field: 'connection_string BlobEndpoint',
+        url: httpUrl(azureBlobEndpoint(input.config.connection_string).endpoint),
+      });
       break;
     case 'gcs': {
       const key = parseServiceAccountKey(input.config.service_account_key, `${prefix}.service_account_key`);

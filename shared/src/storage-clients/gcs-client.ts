@@ -57,7 +57,11 @@ export interface GcsClient {
 }
 
 /** `key` comes from parseServiceAccountKey, which refuses every other credential type. */
-export function createGcsClient(config: StorageConfigOf<'gcs'>, key: ServiceAccountKey, agents: GuardedAgents): GcsClient {
+export function createGcsClient(
+  config: StorageConfigOf<'gcs'>,
+  key: ServiceAccountKey,
+  agents: GuardedAgents,
+): GcsClient {
   const endpoint = (config.api_endpoint ?? DEFAULT_GCS_ENDPOINT).replace(/\/+$/, '');
   const tokenUri = key.token_uri ?? GOOGLE_TOKEN_URL;
   const auth = new JWT({
@@ -87,11 +91,19 @@ export function createGcsClient(config: StorageConfigOf<'gcs'>, key: ServiceAcco
       });
     },
     async read(name) {
-      const answer = await auth.request<ArrayBuffer>({ url: objectUrl(name), params: { alt: 'media' }, responseType: 'arraybuffer' });
+      const answer = await auth.request<ArrayBuffer>({
+        url: objectUrl(name),
+        params: { alt: 'media' },
+        responseType: 'arraybuffer',
+      });
       return Buffer.from(answer.data);
     },
     async download(name) {
-      const answer = await auth.request<Readable>({ url: objectUrl(name), params: { alt: 'media' }, responseType: 'stream' });
+      const answer = await auth.request<Readable>({
+        url: objectUrl(name),
+        params: { alt: 'media' },
+        responseType: 'stream',
+      });
       return answer.data;
     },
     async list(prefix, max) {
@@ -105,7 +117,8 @@ export function createGcsClient(config: StorageConfigOf<'gcs'>, key: ServiceAcco
       try {
         await auth.request({ method: 'DELETE', url: objectUrl(name) });
       } catch (error) {
-        if (!(options.ignoreNotFound && (error as { response?: { status?: number } }).response?.status === 404)) throw error;
+        if (!(options.ignoreNotFound && (error as { response?: { status?: number } }).response?.status === 404))
+          throw error;
       }
     },
   };

@@ -45,7 +45,11 @@ export function minioTargetOf(config: StorageConfigOf<'minio'>): S3Target {
  * SDK's request handler makes plain http(s) requests on the agents it is given
  * and follows no redirect (a 301 is an error the caller classifies).
  */
-export function createS3Client(target: S3Target, agents: GuardedAgents, options: { maxAttempts?: number } = {}): S3Client {
+export function createS3Client(
+  target: S3Target,
+  agents: GuardedAgents,
+  options: { maxAttempts?: number } = {},
+): S3Client {
   return new S3Client({
     region: target.region,
     credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
@@ -60,7 +64,12 @@ export function createS3Client(target: S3Target, agents: GuardedAgents, options:
 }
 
 /** The `minio` client on the guarded agent of its scheme; it makes one request per call and follows no redirect. */
-export function createMinioClient(config: StorageConfigOf<'minio'>, url: URL, useSsl: boolean, agents: GuardedAgents): MinioClient {
+export function createMinioClient(
+  config: StorageConfigOf<'minio'>,
+  url: URL,
+  useSsl: boolean,
+  agents: GuardedAgents,
+): MinioClient {
   return new MinioClient({
     endPoint: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : useSsl ? 443 : 80,

@@ -9,7 +9,10 @@ export function httpApiClient(base: string, token: string = TEST_ADMIN_TOKEN) {
   return async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await response.text();
@@ -44,7 +47,10 @@ export function waitForJob(api: ApiReader, jobId: string, { timeoutMs = 60_000 }
 }
 
 /** Polls GET /readyz until it answers 200 (PostgreSQL and Redis both reachable). */
-export async function waitForReady(api: ReadinessProbe, { what = 'the API ready', timeoutMs = 30_000 } = {}): Promise<void> {
+export async function waitForReady(
+  api: ReadinessProbe,
+  { what = 'the API ready', timeoutMs = 30_000 } = {},
+): Promise<void> {
   await waitFor(
     async () => {
       const response = await api.call('GET', '/readyz');

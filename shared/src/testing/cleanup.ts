@@ -14,9 +14,10 @@ export async function dropPrefixedDatabases(databaseUrl: string, prefix: string)
       await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(datname)} WITH IS_TEMPLATE false`);
       await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(datname)} WITH (FORCE)`);
     }
-    const roles = await admin.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, [
-      prefix,
-    ]);
+    const roles = await admin.query<{ rolname: string }>(
+      `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`,
+      [prefix],
+    );
     for (const { rolname } of roles.rows) {
       await admin.query(`DROP OWNED BY ${pg.escapeIdentifier(rolname)}`).catch(() => undefined);
       await admin.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(rolname)}`);

@@ -1,5 +1,5 @@
 import { baseEnvSchema, parseEnv } from '../config/env.js';
-import { type JobName, type JobPayload } from '../queues/catalog.js';
+import type { JobName, JobPayload } from '../queues/catalog.js';
 import { JobProducer } from '../queues/producer.js';
 import { createProducerConnection } from '../queues/redis.js';
 

@@ -24,7 +24,12 @@ export default async function setup(_project: TestProject) {
   });
   const log = createLogger({ name: 'test-setup', level: 'warn' });
   await migratePlatform(
-    { DATABASE_URL: infrastructure.databaseUrl, DEEPLENS_DB_PREFIX: dbPrefix, DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined, DEEPLENS_TENANT_SERVICE_PASSWORD: undefined },
+    {
+      DATABASE_URL: infrastructure.databaseUrl,
+      DEEPLENS_DB_PREFIX: dbPrefix,
+      DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined,
+      DEEPLENS_TENANT_SERVICE_PASSWORD: undefined,
+    },
     log,
   );
 

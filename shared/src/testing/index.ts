@@ -13,9 +13,20 @@ export { apiCallEvent } from './events.js';
 export { startPlatform, type Platform } from './platform.js';
 export { closedPort, freePort, tcpAccepts, untilPort } from './ports.js';
 export { seededRandom, shuffle, testSeed } from './random.js';
-export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from './private-services.js';
-export { makeTempDir, startProcess, startService, which, type ManagedProcess, type ServiceProcess } from './processes.js';
+export {
+  startPrivatePostgres,
+  startPrivateRedis,
+  type PrivatePostgres,
+  type PrivateRedis,
+} from './private-services.js';
+export {
+  makeTempDir,
+  startProcess,
+  startService,
+  which,
+  type ManagedProcess,
+  type ServiceProcess,
+} from './processes.js';
 export { makeTenantLogin, tenantLoginUri } from './tenant-login.js';
 export { waitFor, type WaitOptions } from './wait.js';
 export * from './emulators/index.js';
-

@@ -18,11 +18,18 @@ export async function inOutboxTransaction<T>(
   env: Record<string, string>,
   work: (trx: CommonQueryMethods, record: OutboxRecorder) => Promise<T>,
 ): Promise<T> {
-  const pool = await openPool(withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase), { maximumPoolSize: 2 });
+  const pool = await openPool(
+    withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase),
+    { maximumPoolSize: 2 },
+  );
   const redis = createProducerConnection(env.REDIS_URL!, { enableOfflineQueue: true });
   const producer = new JobProducer(redis, env.DEEPLENS_QUEUE_PREFIX!, parseEnv(baseEnvSchema, env));
   try {
-    return await createOutbox({ pool, producer, log: createLogger({ name: 'test-outbox', level: 'warn' }) }).transaction(work);
+    return await createOutbox({
+      pool,
+      producer,
+      log: createLogger({ name: 'test-outbox', level: 'warn' }),
+    }).transaction(work);
   } finally {
     await producer.close();
     redis.disconnect();

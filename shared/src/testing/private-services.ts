@@ -28,15 +28,31 @@ export interface PrivateRedis {
  * write (`appendfsync always`): what the platform needs for an acknowledged
  * write to survive a crash, so a test can kill it and find the write again.
  */
-export async function startPrivateRedis({ appendfsync = 'always' as 'always' | 'everysec' } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis({
+  appendfsync = 'always' as 'always' | 'everysec',
+} = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'deeplens-redis-'));
   let child: ChildProcess | null = null;
   const start = async () => {
     child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', appendfsync,
-        '--maxmemory-policy', 'noeviction', '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        appendfsync,
+        '--maxmemory-policy',
+        'noeviction',
+        '--dir',
+        dir,
+      ],
       { stdio: 'ignore' },
     );
     await untilPort(port, true);
@@ -86,7 +102,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const ids = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
   chownSync(dir, Number(ids[0].stdout.trim()), Number(ids[1].stdout.trim()));
   const data = join(dir, 'data');
-  const asPostgres = (command: string, args: string[]) => run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/${command}`, ...args]);
+  const asPostgres = (command: string, args: string[]) =>
+    run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/${command}`, ...args]);
   await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
   const start = async () => {

@@ -37,10 +37,24 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const child = spawn(
     process.execPath,
-    [...SERVICE_NODE_FLAGS, '--conditions=@deeplens/source', '--import', 'tsx', resolve(repositoryRoot, `services/${service}/src/main.ts`)],
+    [
+      ...SERVICE_NODE_FLAGS,
+      '--conditions=@deeplens/source',
+      '--import',
+      'tsx',
+      resolve(repositoryRoot, `services/${service}/src/main.ts`),
+    ],
     // Info level at least: the readiness line is an info line.
     // As `npm start` runs it: only the provisioner is given the admin DATABASE_URL.
-    { cwd: repositoryRoot, env: { PATH: process.env.PATH ?? '', ...serviceEnvironment(service, env), LOG_LEVEL: env.LOG_LEVEL === 'warn' ? 'info' : (env.LOG_LEVEL ?? 'info') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: repositoryRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...serviceEnvironment(service, env),
+        LOG_LEVEL: env.LOG_LEVEL === 'warn' ? 'info' : (env.LOG_LEVEL ?? 'info'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   const output: string[] = [];
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
@@ -81,7 +95,12 @@ export interface ManagedProcess {
   stop(): Promise<void>;
 }
 
-export function startProcess(name: string, command: string, args: string[], options: SpawnOptions = {}): ManagedProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): ManagedProcess {
   // detached: the server gets its own process group, so stop() also ends its forks.
   const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

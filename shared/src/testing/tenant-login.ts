@@ -23,8 +23,13 @@ interface LoginEnv {
   DEEPLENS_ENCRYPTION_KEY: string;
 }
 
-async function withPlatform<T>(env: LoginEnv, work: (pool: Awaited<ReturnType<typeof openPool>>) => Promise<T>): Promise<T> {
-  const pool = await openPool(withDatabase(env.DATABASE_URL, platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase), { maximumPoolSize: 1 });
+async function withPlatform<T>(
+  env: LoginEnv,
+  work: (pool: Awaited<ReturnType<typeof openPool>>) => Promise<T>,
+): Promise<T> {
+  const pool = await openPool(withDatabase(env.DATABASE_URL, platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase), {
+    maximumPoolSize: 1,
+  });
   try {
     return await work(pool);
   } finally {
@@ -60,8 +65,15 @@ export async function makeTenantLogin(
       INSERT INTO tenants (id, name, plan, status) VALUES (${tenantId}, ${`login-${tenantId.slice(0, 8)}`}, 'free', 'active')
       ON CONFLICT (id) DO NOTHING`);
     return withClient(env.DATABASE_URL, (admin) =>
-      grantTenantAccess(admin, pool, parseKeyring(env.DEEPLENS_ENCRYPTION_KEY), { prefix: env.DEEPLENS_DB_PREFIX, tenantId, database }),
+      grantTenantAccess(admin, pool, parseKeyring(env.DEEPLENS_ENCRYPTION_KEY), {
+        prefix: env.DEEPLENS_DB_PREFIX,
+        tenantId,
+        database,
+      }),
     );
   });
-  return { tenantId, uri: withCredentials(withDatabase(env.DATABASE_URL, database), credentials.role, credentials.password) };
+  return {
+    tenantId,
+    uri: withCredentials(withDatabase(env.DATABASE_URL, database), credentials.role, credentials.password),
+  };
 }

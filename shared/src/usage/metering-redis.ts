@@ -111,13 +111,21 @@ export interface CounterValue {
 }
 
 /** Raises the Redis counters to PostgreSQL's values; a month already over is skipped (its key has expired). */
-export async function mirrorApiCallCounters({ redis, prefix }: MeteringRedis, counters: readonly CounterValue[], now = Date.now()): Promise<number> {
+export async function mirrorApiCallCounters(
+  { redis, prefix }: MeteringRedis,
+  counters: readonly CounterValue[],
+  now = Date.now(),
+): Promise<number> {
   const keys = meteringKeys(prefix);
   const live = counters.filter((counter) => counterExpiresAt(counter.month) > now);
   if (live.length === 0) return 0;
   const args = live.flatMap((counter) => [String(counter.apiCalls), String(counterExpiresAt(counter.month))]);
   // Variable key count: the first argument of a script defined without numberOfKeys.
-  return withMeteringScripts(redis).meteringRaise(live.length, ...live.map((counter) => keys.apiCalls(counter.tenantId, counter.month)), ...args);
+  return withMeteringScripts(redis).meteringRaise(
+    live.length,
+    ...live.map((counter) => keys.apiCalls(counter.tenantId, counter.month)),
+    ...args,
+  );
 }
 
 /** The counters as Redis holds them; null where the key is absent. */

@@ -25,7 +25,12 @@ function monthAround(instant: Date | string | number) {
   const date = new Date(ms);
   const name = date.toISOString().slice(0, 7);
   const end = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
-  lastMonth = { name, start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1), end, endIso: new Date(end).toISOString() };
+  lastMonth = {
+    name,
+    start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
+    end,
+    endIso: new Date(end).toISOString(),
+  };
   return lastMonth;
 }
 
@@ -53,7 +58,9 @@ function isDigitAt(value: string, at: number): boolean {
 
 /** The number the two ASCII digits at `at` spell, or -1. */
 function twoDigits(value: string, at: number): number {
-  return isDigitAt(value, at) && isDigitAt(value, at + 1) ? (value.charCodeAt(at) - 48) * 10 + value.charCodeAt(at + 1) - 48 : -1;
+  return isDigitAt(value, at) && isDigitAt(value, at + 1)
+    ? (value.charCodeAt(at) - 48) * 10 + value.charCodeAt(at + 1) - 48
+    : -1;
 }
 
 /**
@@ -76,7 +83,13 @@ export function isRealInstant(value: string): boolean {
   const minute = twoDigits(value, 14);
   const second = twoDigits(value, 17);
   if (century < 0 || yearOfCentury < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return false;
-  if (value[4] !== '-' || value[7] !== '-' || (value[10] !== 'T' && value[10] !== 't') || value[13] !== ':' || value[16] !== ':') {
+  if (
+    value[4] !== '-' ||
+    value[7] !== '-' ||
+    (value[10] !== 'T' && value[10] !== 't') ||
+    value[13] !== ':' ||
+    value[16] !== ':'
+  ) {
     return false;
   }
   const year = century * 100 + yearOfCentury;
@@ -86,7 +99,8 @@ export function isRealInstant(value: string): boolean {
 
   let at = 19;
   if (value[at] === '.') {
-    const fractionStart = (at += 1);
+    at += 1;
+    const fractionStart = at;
     while (isDigitAt(value, at)) at += 1;
     if (at === fractionStart) return false;
   }
@@ -97,7 +111,14 @@ export function isRealInstant(value: string): boolean {
   const zoneMinutes = twoDigits(value, at + 4);
   // PostgreSQL stores offsets up to ±15:59 and refuses the rest ("time zone displacement out of
   // range"); real zones span -12:00 to +14:00.
-  return value.length === at + 6 && value[at + 3] === ':' && zoneHours >= 0 && zoneHours <= 15 && zoneMinutes >= 0 && zoneMinutes <= 59;
+  return (
+    value.length === at + 6 &&
+    value[at + 3] === ':' &&
+    zoneHours >= 0 &&
+    zoneHours <= 15 &&
+    zoneMinutes >= 0 &&
+    zoneMinutes <= 59
+  );
 }
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 

@@ -60,7 +60,10 @@ export async function loadTenantQuotaStates(
 }
 
 /** Writes states to Redis in one round trip; returns how many changed status, plan or limit. */
-export async function publishTenantQuotaStates(target: MeteringRedis, states: readonly TenantQuotaState[]): Promise<number> {
+export async function publishTenantQuotaStates(
+  target: MeteringRedis,
+  states: readonly TenantQuotaState[],
+): Promise<number> {
   if (states.length === 0) return 0;
   const keys = meteringKeys(target.prefix);
   const redis = withMeteringScripts(target.redis);
@@ -100,7 +103,11 @@ const resolve = async (target: Target): Promise<MeteringRedis> =>
  * the aggregator's reconciliation publishes it within its interval.
  * Returns whether Redis took it.
  */
-export async function refreshTenantQuotaState(db: CommonQueryMethods, target: Target, tenantId: string): Promise<boolean> {
+export async function refreshTenantQuotaState(
+  db: CommonQueryMethods,
+  target: Target,
+  tenantId: string,
+): Promise<boolean> {
   try {
     const states = await loadTenantQuotaStates(db, { ids: [tenantId] });
     await publishTenantQuotaStates(await resolve(target), states);
@@ -146,4 +153,3 @@ export function quotaAnswer(state: TenantQuotaState, used: number, now: Date): Q
     resetsAt: nextMonthStartOf(now),
   };
 }
-

@@ -86,7 +86,13 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     const principal = identify(request);
     request.principal = principal ?? ANONYMOUS;
     if (access === 'public') return done();
-    if (!principal) return options.limiter.refuse(request.ip, reply, new AppError('unauthorized', 'a valid bearer token is required'), done);
+    if (!principal)
+      return options.limiter.refuse(
+        request.ip,
+        reply,
+        new AppError('unauthorized', 'a valid bearer token is required'),
+        done,
+      );
     if (access === 'admin' && principal.kind !== 'admin') {
       return done(new AppError('forbidden', 'this token may only post events and read quotas'));
     }

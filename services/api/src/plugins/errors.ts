@@ -11,7 +11,10 @@ import fp from 'fastify-plugin';
 const fastifyCodes: Record<string, { code: keyof typeof httpStatusByCode; message?: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', message: 'the request body is larger than 1 MiB' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'send the body as application/json' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'validation_failed', message: 'the content-length does not match the body' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: 'validation_failed',
+    message: 'the content-length does not match the body',
+  },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'validation_failed', message: 'the JSON body is empty' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'validation_failed', message: 'the body is not valid JSON' },
   FST_ERR_CTP_INVALID_TYPE: { code: 'validation_failed' },
@@ -42,9 +45,16 @@ export function isDependencyUnavailable(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
   const code = (error as { code?: string })?.code ?? '';
   return (
-    ['ConnectionError', 'BackendTerminatedError', 'BackendTerminatedUnexpectedlyError', 'MaxRetriesPerRequestError'].includes(name) ||
+    [
+      'ConnectionError',
+      'BackendTerminatedError',
+      'BackendTerminatedUnexpectedlyError',
+      'MaxRetriesPerRequestError',
+    ].includes(name) ||
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003'].includes(code) ||
-    /enableOfflineQueue|Connection is closed|Command timed out|Stream isn't writeable|connect ECONNREFUSED|Connection terminated/i.test(message)
+    /enableOfflineQueue|Connection is closed|Command timed out|Stream isn't writeable|connect ECONNREFUSED|Connection terminated/i.test(
+      message,
+    )
   );
 }
 
@@ -54,7 +64,11 @@ export function isDependencyUnavailable(error: unknown): boolean {
  * range). Input like that is the client's to fix: 400, not a 500 and a page to an operator.
  */
 export function isInvalidInputValue(error: unknown): boolean {
-  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 4; depth++) {
+  for (
+    let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 4;
+    depth++
+  ) {
     if (typeof current.code === 'string' && /^22[0-9A-Z]{3}$/.test(current.code)) return true;
     current = current.cause as typeof current;
   }
@@ -94,7 +108,11 @@ function errorPlugin(app: FastifyInstance) {
       }
     } else if (isInvalidInputValue(error)) {
       status = 400;
-      body = { code: 'validation_failed', message: 'a value in the request cannot be stored or compared (for example a NUL byte or a number out of range)' };
+      body = {
+        code: 'validation_failed',
+        message:
+          'a value in the request cannot be stored or compared (for example a NUL byte or a number out of range)',
+      };
     } else if (isDependencyUnavailable(error)) {
       status = 503;
       body = { code: 'unavailable', message: 'a backing service is unavailable; try again shortly' };
@@ -113,7 +131,9 @@ function errorPlugin(app: FastifyInstance) {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 }
 

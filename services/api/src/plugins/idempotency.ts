@@ -84,7 +84,12 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
     let outcome = await repository.claim(key, request.principal.id, requestHash);
     // Same request under an older key, whose first try died: reclaim it under the fingerprint it was stored with.
     const died = outcome.claimed ? null : outcome.existing;
-    if (died?.state === 'pending' && died.stale && died.request_hash !== requestHash && sameRequest(keyring, died.request_hash, requestHash, text)) {
+    if (
+      died?.state === 'pending' &&
+      died.stale &&
+      died.request_hash !== requestHash &&
+      sameRequest(keyring, died.request_hash, requestHash, text)
+    ) {
       outcome = await repository.claim(key, request.principal.id, died.request_hash);
     }
     if (outcome.claimed) {
@@ -118,7 +123,12 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
       if (typeof value === 'string') headers[name] = value;
     }
     const body = typeof payload === 'string' && payload.length ? JSON.parse(payload) : null;
-    await repository.complete(key, reply.statusCode, headers, storedBody(body, request.routeOptions.config.secretResponseFields));
+    await repository.complete(
+      key,
+      reply.statusCode,
+      headers,
+      storedBody(body, request.routeOptions.config.secretResponseFields),
+    );
     return payload;
   };
 
@@ -147,6 +157,7 @@ function idempotencyPlugin(app: FastifyInstance, options: { repository: Idempote
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const toArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+const toArray = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
 
 export default fp(idempotencyPlugin, { name: 'idempotency', dependencies: ['auth'] });

@@ -30,7 +30,11 @@ async function openApiPlugin(app: FastifyInstance) {
       },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'an admin token, or a service token for events and quota checks' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'an admin token, or a service token for events and quota checks',
+          },
         },
       },
       security: [{ bearer: [] }],
@@ -46,7 +50,8 @@ async function openApiPlugin(app: FastifyInstance) {
     },
     // Shared schemas (Tenant, Error, Job) become components named by their $id.
     refResolver: {
-      buildLocalReference: (json, _baseUri, _fragment, index) => String((json as { $id?: string }).$id ?? `def-${index}`),
+      buildLocalReference: (json, _baseUri, _fragment, index) =>
+        String((json as { $id?: string }).$id ?? `def-${index}`),
     },
   });
 

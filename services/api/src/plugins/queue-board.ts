@@ -67,12 +67,19 @@ async function queueBoardPlugin(app: FastifyInstance, options: QueueBoardOptions
     board.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const token = presentedToken(request);
       if (token && isAdmin(token)) return;
-      const limited = await new Promise<AppError | undefined>((settled) => options.limiter.refuse(request.ip, reply, undefined, settled));
+      const limited = await new Promise<AppError | undefined>((settled) =>
+        options.limiter.refuse(request.ip, reply, undefined, settled),
+      );
       if (limited) return reply.code(limited.httpStatus).send({ error: limited.toBody() });
       return reply
         .code(401)
         .header('www-authenticate', 'Basic realm="DeepLens queues", charset="UTF-8"')
-        .send({ error: { code: 'unauthorized', message: 'the queue board needs an admin token (bearer, or as the Basic auth password)' } });
+        .send({
+          error: {
+            code: 'unauthorized',
+            message: 'the queue board needs an admin token (bearer, or as the Basic auth password)',
+          },
+        });
     });
     await board.register(serverAdapter.registerPlugin(), { prefix: QUEUE_BOARD_PREFIX });
   });

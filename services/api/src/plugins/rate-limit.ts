@@ -88,7 +88,10 @@ function redisCounter(redis: Redis, keyPrefix: string): Counter {
     end
     return {count, ttl}`;
   return async (key) => {
-    const [count, ttlMs] = (await redis.eval(script, 1, `${keyPrefix}:ratelimit:${key}`, WINDOW_MS)) as [number, number];
+    const [count, ttlMs] = (await redis.eval(script, 1, `${keyPrefix}:ratelimit:${key}`, WINDOW_MS)) as [
+      number,
+      number,
+    ];
     return { count, ttlMs };
   };
 }
@@ -125,10 +128,20 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     reply.header('x-ratelimit-limit', String(limit));
     reply.header('x-ratelimit-remaining', '0');
     reply.header('x-ratelimit-reset', String(seconds));
-    return new AppError('rate_limited', `this ${who[0]} made more than ${limit} ${who[1]} in a second; retry in ${seconds} s`);
+    return new AppError(
+      'rate_limited',
+      `this ${who[0]} made more than ${limit} ${who[1]} in a second; retry in ${seconds} s`,
+    );
   };
 
-  const settle = (hit: Hit | Promise<Hit>, reply: FastifyReply, limit: number, who: Subject, otherwise: AppError | undefined, done: Done) => {
+  const settle = (
+    hit: Hit | Promise<Hit>,
+    reply: FastifyReply,
+    limit: number,
+    who: Subject,
+    otherwise: AppError | undefined,
+    done: Done,
+  ) => {
     if (!(hit instanceof Promise)) return done(verdict(reply, hit, limit, who) ?? otherwise);
     hit.then(
       (counted) => done(verdict(reply, counted, limit, who) ?? otherwise),

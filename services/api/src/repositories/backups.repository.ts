@@ -24,7 +24,14 @@ export const backupsRepository = {
   /** A requested backup, pending until the provisioner's job makes it. `tenantId` null: the platform's own. */
   async insertPending(
     db: CommonQueryMethods,
-    backup: { id: string; tenantId: string | null; database: string; provider: string; storageKey: string; requestedBy: string },
+    backup: {
+      id: string;
+      tenantId: string | null;
+      database: string;
+      provider: string;
+      storageKey: string;
+      requestedBy: string;
+    },
   ): Promise<void> {
     await db.query(sql.typeAlias('void')`
       INSERT INTO backups (id, kind, tenant_id, database_name, provider, storage_key, status, requested_by)
@@ -46,7 +53,10 @@ export const backupsRepository = {
   },
 
   /** A requested restore, pending until the provisioner's job runs it. */
-  async insertPendingRestore(db: CommonQueryMethods, restore: { id: string; backupId: string; tenantId: string; swap: boolean }): Promise<void> {
+  async insertPendingRestore(
+    db: CommonQueryMethods,
+    restore: { id: string; backupId: string; tenantId: string; swap: boolean },
+  ): Promise<void> {
     await db.query(sql.typeAlias('void')`
       INSERT INTO backup_restores (id, backup_id, tenant_id, swap, status)
       VALUES (${restore.id}, ${restore.backupId}, ${restore.tenantId}, ${restore.swap}, 'pending')`);

@@ -39,7 +39,11 @@ export const storageRequestsRepository = {
   },
 
   /** The latest verifications of the tenant's storage, newest first. */
-  async recentVerifications(db: CommonQueryMethods, tenantId: string, limit: number): Promise<readonly VerificationRow[]> {
+  async recentVerifications(
+    db: CommonQueryMethods,
+    tenantId: string,
+    limit: number,
+  ): Promise<readonly VerificationRow[]> {
     return db.any(sql.type(verificationRow)`
       SELECT job_id, config_version, reason, status, attempts, max_attempts, error_code, error_message,
              steps, total_ms, started_at, finished_at

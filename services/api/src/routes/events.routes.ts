@@ -37,7 +37,8 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['usage'],
         summary: 'Report API calls (one event or up to 1,000); each eventId counted once',
-        description: 'Report API calls served: one event or {"events": [...]} of at most 1,000. Each eventId is counted once, ever.',
+        description:
+          'Report API calls served: one event or {"events": [...]} of at most 1,000. Each eventId is counted once, ever.',
         body: apiCallsBody,
         response: { 202: eventsAcceptedSchema, ...errors },
       },

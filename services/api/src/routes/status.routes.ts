@@ -1,4 +1,10 @@
-import { createPlatformStatusRepository, errorSchema, platformStatusSchema, type DatabasePool, type JobProducer } from '@deeplens/shared';
+import {
+  createPlatformStatusRepository,
+  errorSchema,
+  platformStatusSchema,
+  type DatabasePool,
+  type JobProducer,
+} from '@deeplens/shared';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 
@@ -19,12 +25,16 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{
   const platform = createPlatformStatusRepository(pool);
   app.get(
     '/v1/status',
-    { config: { access: 'admin' }, schema: { tags: ['platform'], summary: 'The platform at a glance: tenants, queues, storage, this month’s API calls', response: { 200: statusSchema, 401: errorSchema, 403: errorSchema } } },
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['platform'],
+        summary: 'The platform at a glance: tenants, queues, storage, this month’s API calls',
+        response: { 200: statusSchema, 401: errorSchema, 403: errorSchema },
+      },
+    },
     async () => {
-      const [counts, queues] = await Promise.all([
-        platform.counts(),
-        producer.counts(),
-      ]);
+      const [counts, queues] = await Promise.all([platform.counts(), producer.counts()]);
       const { tenants: tenantRows, storage, api_calls: apiCalls } = counts;
       const tenantCounts = { byPlan: {} as Record<string, number>, byStatus: {} as Record<string, number> };
       for (const row of tenantRows) {

@@ -3,7 +3,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { StorageService } from '../services/storage.service.js';
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema };
+const errors = {
+  400: errorSchema,
+  401: errorSchema,
+  403: errorSchema,
+  404: errorSchema,
+  409: errorSchema,
+  503: errorSchema,
+};
 
 const verificationError = nullable(Type.Object({ code: Type.String(), message: Type.String() }));
 const stepSchema = Type.Object({
@@ -45,7 +52,13 @@ export const storageRoutes: FastifyPluginAsyncTypebox<{ storage: StorageService 
     '/v1/tenants/:id/storage',
     {
       config: { access: 'admin' },
-      schema: { tags: ['storage'], summary: 'Set the tenant’s storage; 202 with its verification job', params: tenantParams, body: storageInputSchema, response: { 202: acceptedJobSchema, ...errors } },
+      schema: {
+        tags: ['storage'],
+        summary: 'Set the tenant’s storage; 202 with its verification job',
+        params: tenantParams,
+        body: storageInputSchema,
+        response: { 202: acceptedJobSchema, ...errors },
+      },
     },
     async (request, reply) => {
       const accepted = await storage.put(request.params.id, request.body, request.principal.id);
@@ -57,7 +70,12 @@ export const storageRoutes: FastifyPluginAsyncTypebox<{ storage: StorageService 
     '/v1/tenants/:id/storage/test',
     {
       config: { access: 'admin' },
-      schema: { tags: ['storage'], summary: 'Verify the stored storage config again', params: tenantParams, response: { 202: acceptedJobSchema, ...errors } },
+      schema: {
+        tags: ['storage'],
+        summary: 'Verify the stored storage config again',
+        params: tenantParams,
+        response: { 202: acceptedJobSchema, ...errors },
+      },
     },
     async (request, reply) => {
       const accepted = await storage.test(request.params.id, request.principal.id);
@@ -69,7 +87,12 @@ export const storageRoutes: FastifyPluginAsyncTypebox<{ storage: StorageService 
     '/v1/tenants/:id/storage',
     {
       config: { access: 'admin' },
-      schema: { tags: ['storage'], summary: 'The storage config (secrets masked), its status and verification history', params: tenantParams, response: { 200: storageViewSchema, ...errors } },
+      schema: {
+        tags: ['storage'],
+        summary: 'The storage config (secrets masked), its status and verification history',
+        params: tenantParams,
+        response: { 200: storageViewSchema, ...errors },
+      },
     },
     async (request) => storage.get(request.params.id),
   );

@@ -21,7 +21,12 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ tenants: TenantsService 
     '/v1/tenants',
     {
       config: { access: 'admin' },
-      schema: { tags: ['tenants'], summary: 'Create a tenant; 202 with its provisioning job', body: createTenantBody, response: { 202: createTenantAccepted, ...errors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Create a tenant; 202 with its provisioning job',
+        body: createTenantBody,
+        response: { 202: createTenantAccepted, ...errors },
+      },
     },
     async (request, reply) => {
       const accepted = await tenants.create(request.body, request.principal.id);
@@ -33,7 +38,12 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ tenants: TenantsService 
     '/v1/tenants',
     {
       config: { access: 'admin' },
-      schema: { tags: ['tenants'], summary: 'List tenants by plan and status, with cursor pagination', querystring: listTenantsQuery, response: { 200: tenantListSchema, ...errors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'List tenants by plan and status, with cursor pagination',
+        querystring: listTenantsQuery,
+        response: { 200: tenantListSchema, ...errors },
+      },
     },
     async (request, reply) => sendJsonText(reply, await tenants.list(request.query)),
   );
@@ -42,7 +52,12 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ tenants: TenantsService 
     '/v1/tenants/:id',
     {
       config: { access: 'admin' },
-      schema: { tags: ['tenants'], summary: 'One tenant, by id or name', params: tenantParams, response: { 200: tenantSchema, ...errors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'One tenant, by id or name',
+        params: tenantParams,
+        response: { 200: tenantSchema, ...errors },
+      },
     },
     async (request, reply) => sendJsonText(reply, await tenants.get(request.params.id)),
   );
@@ -51,16 +66,29 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ tenants: TenantsService 
     '/v1/tenants/:id',
     {
       config: { access: 'admin' },
-      schema: { tags: ['tenants'], summary: 'Change plan, names, domain, or suspend', params: tenantParams, body: patchTenantBody, response: { 200: tenantSchema, ...errors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Change plan, names, domain, or suspend',
+        params: tenantParams,
+        body: patchTenantBody,
+        response: { 200: tenantSchema, ...errors },
+      },
     },
-    async (request, reply) => sendJsonText(reply, await tenants.update(request.params.id, request.body, request.principal.id)),
+    async (request, reply) =>
+      sendJsonText(reply, await tenants.update(request.params.id, request.body, request.principal.id)),
   );
 
   app.delete(
     '/v1/tenants/:id',
     {
       config: { access: 'admin' },
-      schema: { tags: ['tenants'], summary: 'Remove a tenant (confirm=<name>); 202 with its deprovisioning job', params: tenantParams, querystring: deleteTenantQuery, response: { 202: acceptedJobSchema, ...errors } },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Remove a tenant (confirm=<name>); 202 with its deprovisioning job',
+        params: tenantParams,
+        querystring: deleteTenantQuery,
+        response: { 202: acceptedJobSchema, ...errors },
+      },
     },
     async (request, reply) => {
       const accepted = await tenants.remove(request.params.id, request.query.confirm, request.principal.id);

@@ -9,7 +9,13 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ usage: UsageService }> = a
     '/v1/tenants/:id/usage',
     {
       config: { access: 'admin' },
-      schema: { tags: ['usage'], summary: 'Usage of a month against the plan', params: tenantParams, querystring: usageQuery, response: { 200: usageSchema, ...errors } },
+      schema: {
+        tags: ['usage'],
+        summary: 'Usage of a month against the plan',
+        params: tenantParams,
+        querystring: usageQuery,
+        response: { 200: usageSchema, ...errors },
+      },
     },
     async (request) => usage.usage(request.params.id, request.query.month),
   );
@@ -19,7 +25,12 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ usage: UsageService }> = a
     {
       // Other DeepLens services ask this before serving each request.
       config: { access: 'service' },
-      schema: { tags: ['usage'], summary: 'The fast quota check services make before serving a request', params: tenantParams, response: { 200: quotaSchema, ...errors } },
+      schema: {
+        tags: ['usage'],
+        summary: 'The fast quota check services make before serving a request',
+        params: tenantParams,
+        response: { 200: quotaSchema, ...errors },
+      },
     },
     async (request) => usage.quota(request.params.id),
   );

@@ -3,7 +3,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { WebhooksService } from '../services/webhooks.service.js';
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 503: errorSchema };
+const errors = {
+  400: errorSchema,
+  401: errorSchema,
+  403: errorSchema,
+  404: errorSchema,
+  409: errorSchema,
+  503: errorSchema,
+};
 
 const subscriberSchema = Type.Object({
   id: uuidSchema,
@@ -58,13 +65,22 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksServi
 
   app.get(
     '/v1/webhooks',
-    { config: { access: 'admin' }, schema: { tags: ['webhooks'], response: { 200: Type.Object({ items: Type.Array(subscriberSchema) }), ...errors } } },
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['webhooks'],
+        response: { 200: Type.Object({ items: Type.Array(subscriberSchema) }), ...errors },
+      },
+    },
     async () => webhooks.list(),
   );
 
   app.delete(
     '/v1/webhooks/:id',
-    { config: { access: 'admin' }, schema: { tags: ['webhooks'], params: idParams, response: { 204: Type.Null(), ...errors } } },
+    {
+      config: { access: 'admin' },
+      schema: { tags: ['webhooks'], params: idParams, response: { 204: Type.Null(), ...errors } },
+    },
     async (request, reply) => {
       await webhooks.remove(request.params.id, request.principal.id);
       return reply.code(204).send(null);
@@ -73,7 +89,10 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksServi
 
   app.get(
     '/v1/webhooks/:id/deliveries',
-    { config: { access: 'admin' }, schema: { tags: ['webhooks'], params: idParams, response: { 200: deliveriesSchema, ...errors } } },
+    {
+      config: { access: 'admin' },
+      schema: { tags: ['webhooks'], params: idParams, response: { 200: deliveriesSchema, ...errors } },
+    },
     async (request) => webhooks.deliveries(request.params.id),
   );
 };

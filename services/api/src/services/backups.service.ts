@@ -22,8 +22,13 @@ import { backupsRepository as backups } from '../repositories/backups.repository
 type StorageView = Awaited<ReturnType<typeof storageConfigsRepository.findView>>;
 
 /** Backups and restores use only storage whose current config passed verification (the job checks again). */
-function assertVerified(tenant: { id: string; name: string }, storage: StorageView, what: string): asserts storage is NonNullable<StorageView> {
-  if (!storage) throw conflict(`tenant ${tenant.name} has no storage configured; backups go to the tenant's own storage`);
+function assertVerified(
+  tenant: { id: string; name: string },
+  storage: StorageView,
+  what: string,
+): asserts storage is NonNullable<StorageView> {
+  if (!storage)
+    throw conflict(`tenant ${tenant.name} has no storage configured; backups go to the tenant's own storage`);
   if (storage.status !== 'verified') {
     throw conflict(
       `tenant ${tenant.name}'s storage is ${storage.status}, not verified; ${what} only with verified storage: fix or re-test it (POST /v1/tenants/${tenant.id}/storage/test)`,
@@ -35,9 +40,14 @@ function assertVerified(tenant: { id: string; name: string }, storage: StorageVi
 const LIVE = new Set(['active', 'suspended']);
 
 /** `20240131T235959Z`: sorts by time in any listing of the bucket. */
-const compactTimestamp = (date: Date) => date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const compactTimestamp = (date: Date) =>
+  date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 
-export const backupStorageKey = (prefix: string, backupId: string, at = new Date()) => `${prefix}/${compactTimestamp(at)}-${backupId}.dump`;
+export const backupStorageKey = (prefix: string, backupId: string, at = new Date()) =>
+  `${prefix}/${compactTimestamp(at)}-${backupId}.dump`;
 
 export interface BackupsServiceDeps {
   pool: DatabasePool;
@@ -51,7 +61,10 @@ export interface BackupsServiceDeps {
 export function createBackupsService({ pool, tenants, outbox, platformStorage, dbPrefix }: BackupsServiceDeps) {
   async function loadLive(idOrName: string) {
     const tenant = await tenants.get(idOrName);
-    if (!LIVE.has(tenant.status)) throw conflict(`tenant ${tenant.name} is ${tenant.status}; only an active or suspended tenant can be backed up or restored`);
+    if (!LIVE.has(tenant.status))
+      throw conflict(
+        `tenant ${tenant.name} is ${tenant.status}; only an active or suspended tenant can be backed up or restored`,
+      );
     return tenant;
   }
 
@@ -66,7 +79,9 @@ export function createBackupsService({ pool, tenants, outbox, platformStorage, d
       const tenant = await loadLive(idOrName);
       const storage = await storageConfigsRepository.findView(pool, tenant.id);
       if (storage?.provider === 'smb') {
-        throw conflict('backups to smb storage are not supported yet; configure S3, MinIO, Azure Blob, GCS or NFS storage');
+        throw conflict(
+          'backups to smb storage are not supported yet; configure S3, MinIO, Azure Blob, GCS or NFS storage',
+        );
       }
       assertVerified(tenant, storage, 'backups are made');
       const backupId = randomUUID();
@@ -108,21 +123,35 @@ export function createBackupsService({ pool, tenants, outbox, platformStorage, d
       const jobId = await outbox.transaction(async (trx, record) => {
         const status = await backups.statusOf(trx, tenant.id, input.backupId);
         if (status === null) throw notFound(`tenant ${tenant.name} has no backup ${input.backupId}`);
-        if (status !== 'completed') throw conflict(`backup ${input.backupId} is ${status}; only a completed backup can be restored`);
-        await backups.insertPendingRestore(trx, { id: restoreId, backupId: input.backupId, tenantId: tenant.id, swap: input.swap ?? false });
+        if (status !== 'completed')
+          throw conflict(`backup ${input.backupId} is ${status}; only a completed backup can be restored`);
+        await backups.insertPendingRestore(trx, {
+          id: restoreId,
+          backupId: input.backupId,
+          tenantId: tenant.id,
+          swap: input.swap ?? false,
+        });
         await writeAudit(trx, {
           actor,
           action: 'tenant.restore.request',
           tenantId: tenant.id,
           details: { backupId: input.backupId, restoreId, swap: input.swap ?? false },
         });
-        return record.job('tenant.restore', { tenantId: tenant.id, backupId: input.backupId, restoreId, swap: input.swap ?? false });
+        return record.job('tenant.restore', {
+          tenantId: tenant.id,
+          backupId: input.backupId,
+          restoreId,
+          swap: input.swap ?? false,
+        });
       });
       return { jobId, restoreId };
     },
 
     async backupPlatform(actor: string) {
-      if (!platformStorage) throw conflict('the platform has no default storage (DEEPLENS_DEFAULT_STORAGE); use `npm run backup:platform -- --out <file>`');
+      if (!platformStorage)
+        throw conflict(
+          'the platform has no default storage (DEEPLENS_DEFAULT_STORAGE); use `npm run backup:platform -- --out <file>`',
+        );
       const backupId = randomUUID();
       const jobId = await outbox.transaction(async (trx, record) => {
         await backups.insertPending(trx, {

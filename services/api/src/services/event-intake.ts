@@ -35,13 +35,18 @@ function badEvent(index: number, batched: boolean, path: string, message: string
  */
 export function parseEventsBody(body: unknown): { events: UsageEvent[]; batched: boolean } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw validationFailed('send one event or {"events": [...]} as a JSON object', [{ field: 'body', message: 'must be an object' }]);
+    throw validationFailed('send one event or {"events": [...]} as a JSON object', [
+      { field: 'body', message: 'must be an object' },
+    ]);
   }
   const batched = Object.hasOwn(body, 'events');
   let items: unknown[];
   if (batched) {
     const extra = Object.keys(body).find((key) => key !== 'events');
-    if (extra) throw validationFailed(`body.${extra} is not a known field`, [{ field: `body.${extra}`, message: 'is not a known field' }]);
+    if (extra)
+      throw validationFailed(`body.${extra} is not a known field`, [
+        { field: `body.${extra}`, message: 'is not a known field' },
+      ]);
     const list = (body as { events: unknown }).events;
     if (!Array.isArray(list) || list.length === 0 || list.length > MAX_EVENTS_PER_REQUEST) {
       throw validationFailed(`body.events must be an array of 1 to ${MAX_EVENTS_PER_REQUEST} events`, [
@@ -146,7 +151,12 @@ export function createEventIntake({ pool, producer, settings }: EventIntakeDeps)
       const jobId = await producer.enqueue('usage.ingest', usageIngestPayloadOf(requests.flat()));
       return requests.map(() => jobId);
     },
-    { lingerMs: settings.coalesceMs, maxSize: settings.coalesceMaxEvents, maxInFlight: 2, sizeOf: (events) => events.length },
+    {
+      lingerMs: settings.coalesceMs,
+      maxSize: settings.coalesceMaxEvents,
+      maxInFlight: 2,
+      sizeOf: (events) => events.length,
+    },
   );
 
   return {

@@ -17,7 +17,10 @@ import {
   type TenantsRepository,
 } from '@deeplens/shared';
 import type { CommonQueryMethods } from 'slonik';
-import { storageRequestsRepository as storageRequests, type VerificationRow } from '../repositories/storage-requests.repository.js';
+import {
+  storageRequestsRepository as storageRequests,
+  type VerificationRow,
+} from '../repositories/storage-requests.repository.js';
 
 /**
  * A tenant's storage (BYOS): replace it, test it, show it. Every change and
@@ -98,7 +101,12 @@ export function createStorageService({ pool, tenants, outbox, keyring, nfs, egre
           // Field names only: the values may be secrets.
           details: { provider: input.provider, configVersion, fields: Object.keys(input.config).sort() },
         });
-        return record.job('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'changed' });
+        return record.job('storage.verify', {
+          tenantId: tenant.id,
+          configVersion,
+          requestId: randomUUID(),
+          reason: 'changed',
+        });
       });
       return { jobId };
     },
@@ -111,8 +119,18 @@ export function createStorageService({ pool, tenants, outbox, keyring, nfs, egre
         await lockOpenTenant(trx, tenant);
         const configVersion = await storageRequests.markVerifying(trx, tenant.id);
         if (configVersion === null) throw notFound(`tenant ${tenant.name} has no storage configured`);
-        await writeAudit(trx, { actor, action: 'tenant.storage.test', tenantId: tenant.id, details: { configVersion } });
-        return record.job('storage.verify', { tenantId: tenant.id, configVersion, requestId: randomUUID(), reason: 'on_demand' });
+        await writeAudit(trx, {
+          actor,
+          action: 'tenant.storage.test',
+          tenantId: tenant.id,
+          details: { configVersion },
+        });
+        return record.job('storage.verify', {
+          tenantId: tenant.id,
+          configVersion,
+          requestId: randomUUID(),
+          reason: 'on_demand',
+        });
       });
       return { jobId };
     },

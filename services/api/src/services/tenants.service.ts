@@ -29,7 +29,9 @@ const encodeCursor = (row: { id: string }) => Buffer.from(`t:${row.id}`).toStrin
 function decodeCursor(cursor: string): string {
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
   if (decoded.startsWith('t:') && isUuid(decoded.slice(2))) return decoded.slice(2);
-  throw validationFailed('cursor is not one this API handed out', [{ field: 'querystring.cursor', message: 'is invalid' }]);
+  throw validationFailed('cursor is not one this API handed out', [
+    { field: 'querystring.cursor', message: 'is invalid' },
+  ]);
 }
 
 export interface TenantsServiceDeps {
@@ -73,7 +75,12 @@ export function createTenantsService({ pool, tenants, producer, outbox, keyring,
           actor,
           action: 'tenant.create',
           tenantId,
-          details: { name: body.name, plan, domain: body.domain ?? null, storageProvider: body.storage?.provider ?? null },
+          details: {
+            name: body.name,
+            plan,
+            domain: body.domain ?? null,
+            storageProvider: body.storage?.provider ?? null,
+          },
         });
         return record.job('tenant.provision', { tenantId });
       });
@@ -138,7 +145,13 @@ export function createTenantsService({ pool, tenants, producer, outbox, keyring,
         throw conflict(`tenant ${tenant.name} is still provisioning; delete it once its job has finished`);
       }
       const jobId = await outbox.transaction(async (trx, record) => {
-        await tenants.transition(tenant.id, ['active', 'failed', 'suspended', 'deprovisioning'], 'deprovisioning', null, trx);
+        await tenants.transition(
+          tenant.id,
+          ['active', 'failed', 'suspended', 'deprovisioning'],
+          'deprovisioning',
+          null,
+          trx,
+        );
         await writeAudit(trx, { actor, action: 'tenant.delete', tenantId: tenant.id, details: { name: tenant.name } });
         return record.job('tenant.deprovision', { tenantId: tenant.id });
       });

@@ -70,7 +70,8 @@ export function createUsageService({ pool, tenants, metering, quotaCacheMs }: Us
      */
     async usage(idOrName: string, month: string | undefined, now = new Date()): Promise<UsageView> {
       const wanted = month ?? monthOf(now);
-      if (!isMonth(wanted)) throw validationFailed('month must be YYYY-MM', [{ field: 'querystring.month', message: 'must be YYYY-MM' }]);
+      if (!isMonth(wanted))
+        throw validationFailed('month must be YYYY-MM', [{ field: 'querystring.month', message: 'must be YYYY-MM' }]);
       const tenant = await tenants.get(idOrName);
       const usage = await counters.month(tenant.id, periodDate(wanted));
       const limit = tenant.api_calls_limit;

@@ -18,20 +18,41 @@ import {
  * Webhook subscribers. The signing secret is made here, stored encrypted,
  * and returned once, in the answer that creates the subscriber.
  */
-export function createWebhooksService({ pool, keyring, urlPolicy }: { pool: DatabasePool; keyring: Keyring; urlPolicy: WebhookUrlPolicy }) {
+export function createWebhooksService({
+  pool,
+  keyring,
+  urlPolicy,
+}: {
+  pool: DatabasePool;
+  keyring: Keyring;
+  urlPolicy: WebhookUrlPolicy;
+}) {
   return {
     async create(input: { url: string; eventTypes?: string[]; description?: string }, actor: string) {
       const url = checkWebhookUrl(input.url, urlPolicy);
       const unknown = (input.eventTypes ?? []).filter((type) => !(domainEventTypes as string[]).includes(type));
-      if (unknown.length) throw validationFailed(`body.eventTypes: unknown event types ${unknown.join(', ')}; known: ${domainEventTypes.join(', ')}`);
+      if (unknown.length)
+        throw validationFailed(
+          `body.eventTypes: unknown event types ${unknown.join(', ')}; known: ${domainEventTypes.join(', ')}`,
+        );
       const secret = newWebhookSecret();
       const row = await pool.transaction(async (trx) => {
         const created = await webhookSubscribersRepository.create(
           trx,
-          { id: randomUUID(), url: url.toString(), description: input.description ?? null, eventTypes: [...new Set(input.eventTypes ?? [])], secret },
+          {
+            id: randomUUID(),
+            url: url.toString(),
+            description: input.description ?? null,
+            eventTypes: [...new Set(input.eventTypes ?? [])],
+            secret,
+          },
           keyring,
         );
-        await writeAudit(trx, { actor, action: 'webhook.create', details: { id: created.id, url: created.url, eventTypes: created.event_types } });
+        await writeAudit(trx, {
+          actor,
+          action: 'webhook.create',
+          details: { id: created.id, url: created.url, eventTypes: created.event_types },
+        });
         return created;
       });
       return { ...webhookSubscriberView(row), secret };

@@ -12,7 +12,11 @@ interface PlatformStatus {
 }
 
 const counts = (record: Record<string, number>) =>
-  Object.entries(record).length ? Object.entries(record).map(([key, n]) => `${key} ${n}`).join(', ') : 'none';
+  Object.entries(record).length
+    ? Object.entries(record)
+        .map(([key, n]) => `${key} ${n}`)
+        .join(', ')
+    : 'none';
 
 function describeStatus(status: PlatformStatus): string {
   const queues = Object.entries(status.queues).map(([name, queue]) => ({ name, ...queue }));
@@ -24,10 +28,13 @@ function describeStatus(status: PlatformStatus): string {
       ['storage flagged', status.storage.flaggedTenants ?? 0],
     ]),
     '',
-    table(queues, ['name', 'waiting', 'active', 'delayed', 'failed', 'completed'].map((key) => ({
-      header: key === 'name' ? 'queue' : key,
-      value: (row: Record<string, unknown>) => row[key] ?? 0,
-    }))),
+    table(
+      queues,
+      ['name', 'waiting', 'active', 'delayed', 'failed', 'completed'].map((key) => ({
+        header: key === 'name' ? 'queue' : key,
+        value: (row: Record<string, unknown>) => row[key] ?? 0,
+      })),
+    ),
     '',
     Object.keys(status.storage.byProvider).length
       ? table(Object.entries(status.storage.byProvider), [
@@ -44,18 +51,23 @@ async function backupCall<T>(client: ApiClient, method: string, path: string, bo
     return (await client.request<T>(method, path, body === undefined ? {} : { body })).body;
   } catch (error) {
     if (error instanceof ApiError && error.isMissingRoute) {
-      throw new CliError(`this API has no ${method} ${path.replace(/\/v1\/tenants\/[^/]+/, '/v1/tenants/:id')} (backups are not available on it)`, ExitCode.notFound);
+      throw new CliError(
+        `this API has no ${method} ${path.replace(/\/v1\/tenants\/[^/]+/, '/v1/tenants/:id')} (backups are not available on it)`,
+        ExitCode.notFound,
+      );
     }
     throw error;
   }
 }
 
 export function registerPlatformCommands(program: Command, common: (command: Command) => Command) {
-  common(program.command('status').description('the platform at a glance (Show-DeepLensStatus)')).action(async (options: CommonOptions) => {
-    const { client, out } = contextFor(options);
-    const { body } = await client.get<PlatformStatus>('/v1/status');
-    out.result(body, () => describeStatus(body));
-  });
+  common(program.command('status').description('the platform at a glance (Show-DeepLensStatus)')).action(
+    async (options: CommonOptions) => {
+      const { client, out } = contextFor(options);
+      const { body } = await client.get<PlatformStatus>('/v1/status');
+      out.result(body, () => describeStatus(body));
+    },
+  );
 
   common(
     program
@@ -90,31 +102,45 @@ export function registerPlatformCommands(program: Command, common: (command: Com
       .option('--platform', 'back up the platform database')
       .option('--list', 'list the tenant’s backups instead')
       .option('--no-wait', 'return once the backup is queued'),
-  ).action(async (tenant: string | undefined, options: CommonOptions & { platform?: boolean; list?: boolean; wait: boolean }) => {
-    const { client, out, waitTimeoutMs } = contextFor(options);
-    if (Boolean(tenant) === Boolean(options.platform)) throw new CliError('name a tenant, or pass --platform', ExitCode.usage);
-    if (options.list) {
-      if (!tenant) throw new CliError('--list needs a tenant', ExitCode.usage);
-      const body = await backupCall<unknown>(client, 'GET', `${tenantPath(tenant)}/backups`);
-      const rows = (Array.isArray(body) ? body : ((body as { items?: unknown[] })?.items ?? [])) as Array<Record<string, unknown>>;
-      out.result(body, () =>
-        rows.length
-          ? table(rows, ['id', 'status', 'sizeBytes', 'sha256', 'createdAt'].map((key) => ({ header: key, value: (row: Record<string, unknown>) => row[key] })))
-          : 'no backups',
-      );
-      return;
-    }
-    const path = tenant ? `${tenantPath(tenant)}/backups` : '/v1/platform/backups';
-    const accepted = await backupCall<{ jobId: string }>(client, 'POST', path, {});
-    const what = tenant ? `backing up ${tenant}` : 'backing up the platform database';
-    if (!options.wait) {
-      out.result(accepted, () => `${what}; job ${accepted.jobId}`);
-      return;
-    }
-    const job = await waitForJob(client, accepted.jobId, { label: what, timeoutMs: waitTimeoutMs });
-    failIfJobFailed(job, what);
-    out.result(job, () => `${what}: done${job.result ? `\n${JSON.stringify(job.result, null, 2)}` : ''}`);
-  });
+  ).action(
+    async (
+      tenant: string | undefined,
+      options: CommonOptions & { platform?: boolean; list?: boolean; wait: boolean },
+    ) => {
+      const { client, out, waitTimeoutMs } = contextFor(options);
+      if (Boolean(tenant) === Boolean(options.platform))
+        throw new CliError('name a tenant, or pass --platform', ExitCode.usage);
+      if (options.list) {
+        if (!tenant) throw new CliError('--list needs a tenant', ExitCode.usage);
+        const body = await backupCall<unknown>(client, 'GET', `${tenantPath(tenant)}/backups`);
+        const rows = (Array.isArray(body) ? body : ((body as { items?: unknown[] })?.items ?? [])) as Array<
+          Record<string, unknown>
+        >;
+        out.result(body, () =>
+          rows.length
+            ? table(
+                rows,
+                ['id', 'status', 'sizeBytes', 'sha256', 'createdAt'].map((key) => ({
+                  header: key,
+                  value: (row: Record<string, unknown>) => row[key],
+                })),
+              )
+            : 'no backups',
+        );
+        return;
+      }
+      const path = tenant ? `${tenantPath(tenant)}/backups` : '/v1/platform/backups';
+      const accepted = await backupCall<{ jobId: string }>(client, 'POST', path, {});
+      const what = tenant ? `backing up ${tenant}` : 'backing up the platform database';
+      if (!options.wait) {
+        out.result(accepted, () => `${what}; job ${accepted.jobId}`);
+        return;
+      }
+      const job = await waitForJob(client, accepted.jobId, { label: what, timeoutMs: waitTimeoutMs });
+      failIfJobFailed(job, what);
+      out.result(job, () => `${what}: done${job.result ? `\n${JSON.stringify(job.result, null, 2)}` : ''}`);
+    },
+  );
 
   common(
     program

@@ -29,13 +29,13 @@ const describeStorage = (storage: StorageView) =>
 export function registerStorageCommands(program: Command, common: (command: Command) => Command) {
   const storage = program.command('storage').description('a tenant’s own storage (BYOS)');
 
-  common(storage.command('show <tenant>').description('the storage config, secrets masked, and its verification')).action(
-    async (tenant: string, options: CommonOptions) => {
-      const { client, out } = contextFor(options);
-      const { body } = await client.get<StorageView>(`${tenantPath(tenant)}/storage`);
-      out.result(body, () => describeStorage(body));
-    },
-  );
+  common(
+    storage.command('show <tenant>').description('the storage config, secrets masked, and its verification'),
+  ).action(async (tenant: string, options: CommonOptions) => {
+    const { client, out } = contextFor(options);
+    const { body } = await client.get<StorageView>(`${tenantPath(tenant)}/storage`);
+    out.result(body, () => describeStorage(body));
+  });
 
   common(
     storage
@@ -49,12 +49,18 @@ export function registerStorageCommands(program: Command, common: (command: Comm
       out.result(accepted, () => `verifying the storage of ${tenant}; job ${accepted.jobId}`);
       return;
     }
-    const job = await waitForJob(client, accepted.jobId, { label: `verifying the storage of ${tenant}`, timeoutMs: waitTimeoutMs });
+    const job = await waitForJob(client, accepted.jobId, {
+      label: `verifying the storage of ${tenant}`,
+      timeoutMs: waitTimeoutMs,
+    });
     const { body } = await client.get<StorageView>(`${tenantPath(tenant)}/storage`);
     out.result(body, () => describeStorage(body));
     failIfJobFailed(job, `verifying the storage of ${tenant}`);
     if (body.status === 'failed') {
-      throw new CliError(`storage of ${tenant} failed verification: ${body.lastError ? `${body.lastError.code}: ${body.lastError.message}` : 'no reason recorded'}`, ExitCode.failed);
+      throw new CliError(
+        `storage of ${tenant} failed verification: ${body.lastError ? `${body.lastError.code}: ${body.lastError.message}` : 'no reason recorded'}`,
+        ExitCode.failed,
+      );
     }
   });
 }

@@ -15,7 +15,12 @@ export interface Tenant {
   statusReason: string | null;
   limits: { storageBytes: number; apiCallsPerMonth: number; maxCollections: number };
   databases: Array<{ type: string; name: string }>;
-  storage: { provider: string; status: string; lastTestedAt: string | null; lastError: { code: string; message: string } | null } | null;
+  storage: {
+    provider: string;
+    status: string;
+    lastTestedAt: string | null;
+    lastError: { code: string; message: string } | null;
+  } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -28,9 +33,17 @@ export const describeTenant = (tenant: Tenant) =>
     ['domain', tenant.domain],
     ['plan', tenant.plan],
     ['status', tenant.statusReason ? `${tenant.status} (${tenant.statusReason})` : tenant.status],
-    ['limits', `${tenant.limits.apiCallsPerMonth} API calls/month, ${tenant.limits.storageBytes} bytes, ${tenant.limits.maxCollections} collections`],
+    [
+      'limits',
+      `${tenant.limits.apiCallsPerMonth} API calls/month, ${tenant.limits.storageBytes} bytes, ${tenant.limits.maxCollections} collections`,
+    ],
     ['databases', tenant.databases.map((database) => `${database.name} (${database.type})`).join(', ')],
-    ['storage', tenant.storage ? `${tenant.storage.provider}, ${tenant.storage.status}${tenant.storage.lastError ? ` (${tenant.storage.lastError.code})` : ''}` : null],
+    [
+      'storage',
+      tenant.storage
+        ? `${tenant.storage.provider}, ${tenant.storage.status}${tenant.storage.lastError ? ` (${tenant.storage.lastError.code})` : ''}`
+        : null,
+    ],
     ['created', tenant.createdAt],
     ['updated', tenant.updatedAt],
   ]);
@@ -70,7 +83,10 @@ export function registerTenantCommands(program: Command, common: (command: Comma
       .option('--domain <hostname>', 'the tenant’s domain, unique')
       .option('--plan <plan>', 'free | premium | enterprise (default free)')
       .option('--display-name <text>', 'a human name')
-      .option('--storage-provider <provider>', 'azure_blob | aws_s3 | gcs | minio | nfs | smb (default: the platform’s MinIO)')
+      .option(
+        '--storage-provider <provider>',
+        'azure_blob | aws_s3 | gcs | minio | nfs | smb (default: the platform’s MinIO)',
+      )
       .option('--storage-config <json|@file>', 'the provider’s fields, as JSON or @file.json')
       .option('--no-wait', 'print the job id and return at once'),
   ).action(async (name: string, options: CreateOptions) => {
@@ -84,10 +100,19 @@ export function registerTenantCommands(program: Command, common: (command: Comma
       ...(options.domain ? { domain: options.domain } : {}),
       ...(options.plan ? { plan: options.plan } : {}),
       ...(options.storageProvider
-        ? { storage: { provider: options.storageProvider, config: readJsonArgument(options.storageConfig!, '--storage-config') } }
+        ? {
+            storage: {
+              provider: options.storageProvider,
+              config: readJsonArgument(options.storageConfig!, '--storage-config'),
+            },
+          }
         : {}),
     };
-    const { body: accepted } = await client.request<{ tenantId: string; jobId: string; status: string }>('POST', '/v1/tenants', { body });
+    const { body: accepted } = await client.request<{ tenantId: string; jobId: string; status: string }>(
+      'POST',
+      '/v1/tenants',
+      { body },
+    );
     if (!options.wait) {
       out.result(accepted, () => `tenant ${name} (${accepted.tenantId}) is provisioning; job ${accepted.jobId}`);
       return;
@@ -96,7 +121,8 @@ export function registerTenantCommands(program: Command, common: (command: Comma
     const { body: created } = await client.get<Tenant>(tenantPath(accepted.tenantId));
     out.result(created, () => describeTenant(created));
     failIfJobFailed(job, `provisioning ${name}`);
-    if (created.status === 'failed') throw new CliError(`tenant ${name} failed: ${created.statusReason ?? 'no reason recorded'}`, ExitCode.failed);
+    if (created.status === 'failed')
+      throw new CliError(`tenant ${name} failed: ${created.statusReason ?? 'no reason recorded'}`, ExitCode.failed);
   });
 
   common(
@@ -111,8 +137,10 @@ export function registerTenantCommands(program: Command, common: (command: Comma
     const { client, out } = contextFor(options);
     const limit = options.limit === undefined ? Infinity : Number(options.limit);
     const pageSize = Number(options.pageSize);
-    if (!(limit >= 1) || !Number.isInteger(limit === Infinity ? 1 : limit)) throw new CliError('--limit must be a positive integer', ExitCode.usage);
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 200) throw new CliError('--page-size must be an integer from 1 to 200', ExitCode.usage);
+    if (!(limit >= 1) || !Number.isInteger(limit === Infinity ? 1 : limit))
+      throw new CliError('--limit must be a positive integer', ExitCode.usage);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 200)
+      throw new CliError('--page-size must be an integer from 1 to 200', ExitCode.usage);
     const items: Tenant[] = [];
     let cursor: string | undefined;
     do {
@@ -132,18 +160,23 @@ export function registerTenantCommands(program: Command, common: (command: Comma
             { header: 'plan', value: (row) => row.plan },
             { header: 'status', value: (row) => row.status },
             { header: 'domain', value: (row) => row.domain },
-            { header: 'storage', value: (row) => (row.storage ? `${row.storage.provider}/${row.storage.status}` : null) },
+            {
+              header: 'storage',
+              value: (row) => (row.storage ? `${row.storage.provider}/${row.storage.status}` : null),
+            },
             { header: 'id', value: (row) => row.id },
           ])
         : 'no tenants',
     );
   });
 
-  common(tenant.command('get <tenant>').description('one tenant, by id or name')).action(async (name: string, options: CommonOptions) => {
-    const { client, out } = contextFor(options);
-    const { body } = await client.get<Tenant>(tenantPath(name));
-    out.result(body, () => describeTenant(body));
-  });
+  common(tenant.command('get <tenant>').description('one tenant, by id or name')).action(
+    async (name: string, options: CommonOptions) => {
+      const { client, out } = contextFor(options);
+      const { body } = await client.get<Tenant>(tenantPath(name));
+      out.result(body, () => describeTenant(body));
+    },
+  );
 
   common(
     tenant
@@ -159,10 +192,14 @@ export function registerTenantCommands(program: Command, common: (command: Comma
         `This drops the databases and stored credentials of tenant "${found.name}" (${found.id}).\nType the tenant's name to confirm: `,
       );
       const typed = await readLine();
-      if (typed === null) throw new CliError('no confirmation on standard input; pass --yes to remove without asking', ExitCode.usage);
-      if (typed !== found.name) throw new CliError(`"${typed}" is not "${found.name}"; nothing was removed`, ExitCode.failed);
+      if (typed === null)
+        throw new CliError('no confirmation on standard input; pass --yes to remove without asking', ExitCode.usage);
+      if (typed !== found.name)
+        throw new CliError(`"${typed}" is not "${found.name}"; nothing was removed`, ExitCode.failed);
     }
-    const { body: accepted } = await client.request<{ jobId: string }>('DELETE', tenantPath(found.id), { query: { confirm: found.name } });
+    const { body: accepted } = await client.request<{ jobId: string }>('DELETE', tenantPath(found.id), {
+      query: { confirm: found.name },
+    });
     if (!options.wait) {
       out.result(accepted, () => `tenant ${found.name} is being removed; job ${accepted.jobId}`);
       return;

@@ -26,17 +26,23 @@ afterAll(async () => {
 
 const send = (url: string, policy: EgressPolicy) => {
   const agents = guardedAgents(policy, { keepAlive: false });
-  return postWebhook(new URL(url), agents, { headers: {}, body: '{}', timeoutMs: 2000 }).finally(() => agents.destroy());
+  return postWebhook(new URL(url), agents, { headers: {}, body: '{}', timeoutMs: 2000 }).finally(() =>
+    agents.destroy(),
+  );
 };
 
 describe('postWebhook through the guarded agents', () => {
-  it.each(['http://localhost:PORT/', 'http://127.0.0.1:PORT/', 'http://[::ffff:127.0.0.1]:PORT/', 'http://[::ffff:7f00:1]:PORT/'])(
-    '%s under a policy refusing loopback: endpoint_forbidden, no connection',
-    async (template) => {
-      await expect(send(template.replace('PORT', String(port)), new EgressPolicy())).rejects.toMatchObject({ code: 'endpoint_forbidden' });
-      expect(connections).toBe(0);
-    },
-  );
+  it.each([
+    'http://localhost:PORT/',
+    'http://127.0.0.1:PORT/',
+    'http://[::ffff:127.0.0.1]:PORT/',
+    'http://[::ffff:7f00:1]:PORT/',
+  ])('%s under a policy refusing loopback: endpoint_forbidden, no connection', async (template) => {
+    await expect(send(template.replace('PORT', String(port)), new EgressPolicy())).rejects.toMatchObject({
+      code: 'endpoint_forbidden',
+    });
+    expect(connections).toBe(0);
+  });
 
   it('delivers when the operator allows the address, and reports only the status', async () => {
     expect(await send(`http://localhost:${port}/`, new EgressPolicy({ allow: ['127.0.0.0/8', '::1'] }))).toBe(204);

@@ -28,7 +28,7 @@ type Deps = { runtime: WorkerRuntime<DispatcherEnv> };
 function describeFailure(error: unknown, timeoutMs: number): string {
   const e = error as { name?: string; code?: string; message?: string };
   // The egress guard's own sentence: names the address class, never the receiver's words.
-  if (isEgressForbidden(error)) return e.message ?? 'the receiver\'s address is refused';
+  if (isEgressForbidden(error)) return e.message ?? "the receiver's address is refused";
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
   return `request failed${typeof e.code === 'string' && /^[A-Z_]+$/.test(e.code) ? ` (${e.code})` : ''}`;
 }
@@ -53,7 +53,11 @@ export function deliverWebhookHandler({ runtime }: Deps) {
   const { env, platformPool: pool } = runtime;
   const keyring = keyringFromEnv(env);
   const timeoutMs = env.DEEPLENS_WEBHOOK_TIMEOUT_MS;
-  const outcomes = runtime.metrics.counter('deeplens_webhook_deliveries_total', 'Webhook delivery attempts by outcome', ['outcome']);
+  const outcomes = runtime.metrics.counter(
+    'deeplens_webhook_deliveries_total',
+    'Webhook delivery attempts by outcome',
+    ['outcome'],
+  );
   const urlPolicy = webhookUrlPolicyFromEnv(env);
   // No keep-alive: each delivery's connection resolves and checks the receiver's name afresh.
   const agents = guardedAgents(urlPolicy.egress, { keepAlive: false });
@@ -104,8 +108,12 @@ export function deliverWebhookHandler({ runtime }: Deps) {
     outcomes.inc({ outcome: error ? 'failed' : 'delivered' });
     if (error) {
       const host = new URL(subscriber.url).host;
-      if (refusal) throw new AppError(refusal, `delivery to ${host} refused: ${error}`, { retryable: false, httpStatus: 400 });
-      throw new AppError('webhook_delivery_failed', `delivery to ${host} failed: ${error}`, { retryable: true, httpStatus: 502 });
+      if (refusal)
+        throw new AppError(refusal, `delivery to ${host} refused: ${error}`, { retryable: false, httpStatus: 400 });
+      throw new AppError('webhook_delivery_failed', `delivery to ${host} failed: ${error}`, {
+        retryable: true,
+        httpStatus: 502,
+      });
     }
     return { subscriberId, eventId, statusCode, durationMs, attempt: context.attempt };
   };

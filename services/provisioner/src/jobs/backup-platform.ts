@@ -29,7 +29,10 @@ export function backupPlatformHandler({ runtime }: Deps) {
       context,
       target: async () => {
         if (!env.DEEPLENS_DEFAULT_STORAGE) {
-          throw new AppError('conflict', 'DEEPLENS_DEFAULT_STORAGE is not set on the provisioner: the platform has no storage for backups');
+          throw new AppError(
+            'conflict',
+            'DEEPLENS_DEFAULT_STORAGE is not set on the provisioner: the platform has no storage for backups',
+          );
         }
         const database = platformNames(env.DEEPLENS_DB_PREFIX).platformDatabase;
         return {

@@ -35,7 +35,8 @@ export function backupTenantHandler({ runtime }: Deps) {
       context,
       target: async (backup) => {
         const stored = await storageConfigsRepository.readDecrypted(platformPool, tenantId, keyring);
-        if (!stored) throw new AppError('conflict', 'the tenant has no storage configured; backups go to its own storage');
+        if (!stored)
+          throw new AppError('conflict', 'the tenant has no storage configured; backups go to its own storage');
         assertVerifiedStorage(stored);
         return {
           store: openBackupStore(stored, { tenantId, egress, nfs: nfsRulesFromEnv(env) }),

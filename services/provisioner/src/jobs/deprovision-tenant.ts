@@ -52,7 +52,10 @@ export function deprovisionTenantHandler({ runtime, outbox, tenants }: Deps) {
     await dropTenantLoginRole(env, tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, tenantId));
 
     await context.progress('forget');
-    const deprovisioned = factEvent('tenant.deprovisioned', [tenantId], tenantId, { name: tenant.name, databases: [...databases] });
+    const deprovisioned = factEvent('tenant.deprovisioned', [tenantId], tenantId, {
+      name: tenant.name,
+      databases: [...databases],
+    });
     await outbox.transaction(async (trx, record) => {
       await trx.query(sql.typeAlias('void')`
         UPDATE tenant_databases SET dropped_at = now() WHERE tenant_id = ${tenantId} AND dropped_at IS NULL`);

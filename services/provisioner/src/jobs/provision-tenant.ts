@@ -27,7 +27,12 @@ import {
   secureTenantDatabase,
 } from '../steps/tenant-database.steps.js';
 
-type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; outbox: Outbox; tenants: TenantsRepository; spares: SpareDatabases };
+type Deps = {
+  runtime: WorkerRuntime<ProvisionerEnv>;
+  outbox: Outbox;
+  tenants: TenantsRepository;
+  spares: SpareDatabases;
+};
 
 /**
  * tenant.provision: clone, secure, migrate, register, store storage, activate.
@@ -35,7 +40,13 @@ type Deps = { runtime: WorkerRuntime<ProvisionerEnv>; outbox: Outbox; tenants: T
  * point finishes the work; a final failure undoes it and marks the tenant
  * failed with the reason.
  */
-export function provisionTenantHandler({ runtime, outbox, tenants, spares, templateMigrations }: Deps & { templateMigrations: Migration[] }) {
+export function provisionTenantHandler({
+  runtime,
+  outbox,
+  tenants,
+  spares,
+  templateMigrations,
+}: Deps & { templateMigrations: Migration[] }) {
   const { env, platformPool } = runtime;
   const keyring = keyringFromEnv(env);
   const templateVersion = templateMigrations.at(-1)?.version ?? null;
@@ -71,7 +82,11 @@ export function provisionTenantHandler({ runtime, outbox, tenants, spares, templ
       // Registration and activation commit together: one transaction, one WAL flush, and no
       // moment when the database is registered but the tenant not yet active.
       await context.progress('activate', { database });
-      const provisioned = factEvent('tenant.provisioned', [tenantId], tenantId, { name: tenant.name, plan: tenant.plan, database });
+      const provisioned = factEvent('tenant.provisioned', [tenantId], tenantId, {
+        name: tenant.name,
+        plan: tenant.plan,
+        database,
+      });
       await outbox.transaction(async (trx, record) => {
         await trx.query(sql.typeAlias('void')`
           INSERT INTO tenant_databases (tenant_id, db_type, database_name, template_version)
@@ -117,14 +132,20 @@ export function provisionTenantHandler({ runtime, outbox, tenants, spares, templ
       return { tenantId, status: 'active', database };
     } catch (error) {
       const permanent = error instanceof AppError && !error.retryable;
-      if (permanent || context.isFinalAttempt) await undoProvisioning({ runtime, outbox, tenants, spares }, tenantId, database, error);
+      if (permanent || context.isFinalAttempt)
+        await undoProvisioning({ runtime, outbox, tenants, spares }, tenantId, database, error);
       throw error;
     }
   };
 }
 
 /** Leaves nothing half-made: no database, no registration, no stored secrets; the tenant failed, with the reason. */
-async function undoProvisioning({ runtime, outbox, tenants, spares }: Deps, tenantId: string, database: string, cause: unknown) {
+async function undoProvisioning(
+  { runtime, outbox, tenants, spares }: Deps,
+  tenantId: string,
+  database: string,
+  cause: unknown,
+) {
   const reason = cause instanceof AppError ? cause.message : 'provisioning failed unexpectedly';
   const tenant = await tenants.find(tenantId);
   const failed = factEvent('tenant.provisioning_failed', [tenantId], tenantId, {

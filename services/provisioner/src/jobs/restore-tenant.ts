@@ -12,7 +12,12 @@ import {
   type WorkerRuntime,
 } from '@deeplens/shared';
 import type { ProvisionerEnv } from '../config.js';
-import { preRestoreDatabaseName, restoreDatabaseName, restoreIntoNewDatabase, swapInRestoredDatabase } from '../steps/backup-databases.steps.js';
+import {
+  preRestoreDatabaseName,
+  restoreDatabaseName,
+  restoreIntoNewDatabase,
+  swapInRestoredDatabase,
+} from '../steps/backup-databases.steps.js';
 import { backupRecords } from '../repositories/backup-records.repository.js';
 import { downloadVerified } from '../steps/backup.steps.js';
 import { assertRowLevelSecurity } from '../steps/tenant-database.steps.js';
@@ -42,16 +47,30 @@ export function restoreTenantHandler({ runtime }: Deps) {
   async function owned(payload: JobPayload<'tenant.restore'>) {
     const restoreRow = await records.restore(payload.restoreId);
     const backup = await records.backup(payload.backupId);
-    if (restoreRow.tenant_id !== payload.tenantId || restoreRow.backup_id !== backup.id || backup.kind !== 'tenant' || backup.tenant_id !== payload.tenantId) {
-      throw new AppError('not_found', `tenant ${payload.tenantId} has no backup ${payload.backupId} to restore`, { retryable: false });
+    if (
+      restoreRow.tenant_id !== payload.tenantId ||
+      restoreRow.backup_id !== backup.id ||
+      backup.kind !== 'tenant' ||
+      backup.tenant_id !== payload.tenantId
+    ) {
+      throw new AppError('not_found', `tenant ${payload.tenantId} has no backup ${payload.backupId} to restore`, {
+        retryable: false,
+      });
     }
     return { restoreRow, backup };
   }
 
-  async function restore(payload: JobPayload<'tenant.restore'>, context: JobContext, { restoreRow, backup }: Awaited<ReturnType<typeof owned>>) {
+  async function restore(
+    payload: JobPayload<'tenant.restore'>,
+    context: JobContext,
+    { restoreRow, backup }: Awaited<ReturnType<typeof owned>>,
+  ) {
     const role = tenantLoginRoleName(env.DEEPLENS_DB_PREFIX, payload.tenantId);
     if (backup.status !== 'completed' || !backup.sha256 || backup.size_bytes === null) {
-      throw new AppError('conflict', `backup ${backup.id} is ${backup.status}; only a completed backup can be restored`);
+      throw new AppError(
+        'conflict',
+        `backup ${backup.id} is ${backup.status}; only a completed backup can be restored`,
+      );
     }
     const registered = await records.registeredDatabase(payload.tenantId);
     if (!registered) throw new AppError('conflict', 'the tenant has no registered database to restore beside');
@@ -63,9 +82,10 @@ export function restoreTenantHandler({ runtime }: Deps) {
       assertVerifiedStorage(stored);
       const store = openBackupStore(stored, { tenantId: payload.tenantId, egress, nfs: nfsRulesFromEnv(env) });
       await context.progress('download', { storageKey: backup.storage_key });
-      const dump = await downloadVerified(store, backup.storage_key, { sizeBytes: backup.size_bytes, sha256: backup.sha256 }).finally(() =>
-        store.close(),
-      );
+      const dump = await downloadVerified(store, backup.storage_key, {
+        sizeBytes: backup.size_bytes,
+        sha256: backup.sha256,
+      }).finally(() => store.close());
       try {
         await context.progress('restore', { database: target });
         await restoreIntoNewDatabase(env, target, dump.file, role);
@@ -76,7 +96,11 @@ export function restoreTenantHandler({ runtime }: Deps) {
       await records.restoreState(restoreRow.id, 'restored');
     }
     if (!restoreRow.swap || restoreRow.status === 'swapped') {
-      return { restoreId: restoreRow.id, database: restoreRow.status === 'swapped' ? registered : target, swapped: restoreRow.status === 'swapped' };
+      return {
+        restoreId: restoreRow.id,
+        database: restoreRow.status === 'swapped' ? registered : target,
+        swapped: restoreRow.status === 'swapped',
+      };
     }
 
     const previous = preRestoreDatabaseName(registered, restoreRow.id);
@@ -94,7 +118,10 @@ export function restoreTenantHandler({ runtime }: Deps) {
         dedupeKey: `tenant.restore.swap:${restoreRow.id}`,
       });
     });
-    context.log.info({ tenantId: payload.tenantId, restoreId: restoreRow.id, database: registered, previous }, 'backup restored and swapped in');
+    context.log.info(
+      { tenantId: payload.tenantId, restoreId: restoreRow.id, database: registered, previous },
+      'backup restored and swapped in',
+    );
     return { restoreId: restoreRow.id, database: registered, previousDatabase: previous, swapped: true };
   }
 

@@ -78,7 +78,11 @@ export function backupRecords(pool: DatabasePool) {
          WHERE tenant_id = ${tenantId} AND database_name IS NOT NULL`);
     },
 
-    async restoreState(id: string, status: 'restored' | 'failed', error?: { code: string; message: string }): Promise<void> {
+    async restoreState(
+      id: string,
+      status: 'restored' | 'failed',
+      error?: { code: string; message: string },
+    ): Promise<void> {
       await pool.query(sql.typeAlias('void')`
         UPDATE backup_restores SET status = ${status}, error_code = ${error?.code ?? null},
                error_message = ${error?.message ?? null}, finished_at = now()
@@ -86,7 +90,12 @@ export function backupRecords(pool: DatabasePool) {
     },
 
     /** The swap's record: the restore, and the registration that now points at restored contents. */
-    async recordSwap(trx: CommonQueryMethods, restore: RestoreRow, registered: string, previous: string): Promise<void> {
+    async recordSwap(
+      trx: CommonQueryMethods,
+      restore: RestoreRow,
+      registered: string,
+      previous: string,
+    ): Promise<void> {
       await trx.query(sql.typeAlias('void')`
         UPDATE backup_restores SET status = 'swapped', previous_database = ${previous}, finished_at = now()
          WHERE id = ${restore.id}`);

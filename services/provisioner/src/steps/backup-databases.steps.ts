@@ -34,8 +34,10 @@ function suffixed(base: string, suffix: string): string {
 
 const shortId = (id: string) => id.replace(/-/g, '').slice(0, 8);
 
-export const restoreDatabaseName = (registered: string, restoreId: string) => suffixed(registered, `_restore_${shortId(restoreId)}`);
-export const preRestoreDatabaseName = (registered: string, restoreId: string) => suffixed(registered, `_pre_restore_${shortId(restoreId)}`);
+export const restoreDatabaseName = (registered: string, restoreId: string) =>
+  suffixed(registered, `_restore_${shortId(restoreId)}`);
+export const preRestoreDatabaseName = (registered: string, restoreId: string) =>
+  suffixed(registered, `_pre_restore_${shortId(restoreId)}`);
 
 /**
  * Restores a verified dump into `target`, made empty from template0, which
@@ -43,7 +45,12 @@ export const preRestoreDatabaseName = (registered: string, restoreId: string) =>
  * left by a crashed attempt is half-restored: it is dropped and made again
  * (its name belongs to this restore alone).
  */
-export async function restoreIntoNewDatabase(env: DbEnv, target: string, dumpFile: string, role: string): Promise<void> {
+export async function restoreIntoNewDatabase(
+  env: DbEnv,
+  target: string,
+  dumpFile: string,
+  role: string,
+): Promise<void> {
   await withClient(env.DATABASE_URL, async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS ${quote(target)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${quote(target)} TEMPLATE template0`);
@@ -55,14 +62,20 @@ export async function restoreIntoNewDatabase(env: DbEnv, target: string, dumpFil
     await spawnPgRestore(withDatabase(env.DATABASE_URL, target), dumpFile).done;
   } catch (error) {
     const message = error instanceof AppError ? error.message : String(error);
-    throw new AppError('restore_failed', `pg_restore into ${target} failed: ${message}`, { retryable: true, httpStatus: 500 });
+    throw new AppError('restore_failed', `pg_restore into ${target} failed: ${message}`, {
+      retryable: true,
+      httpStatus: 500,
+    });
   }
 }
 
 /** Closes a database to new sessions and ends the current ones, so it can be renamed. */
 async function closeDatabase(admin: pg.Client, database: string): Promise<void> {
   await admin.query(`ALTER DATABASE ${quote(database)} WITH ALLOW_CONNECTIONS false`);
-  await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+  await admin.query(
+    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+    [database],
+  );
 }
 
 /** Ends the sessions on `from`, then ALTER DATABASE … RENAME, retried while a terminated session is still on its way out. */
@@ -103,7 +116,8 @@ export async function swapInRestoredDatabase(
       await admin.query(`ALTER DATABASE ${quote(registered)} WITH ALLOW_CONNECTIONS true`);
     };
     if (!hasTarget) {
-      if (!hasRegistered || !hasPrevious) throw new AppError('restore_failed', `the restored database ${target} is missing; restore again`);
+      if (!hasRegistered || !hasPrevious)
+        throw new AppError('restore_failed', `the restored database ${target} is missing; restore again`);
       // Done before, perhaps up to the last statement only.
       await settle();
       return 'already';

@@ -35,7 +35,9 @@ export async function dumpToStore(connectionUri: string, store: BackupStore, key
     dump.child.kill('SIGTERM');
     await store.remove(key).catch(() => undefined);
     // In the platform's words: an SDK's message may quote whatever the endpoint answered.
-    throw error instanceof AppError ? error : storageFailure(error, `writing the backup to ${store.target}`, 'backup_failed', 500);
+    throw error instanceof AppError
+      ? error
+      : storageFailure(error, `writing the backup to ${store.target}`, 'backup_failed', 500);
   }
   return { sizeBytes: digest.bytes, sha256: digest.sha256 };
 }
@@ -56,7 +58,7 @@ export async function downloadVerified(store: BackupStore, key: string, expected
   const file = join(dir, 'backup.dump');
   try {
     const digest = new DigestStream();
-    let body;
+    let body: Awaited<ReturnType<typeof store.download>>;
     try {
       body = await store.download(key);
     } catch (error) {

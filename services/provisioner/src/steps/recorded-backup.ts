@@ -33,7 +33,9 @@ export async function runRecordedBackup(options: {
     const target = await options.target(backup);
     await records.markRunning(backupId);
     await context.progress('dump', { database: target.database, storageKey: backup.storage_key });
-    const dump = await dumpToStore(target.connectionUri, target.store, backup.storage_key).finally(() => target.store.close());
+    const dump = await dumpToStore(target.connectionUri, target.store, backup.storage_key).finally(() =>
+      target.store.close(),
+    );
     await records.complete(backupId, dump.sizeBytes, dump.sha256);
     await writeAudit(pool, {
       actor: 'provisioner',
@@ -45,7 +47,8 @@ export async function runRecordedBackup(options: {
     context.log.info({ backupId, database: target.database, sizeBytes: dump.sizeBytes }, 'backed up');
     return { backupId, storageKey: backup.storage_key, ...dump };
   } catch (error) {
-    if (!(error instanceof AppError && error.retryable) || context.isFinalAttempt) await records.fail(backupId, toErrorBody(error));
+    if (!(error instanceof AppError && error.retryable) || context.isFinalAttempt)
+      await records.fail(backupId, toErrorBody(error));
     throw error;
   }
 }

@@ -106,10 +106,13 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
    */
   async function refillOnce(): Promise<{ created: number; dropped: number }> {
     if (version === null) return { created: 0, dropped: 0 };
-    const outcome = await withAdvisoryTryLock(platformPool, `deeplens.spares/${env.DEEPLENS_DB_PREFIX}`, async (connection) => {
-      // Unclaimed spares of another template version, and those beyond the target (the setting was
-      // lowered): the oldest current ones are kept.
-      const stale = await connection.anyFirst(sql.type(nameRow)`
+    const outcome = await withAdvisoryTryLock(
+      platformPool,
+      `deeplens.spares/${env.DEEPLENS_DB_PREFIX}`,
+      async (connection) => {
+        // Unclaimed spares of another template version, and those beyond the target (the setting was
+        // lowered): the oldest current ones are kept.
+        const stale = await connection.anyFirst(sql.type(nameRow)`
         DELETE FROM spare_databases
          WHERE claimed_by IS NULL
            AND (template_version <> ${version}
@@ -117,24 +120,27 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
                                       WHERE claimed_by IS NULL AND template_version = ${version}
                                       ORDER BY created_at OFFSET ${target}))
         RETURNING database_name`);
-      const registered = new Set(await connection.anyFirst(sql.type(nameRow)`SELECT database_name FROM spare_databases`));
-      const unready = (await listDatabases(env, names.spareDatabasePrefix)).filter((name) => !registered.has(name));
-      const doomed = [...new Set([...stale, ...unready])];
-      for (const database of doomed) await dropTenantDatabase(env, database);
+        const registered = new Set(
+          await connection.anyFirst(sql.type(nameRow)`SELECT database_name FROM spare_databases`),
+        );
+        const unready = (await listDatabases(env, names.spareDatabasePrefix)).filter((name) => !registered.has(name));
+        const doomed = [...new Set([...stale, ...unready])];
+        for (const database of doomed) await dropTenantDatabase(env, database);
 
-      const ready = await connection.oneFirst(sql.type(z.object({ n: z.number() }))`
+        const ready = await connection.oneFirst(sql.type(z.object({ n: z.number() }))`
         SELECT count(*)::int AS n FROM spare_databases WHERE claimed_by IS NULL AND template_version = ${version}`);
-      let created = 0;
-      for (let missing = target - ready; missing > 0; missing -= 1) {
-        const database = `${names.spareDatabasePrefix}${randomBytes(8).toString('hex')}`;
-        await cloneTenantDatabase(env, database);
-        await secureTenantDatabase(env, database, migrations);
-        await connection.query(sql.typeAlias('void')`
+        let created = 0;
+        for (let missing = target - ready; missing > 0; missing -= 1) {
+          const database = `${names.spareDatabasePrefix}${randomBytes(8).toString('hex')}`;
+          await cloneTenantDatabase(env, database);
+          await secureTenantDatabase(env, database, migrations);
+          await connection.query(sql.typeAlias('void')`
           INSERT INTO spare_databases (database_name, template_version) VALUES (${database}, ${version})`);
-        created += 1;
-      }
-      return { created, dropped: doomed.length };
-    });
+          created += 1;
+        }
+        return { created, dropped: doomed.length };
+      },
+    );
     return outcome.ran ? outcome.value : { created: 0, dropped: 0 };
   }
 
@@ -168,7 +174,10 @@ export function createSpareDatabases({ env, platformPool, log, migrations, targe
             const outcome = await refillOnce();
             if (outcome.created || outcome.dropped) log.info(outcome, 'spare tenant databases refilled');
           } catch (error) {
-            log.warn({ err: error instanceof AppError ? error.message : error }, 'refilling spare tenant databases failed; will try again');
+            log.warn(
+              { err: error instanceof AppError ? error.message : error },
+              'refilling spare tenant databases failed; will try again',
+            );
             return;
           }
         } while (refillAgain);

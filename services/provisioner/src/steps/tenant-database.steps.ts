@@ -120,7 +120,9 @@ export async function grantTenantDatabaseAccess(
   tenantId: string,
   database: string,
 ): Promise<TenantRoleCredentials> {
-  return withAdminSession(env, (admin) => grantTenantAccess(admin, platformPool, keyring, { prefix: env.DEEPLENS_DB_PREFIX, tenantId, database }));
+  return withAdminSession(env, (admin) =>
+    grantTenantAccess(admin, platformPool, keyring, { prefix: env.DEEPLENS_DB_PREFIX, tenantId, database }),
+  );
 }
 
 /** Drops a tenant's login role, after its databases. Safe when it is already gone. */
@@ -135,7 +137,12 @@ export async function dropTenantLoginRole(env: DbEnv, role: string): Promise<voi
  * connection costs about as much as either step). Returns the migrations
  * applied (none when the template was current).
  */
-export async function secureTenantDatabase(env: DbEnv, database: string, migrations: Migration[], role?: string): Promise<string[]> {
+export async function secureTenantDatabase(
+  env: DbEnv,
+  database: string,
+  migrations: Migration[],
+  role?: string,
+): Promise<string[]> {
   return withClient(withDatabase(env.DATABASE_URL, database), async (client) => {
     const applied = await migrateTenantClient(client, env.DEEPLENS_DB_PREFIX, migrations);
     await checkRowLevelSecurity(client, role ?? platformNames(env.DEEPLENS_DB_PREFIX).tenantRole, database);
@@ -151,7 +158,9 @@ export async function secureTenantDatabase(env: DbEnv, database: string, migrati
  */
 export async function assertRowLevelSecurity(env: DbEnv, database: string, role?: string): Promise<void> {
   const names = platformNames(env.DEEPLENS_DB_PREFIX);
-  await withClient(withDatabase(env.DATABASE_URL, database), (client) => checkRowLevelSecurity(client, role ?? names.tenantRole, database));
+  await withClient(withDatabase(env.DATABASE_URL, database), (client) =>
+    checkRowLevelSecurity(client, role ?? names.tenantRole, database),
+  );
 }
 
 async function checkRowLevelSecurity(client: pg.Client, role: string, database: string): Promise<void> {
@@ -181,7 +190,9 @@ export async function renameUnusedDatabase(env: DbEnv, from: string, to: string)
       return 'renamed';
     } catch (error) {
       if (pgCode(error) === UNDEFINED_DATABASE) return 'missing';
-      throw new AppError('database_error', `could not rename database ${from} to ${to}: ${(error as Error).message}`, { retryable: true });
+      throw new AppError('database_error', `could not rename database ${from} to ${to}: ${(error as Error).message}`, {
+        retryable: true,
+      });
     }
   });
 }
@@ -189,7 +200,10 @@ export async function renameUnusedDatabase(env: DbEnv, from: string, to: string)
 /** The databases whose names start with `prefix`. */
 export async function listDatabases(env: DbEnv, prefix: string): Promise<string[]> {
   return withAdminSession(env, async (admin) => {
-    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
+    const { rows } = await admin.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+      [prefix],
+    );
     return rows.map((row) => row.datname);
   });
 }

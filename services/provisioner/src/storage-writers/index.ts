@@ -1,4 +1,10 @@
-import { AppError, type EgressPolicy, type NfsRules, type StorageConfigOf, type StoredStorageConfig } from '@deeplens/shared';
+import {
+  AppError,
+  type EgressPolicy,
+  type NfsRules,
+  type StorageConfigOf,
+  type StoredStorageConfig,
+} from '@deeplens/shared';
 import { azureBlobStore } from './azure-blob.writer.js';
 import { gcsStore } from './gcs.writer.js';
 import { nfsStore } from './nfs.writer.js';
@@ -19,7 +25,10 @@ export interface BackupStoreContext {
  * The backup store for a decrypted storage config, connecting only where the
  * egress policy allows; SMB is refused with a clear conflict.
  */
-export function openBackupStore(stored: Pick<StoredStorageConfig, 'provider' | 'config'>, context: BackupStoreContext): BackupStore {
+export function openBackupStore(
+  stored: Pick<StoredStorageConfig, 'provider' | 'config'>,
+  context: BackupStoreContext,
+): BackupStore {
   const { egress } = context;
   const config = stored.config as never;
   switch (stored.provider) {
@@ -32,7 +41,8 @@ export function openBackupStore(stored: Pick<StoredStorageConfig, 'provider' | '
     case 'gcs':
       return gcsStore(config as StorageConfigOf<'gcs'>, egress);
     case 'nfs':
-      if (!context.tenantId || !context.nfs) throw new AppError('internal_error', 'NFS backups need the tenant and the NFS rules');
+      if (!context.tenantId || !context.nfs)
+        throw new AppError('internal_error', 'NFS backups need the tenant and the NFS rules');
       return nfsStore(config as StorageConfigOf<'nfs'>, context.tenantId, context.nfs);
     case 'smb':
       throw backupsNotSupported('smb');
@@ -42,7 +52,10 @@ export function openBackupStore(stored: Pick<StoredStorageConfig, 'provider' | '
 }
 
 export function backupsNotSupported(provider: string): AppError {
-  return new AppError('conflict', `backups to ${provider} storage are not supported yet; configure S3, MinIO, Azure Blob, GCS or NFS storage`);
+  return new AppError(
+    'conflict',
+    `backups to ${provider} storage are not supported yet; configure S3, MinIO, Azure Blob, GCS or NFS storage`,
+  );
 }
 
 /**

@@ -1,7 +1,14 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ensureFolders, NFS_CREATE_FLAGS, NFS_READ_FLAGS, tenantFolder, type NfsRules, type StorageConfigOf } from '@deeplens/shared';
+import {
+  ensureFolders,
+  NFS_CREATE_FLAGS,
+  NFS_READ_FLAGS,
+  tenantFolder,
+  type NfsRules,
+  type StorageConfigOf,
+} from '@deeplens/shared';
 import type { BackupStore } from './types.js';
 
 /**

@@ -36,7 +36,9 @@ function s3Store(target: S3Target, egress: EgressPolicy): BackupStore {
   };
 }
 
-export const awsS3Store = (config: StorageConfigOf<'aws_s3'>, egress: EgressPolicy): BackupStore => s3Store(s3TargetOf(config), egress);
+export const awsS3Store = (config: StorageConfigOf<'aws_s3'>, egress: EgressPolicy): BackupStore =>
+  s3Store(s3TargetOf(config), egress);
 
 /** MinIO's endpoint as the probe reads it: a URL, or host:port with `secure` choosing the scheme. */
-export const minioStore = (config: StorageConfigOf<'minio'>, egress: EgressPolicy): BackupStore => s3Store(minioTargetOf(config), egress);
+export const minioStore = (config: StorageConfigOf<'minio'>, egress: EgressPolicy): BackupStore =>
+  s3Store(minioTargetOf(config), egress);

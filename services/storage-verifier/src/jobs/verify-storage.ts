@@ -57,7 +57,11 @@ export function verifyStorageHandler({ runtime }: Deps) {
         ok: false,
         steps: [],
         totalMs: 0,
-        error: { code: 'provider_error', message: 'the storage could not be probed because of an internal error', retryable: true },
+        error: {
+          code: 'provider_error',
+          message: 'the storage could not be probed because of an internal error',
+          retryable: true,
+        },
       };
     }
   }
@@ -80,7 +84,12 @@ export function verifyStorageHandler({ runtime }: Deps) {
 
     if (!stored || stored.version < configVersion) {
       if (!tenant || GONE.has(tenant.status)) {
-        return { tenantId, configVersion, skipped: 'no_storage', note: `tenant is ${tenant?.status ?? 'unknown'}; nothing to verify` };
+        return {
+          tenantId,
+          configVersion,
+          skipped: 'no_storage',
+          note: `tenant is ${tenant?.status ?? 'unknown'}; nothing to verify`,
+        };
       }
       throw new AppError('not_found', `storage config version ${configVersion} of tenant ${tenantId} is not stored`, {
         retryable: true,
@@ -117,15 +126,36 @@ export function verifyStorageHandler({ runtime }: Deps) {
     outcomes.inc({ provider: stored.provider, outcome: result.error?.code ?? 'verified' });
 
     if (!result.error) {
-      const event = factEvent('storage.verified', [jobId], tenantId, { provider: stored.provider, configVersion, jobId, totalMs: Math.round(result.totalMs) });
+      const event = factEvent('storage.verified', [jobId], tenantId, {
+        provider: stored.provider,
+        configVersion,
+        jobId,
+        totalMs: Math.round(result.totalMs),
+      });
       const current = await finishWithEvent({ ...outcome, error: null }, event);
-      context.log.info({ tenantId, configVersion, provider: stored.provider, totalMs: result.totalMs }, 'storage verified');
-      return { tenantId, configVersion, status: 'verified', steps: result.steps, totalMs: result.totalMs, superseded: !current };
+      context.log.info(
+        { tenantId, configVersion, provider: stored.provider, totalMs: result.totalMs },
+        'storage verified',
+      );
+      return {
+        tenantId,
+        configVersion,
+        status: 'verified',
+        steps: result.steps,
+        totalMs: result.totalMs,
+        superseded: !current,
+      };
     }
     const { code, message, retryable } = result.error;
-    if (retryable && !context.isFinalAttempt) await verifications.recordRetry(pool, { ...outcome, error: { code, message } });
+    if (retryable && !context.isFinalAttempt)
+      await verifications.recordRetry(pool, { ...outcome, error: { code, message } });
     else {
-      const event = factEvent('storage.verification_failed', [jobId], tenantId, { provider: stored.provider, configVersion, jobId, error: { code, message } });
+      const event = factEvent('storage.verification_failed', [jobId], tenantId, {
+        provider: stored.provider,
+        configVersion,
+        jobId,
+        error: { code, message },
+      });
       await finishWithEvent({ ...outcome, error: { code, message } }, event);
     }
     throw new ProbeFailedError(code, message, { retryable });
@@ -139,9 +169,11 @@ export function verifyStorageHandler({ runtime }: Deps) {
       // follows: the config is neither verified nor known to be bad, so it must not stay `verifying`.
       const willRetry = (error instanceof AppError ? error.retryable : true) && !context.isFinalAttempt;
       if (!(error instanceof ProbeFailedError) && !willRetry) {
-        await verifications.abandon(pool, context.job.id!, payload.tenantId, payload.configVersion).catch((cause: Error) =>
-          context.log.warn({ errorName: cause.name }, 'could not mark the abandoned verification'),
-        );
+        await verifications
+          .abandon(pool, context.job.id!, payload.tenantId, payload.configVersion)
+          .catch((cause: Error) =>
+            context.log.warn({ errorName: cause.name }, 'could not mark the abandoned verification'),
+          );
       }
       throw error;
     }

@@ -1,5 +1,11 @@
 import type { ContainerClient } from '@azure/storage-blob';
-import { azureBlobEndpoint, guardedAgents, parseConnectionString, type GuardedAgents, type StorageConfigOf } from '@deeplens/shared';
+import {
+  azureBlobEndpoint,
+  guardedAgents,
+  parseConnectionString,
+  type GuardedAgents,
+  type StorageConfigOf,
+} from '@deeplens/shared';
 import { createAzureContainerClient } from '@deeplens/shared/storage-clients';
 import {
   classifyNetworkError,
@@ -100,12 +106,21 @@ export function classifyAzureError(error: unknown, step: StepName, context: Azur
     case 'AuthenticationFailed':
     case 'InvalidAuthenticationInfo':
     case 'NoAuthenticationInformation':
-      return failure('invalid_credentials', `${account} did not accept the ${credential} in the connection string: copy a current connection string from the storage account's access keys`);
+      return failure(
+        'invalid_credentials',
+        `${account} did not accept the ${credential} in the connection string: copy a current connection string from the storage account's access keys`,
+      );
     case 'ContainerNotFound':
-      return failure('bucket_not_found', `container "${context.container}" does not exist in storage account "${context.account}"`);
+      return failure(
+        'bucket_not_found',
+        `container "${context.container}" does not exist in storage account "${context.account}"`,
+      );
     case 'ContainerBeingDeleted':
     case 'ContainerDisabled':
-      return failure('bucket_not_found', `container "${context.container}" in storage account "${context.account}" is being deleted or is disabled`);
+      return failure(
+        'bucket_not_found',
+        `container "${context.container}" in storage account "${context.account}" is being deleted or is disabled`,
+      );
     case 'AccountIsDisabled':
       return failure('access_denied', `${account} is disabled`);
     case 'AuthorizationFailure':
@@ -113,7 +128,10 @@ export function classifyAzureError(error: unknown, step: StepName, context: Azur
       // (and some Azure Stack builds) answer a bad signature with this code and the AuthenticationFailed
       // text; on the first request that can only mean the key or SAS is wrong.
       if (step === 'write' && /failed to authenticate/i.test(errorDetail(error))) {
-        return failure('invalid_credentials', `${account} did not accept the ${credential} in the connection string: copy a current connection string from the storage account's access keys`);
+        return failure(
+          'invalid_credentials',
+          `${account} did not accept the ${credential} in the connection string: copy a current connection string from the storage account's access keys`,
+        );
       }
       return accessDenied(step, context, code);
     case 'AuthorizationPermissionMismatch':
@@ -124,7 +142,9 @@ export function classifyAzureError(error: unknown, step: StepName, context: Azur
     case 'InsufficientAccountPermissions':
       return accessDenied(step, context, code);
     case 'BlobNotFound':
-      return providerFailure(`the probe blob written to container "${context.container}" could not be read back (BlobNotFound)`);
+      return providerFailure(
+        `the probe blob written to container "${context.container}" could not be read back (BlobNotFound)`,
+      );
     case 'ServerBusy':
     case 'InternalError':
     case 'OperationTimedOut':
@@ -133,13 +153,23 @@ export function classifyAzureError(error: unknown, step: StepName, context: Azur
       break;
   }
   if (status === 403) return accessDenied(step, context, 'HTTP 403');
-  if (status === 404 && step === 'write') return failure('bucket_not_found', `container "${context.container}" does not exist in storage account "${context.account}"`);
+  if (status === 404 && step === 'write')
+    return failure(
+      'bucket_not_found',
+      `container "${context.container}" does not exist in storage account "${context.account}"`,
+    );
   // The service's own words (its error code and message) stay out of the message: the endpoint may be any server.
   const answered = `${account} answered${status ? ` HTTP ${status}` : ' with an error'} during the ${step} step`;
   if (status !== undefined && status >= 500) return providerFailure(`${answered}; try again later`, status);
   if (status !== undefined && status >= 300 && status < 400)
-    return providerFailure(`${answered}: a redirect, which DeepLens does not follow; put the address the service redirects to in BlobEndpoint`, status);
-  return providerFailure(`${answered}: check that BlobEndpoint is an Azure Blob service and that the container name is right`, status);
+    return providerFailure(
+      `${answered}: a redirect, which DeepLens does not follow; put the address the service redirects to in BlobEndpoint`,
+      status,
+    );
+  return providerFailure(
+    `${answered}: check that BlobEndpoint is an Azure Blob service and that the container name is right`,
+    status,
+  );
 }
 
 function accessDenied(step: StepName, context: AzureContext, code: string): ProbeFailure {

@@ -19,9 +19,16 @@ import { probeStorage } from './index.js';
  */
 
 const strict = testProbeOptions({ egress: new EgressPolicy({ allow: [] }) });
-const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  .privateKey.export({ type: 'pkcs8', format: 'pem' })
+  .toString();
 const serviceAccount = (tokenUri: string) =>
-  JSON.stringify({ type: 'service_account', client_email: 'egress@deeplens-test.iam.gserviceaccount.com', private_key: privateKey, token_uri: tokenUri });
+  JSON.stringify({
+    type: 'service_account',
+    client_email: 'egress@deeplens-test.iam.gserviceaccount.com',
+    private_key: privateKey,
+    token_uri: tokenUri,
+  });
 
 let internal: Awaited<ReturnType<typeof startCountingListener>>;
 beforeAll(async () => {
@@ -37,18 +44,60 @@ afterEach(() => {
 describe('a storage config whose host name resolves to a refused address', () => {
   const target = (port: number) => `http://localhost:${port}`;
   const cases: Array<[string, string, (port: number) => Record<string, unknown>]> = [
-    ['aws_s3', 'endpoint', (port) => ({ access_key: 'AKIAEGRESS0000000001', secret_key: 'egress-secret', region: 'us-east-1', bucket: 'deeplens-egress', endpoint: target(port), force_path_style: true })],
-    ['minio', 'endpoint', (port) => ({ endpoint: target(port), access_key: 'egress-access', secret_key: 'egress-secret', bucket: 'deeplens-egress' })],
-    ['azure_blob', 'BlobEndpoint', (port) => ({ connection_string: `DefaultEndpointsProtocol=http;AccountName=egress;AccountKey=${Buffer.from('k').toString('base64')};BlobEndpoint=${target(port)}/egress;`, container: 'deeplens-egress' })],
-    ['gcs', 'token_uri', (port) => ({ service_account_key: serviceAccount(`${target(port)}/token`), bucket: 'deeplens-egress', project_id: 'p' })],
+    [
+      'aws_s3',
+      'endpoint',
+      (port) => ({
+        access_key: 'AKIAEGRESS0000000001',
+        secret_key: 'egress-secret',
+        region: 'us-east-1',
+        bucket: 'deeplens-egress',
+        endpoint: target(port),
+        force_path_style: true,
+      }),
+    ],
+    [
+      'minio',
+      'endpoint',
+      (port) => ({
+        endpoint: target(port),
+        access_key: 'egress-access',
+        secret_key: 'egress-secret',
+        bucket: 'deeplens-egress',
+      }),
+    ],
+    [
+      'azure_blob',
+      'BlobEndpoint',
+      (port) => ({
+        connection_string: `DefaultEndpointsProtocol=http;AccountName=egress;AccountKey=${Buffer.from('k').toString('base64')};BlobEndpoint=${target(port)}/egress;`,
+        container: 'deeplens-egress',
+      }),
+    ],
+    [
+      'gcs',
+      'token_uri',
+      (port) => ({
+        service_account_key: serviceAccount(`${target(port)}/token`),
+        bucket: 'deeplens-egress',
+        project_id: 'p',
+      }),
+    ],
   ];
 
-  it.each(cases)('%s (%s): endpoint_forbidden, not retried, no connection attempted', async (provider, _field, config) => {
-    const result = await probeStorage(provider as 'aws_s3', config(internal.port) as StorageConfigOf<'aws_s3'>, strict);
-    const message = expectFailure(result, 'endpoint_forbidden', false);
-    expect(message).toContain(`localhost:${internal.port}`);
-    expect(message).toContain('DEEPLENS_EGRESS_ALLOW');
-  });
+  it.each(cases)(
+    '%s (%s): endpoint_forbidden, not retried, no connection attempted',
+    async (provider, _field, config) => {
+      const result = await probeStorage(
+        provider as 'aws_s3',
+        config(internal.port) as StorageConfigOf<'aws_s3'>,
+        strict,
+      );
+      const message = expectFailure(result, 'endpoint_forbidden', false);
+      expect(message).toContain(`localhost:${internal.port}`);
+      expect(message).toContain('DEEPLENS_EGRESS_ALLOW');
+    },
+  );
 
   it('gcs (api_endpoint): the token is granted by an allowed endpoint, the JSON API is refused before connecting', async () => {
     const gcs = await startGcsFixture();
@@ -56,7 +105,12 @@ describe('a storage config whose host name resolves to a refused address', () =>
       const account = gcs.addServiceAccount('egress');
       gcs.addBucket('deeplens-egress', [account.email]);
       const options = testProbeOptions({ egress: new EgressPolicy({ allow: [new URL(gcs.endpoint).host] }) });
-      const config = { service_account_key: account.keyJson, bucket: 'deeplens-egress', project_id: 'p', api_endpoint: target(internal.port) };
+      const config = {
+        service_account_key: account.keyJson,
+        bucket: 'deeplens-egress',
+        project_id: 'p',
+        api_endpoint: target(internal.port),
+      };
       expectFailure(await probeStorage('gcs', config, options), 'endpoint_forbidden', false);
       expect(gcs.requests.map((request) => request.path)).toEqual(['/token']);
     } finally {
@@ -79,7 +133,16 @@ describe('an external_account GCS key (credential_source.file, token_url) alread
         credential_source: { file: environ },
       });
       const loose = testProbeOptions(); // loopback allowed: only the key type can stop it
-      const result = await probeStorage('gcs', { service_account_key: key, bucket: 'deeplens-egress', project_id: 'p', api_endpoint: `http://127.0.0.1:${internal.port}` }, loose);
+      const result = await probeStorage(
+        'gcs',
+        {
+          service_account_key: key,
+          bucket: 'deeplens-egress',
+          project_id: 'p',
+          api_endpoint: `http://127.0.0.1:${internal.port}`,
+        },
+        loose,
+      );
       const message = expectFailure(result, 'invalid_credentials', false);
       expect(message).toContain('"external_account"');
       expect(message).not.toContain('marker');
@@ -101,20 +164,35 @@ describe('redirects are never followed', () => {
   });
 
   it('aws_s3: a 307 is a provider_error naming the redirect, the target is not contacted', async () => {
-    const config = { access_key: 'AKIAEGRESS0000000001', secret_key: 'egress-secret', region: 'us-east-1', bucket: 'deeplens-egress', endpoint: redirector.endpoint, force_path_style: true };
+    const config = {
+      access_key: 'AKIAEGRESS0000000001',
+      secret_key: 'egress-secret',
+      region: 'us-east-1',
+      bucket: 'deeplens-egress',
+      endpoint: redirector.endpoint,
+      force_path_style: true,
+    };
     const result = await probeStorage('aws_s3', config, allowed);
     expect(result.error?.code).toBe('provider_error');
   });
 
   it('azure_blob: the pipeline does not follow the redirect', async () => {
-    const config = { connection_string: `DefaultEndpointsProtocol=http;AccountName=egress;AccountKey=${Buffer.from('k').toString('base64')};BlobEndpoint=${redirector.endpoint}/egress;`, container: 'deeplens-egress' };
+    const config = {
+      connection_string: `DefaultEndpointsProtocol=http;AccountName=egress;AccountKey=${Buffer.from('k').toString('base64')};BlobEndpoint=${redirector.endpoint}/egress;`,
+      container: 'deeplens-egress',
+    };
     const result = await probeStorage('azure_blob', config, allowed);
     expect(result.ok).toBe(false);
     expect(result.error?.message).toContain('redirect');
   });
 
   it('gcs: neither the token grant nor the JSON API follows a redirect', async () => {
-    const config = { service_account_key: serviceAccount(`${redirector.endpoint}/token`), bucket: 'deeplens-egress', project_id: 'p', api_endpoint: redirector.endpoint };
+    const config = {
+      service_account_key: serviceAccount(`${redirector.endpoint}/token`),
+      bucket: 'deeplens-egress',
+      project_id: 'p',
+      api_endpoint: redirector.endpoint,
+    };
     const result = await probeStorage('gcs', config, allowed);
     expect(result.ok).toBe(false);
     expect(result.error?.message).toContain('redirect');

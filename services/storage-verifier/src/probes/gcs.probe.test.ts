@@ -21,7 +21,12 @@ describe('GCS probe (google-auth-library JWT grant + JSON API through the egress
     tenant = gcs.addServiceAccount('tenant');
     keys.push(tenant.keyJson);
     gcs.addBucket(BUCKET, [tenant.email]);
-    good = { service_account_key: tenant.keyJson, bucket: BUCKET, project_id: 'deeplens-test', api_endpoint: gcs.endpoint };
+    good = {
+      service_account_key: tenant.keyJson,
+      bucket: BUCKET,
+      project_id: 'deeplens-test',
+      api_endpoint: gcs.endpoint,
+    };
   });
 
   afterAll(async () => {
@@ -79,7 +84,8 @@ describe('GCS probe (google-auth-library JWT grant + JSON API through the egress
   });
 
   it('reports a key that is not JSON as invalid_credentials', async () => {
-    const notJson = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----';
+    const notJson =
+      '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----';
     keys.push(notJson);
     const result = await probeStorage('gcs', { ...good, service_account_key: notJson }, options);
     failures.push(result);
@@ -87,7 +93,10 @@ describe('GCS probe (google-auth-library JWT grant + JSON API through the egress
   });
 
   it('reports a key whose private_key is not a usable PEM key as invalid_credentials', async () => {
-    const broken = JSON.stringify({ ...JSON.parse(tenant.keyJson), private_key: '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbCwganVzdCB0ZXh0\n-----END PRIVATE KEY-----\n' });
+    const broken = JSON.stringify({
+      ...JSON.parse(tenant.keyJson),
+      private_key: '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbCwganVzdCB0ZXh0\n-----END PRIVATE KEY-----\n',
+    });
     keys.push(broken);
     const result = await probeStorage('gcs', { ...good, service_account_key: broken }, options);
     failures.push(result);
@@ -97,7 +106,11 @@ describe('GCS probe (google-auth-library JWT grant + JSON API through the egress
   it('reports a closed API port as endpoint_unreachable, retryable', async () => {
     const port = await closedPort();
     const key = JSON.stringify({ ...JSON.parse(tenant.keyJson), token_uri: `http://127.0.0.1:${port}/token` });
-    const result = await probeStorage('gcs', { ...good, service_account_key: key, api_endpoint: `http://127.0.0.1:${port}` }, options);
+    const result = await probeStorage(
+      'gcs',
+      { ...good, service_account_key: key, api_endpoint: `http://127.0.0.1:${port}` },
+      options,
+    );
     failures.push(result);
     expect(expectFailure(result, 'endpoint_unreachable', true)).toContain(`127.0.0.1:${port}`);
   });

@@ -20,8 +20,21 @@ afterEach(async () => {
 });
 
 const configs = {
-  aws_s3: (endpoint: string) => ({ access_key: 'AKIAHOSTILE000000001', secret_key: 'hostile-s3-secret', region: 'us-east-1', bucket: 'b', endpoint, force_path_style: true }),
-  minio: (endpoint: string) => ({ endpoint, access_key: 'hostile-access', secret_key: 'hostile-minio-secret', bucket: 'b', region: 'us-east-1' }),
+  aws_s3: (endpoint: string) => ({
+    access_key: 'AKIAHOSTILE000000001',
+    secret_key: 'hostile-s3-secret',
+    region: 'us-east-1',
+    bucket: 'b',
+    endpoint,
+    force_path_style: true,
+  }),
+  minio: (endpoint: string) => ({
+    endpoint,
+    access_key: 'hostile-access',
+    secret_key: 'hostile-minio-secret',
+    bucket: 'b',
+    region: 'us-east-1',
+  }),
   azure_blob: (endpoint: string) => ({
     connection_string: `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${Buffer.from('hostile-azure-key').toString('base64')};BlobEndpoint=${endpoint}/acct`,
     container: 'images',
@@ -29,7 +42,9 @@ const configs = {
 } as const;
 
 const modes: BrokenHttpMode[] = ['garbage', 'truncated', 'bad-chunked', 'reset'];
-const cases = (Object.keys(configs) as Array<keyof typeof configs>).flatMap((provider) => modes.map((mode) => [provider, mode] as const));
+const cases = (Object.keys(configs) as Array<keyof typeof configs>).flatMap((provider) =>
+  modes.map((mode) => [provider, mode] as const),
+);
 
 describe('HTTP storage probes against a broken endpoint', () => {
   it.each(cases)('%s against a %s answer fails the probe, not the process', async (provider, mode) => {
@@ -37,7 +52,14 @@ describe('HTTP storage probes against a broken endpoint', () => {
     stop = server.stop;
     const result: ProbeResult = await probeStorage(provider, configs[provider](server.endpoint) as never, options);
     expect(result.ok).toBe(false);
-    expect(['provider_error', 'endpoint_unreachable', 'timeout', 'invalid_credentials', 'access_denied', 'bucket_not_found']).toContain(result.error?.code);
+    expect([
+      'provider_error',
+      'endpoint_unreachable',
+      'timeout',
+      'invalid_credentials',
+      'access_denied',
+      'bucket_not_found',
+    ]).toContain(result.error?.code);
     expect(result.error!.message).not.toContain('REMOTE-SECRET-BODY');
   });
 });

@@ -25,8 +25,21 @@ describe('MinIO probe (minio client) against moto_server (S3 protocol, SigV4 che
   beforeAll(async () => {
     moto = await startMoto();
     const user = await moto.createUser('deeplens-minio-tenant');
-    good = { endpoint: moto.endpoint, access_key: user.accessKeyId, secret_key: user.secretAccessKey, bucket: BUCKET, region: 'us-east-1' };
-    admin = new Client({ endPoint: '127.0.0.1', port: moto.port, useSSL: false, accessKey: user.accessKeyId, secretKey: user.secretAccessKey, region: 'us-east-1' });
+    good = {
+      endpoint: moto.endpoint,
+      access_key: user.accessKeyId,
+      secret_key: user.secretAccessKey,
+      bucket: BUCKET,
+      region: 'us-east-1',
+    };
+    admin = new Client({
+      endPoint: '127.0.0.1',
+      port: moto.port,
+      useSSL: false,
+      accessKey: user.accessKeyId,
+      secretKey: user.secretAccessKey,
+      region: 'us-east-1',
+    });
     await admin.makeBucket(BUCKET, 'us-east-1');
   });
 
@@ -45,18 +58,26 @@ describe('MinIO probe (minio client) against moto_server (S3 protocol, SigV4 che
   });
 
   it('takes `secure: false` with a scheme-less endpoint', async () => {
-    expectVerified(await probeStorage('minio', { ...good, endpoint: `127.0.0.1:${moto.port}`, secure: false }, options));
+    expectVerified(
+      await probeStorage('minio', { ...good, endpoint: `127.0.0.1:${moto.port}`, secure: false }, options),
+    );
     expect(await remaining()).toEqual([]);
   });
 
   it('reports an unknown access key as invalid_credentials', async () => {
     const result = await probeStorage('minio', { ...good, access_key: 'AKIAUNKNOWNMINIO0000' }, options);
     failures.push(result);
-    expect(expectFailure(result, 'invalid_credentials', false)).toBe(`the access key was not recognised by the endpoint ${moto.endpoint}`);
+    expect(expectFailure(result, 'invalid_credentials', false)).toBe(
+      `the access key was not recognised by the endpoint ${moto.endpoint}`,
+    );
   });
 
   it('reports a wrong secret key as invalid_credentials', async () => {
-    const result = await probeStorage('minio', { ...good, secret_key: 'wrong-minio-secret-key-abcdefghijklmnop' }, options);
+    const result = await probeStorage(
+      'minio',
+      { ...good, secret_key: 'wrong-minio-secret-key-abcdefghijklmnop' },
+      options,
+    );
     failures.push(result);
     expect(expectFailure(result, 'invalid_credentials', false)).toContain('secret key does not match');
   });
@@ -64,12 +85,18 @@ describe('MinIO probe (minio client) against moto_server (S3 protocol, SigV4 che
   it('reports a missing bucket as bucket_not_found', async () => {
     const result = await probeStorage('minio', { ...good, bucket: 'deeplens-nope' }, options);
     failures.push(result);
-    expect(expectFailure(result, 'bucket_not_found', false)).toBe(`bucket "deeplens-nope" does not exist at ${moto.endpoint}`);
+    expect(expectFailure(result, 'bucket_not_found', false)).toBe(
+      `bucket "deeplens-nope" does not exist at ${moto.endpoint}`,
+    );
   });
 
   it('reports a user without S3 permissions as access_denied', async () => {
     const user = await moto.createUser('deeplens-minio-no-rights', false);
-    const result = await probeStorage('minio', { ...good, access_key: user.accessKeyId, secret_key: user.secretAccessKey }, options);
+    const result = await probeStorage(
+      'minio',
+      { ...good, access_key: user.accessKeyId, secret_key: user.secretAccessKey },
+      options,
+    );
     failures.push(result);
     expectNoSecrets(expectFailure(result, 'access_denied', false), [user.accessKeyId, user.secretAccessKey]);
   });
@@ -89,6 +116,12 @@ describe('MinIO probe (minio client) against moto_server (S3 protocol, SigV4 che
 
   it('never puts the access key or secret key in a failure message', () => {
     expect(failures.length).toBeGreaterThanOrEqual(6);
-    for (const result of failures) expectNoSecrets(result.error!.message, [good.access_key, good.secret_key, 'wrong-minio-secret-key-abcdefghijklmnop', 'AKIAUNKNOWNMINIO0000']);
+    for (const result of failures)
+      expectNoSecrets(result.error!.message, [
+        good.access_key,
+        good.secret_key,
+        'wrong-minio-secret-key-abcdefghijklmnop',
+        'AKIAUNKNOWNMINIO0000',
+      ]);
   });
 });

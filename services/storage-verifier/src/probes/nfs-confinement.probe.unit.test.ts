@@ -35,7 +35,7 @@ describe('NFS probe confinement (DEEPLENS_NFS_ROOTS, per-tenant folders, no link
   });
 
   it('refuses `<root>/b/../a` as endpoint_forbidden, writing nothing', async () => {
-    const result = await probeStorage('nfs', { mount_path: join(root, 'b') + '/../a' }, asTenant(b));
+    const result = await probeStorage('nfs', { mount_path: `${join(root, 'b')}/../a` }, asTenant(b));
     expect(expectFailure(result, 'endpoint_forbidden', false)).toMatch(/must not contain "\.\." segments/);
     expect(await readdir(join(root, 'a'))).toEqual([a]);
   });
@@ -57,7 +57,9 @@ describe('NFS probe confinement (DEEPLENS_NFS_ROOTS, per-tenant folders, no link
   it('refuses a link inside the root that points to /etc, writing nothing there', async () => {
     await symlink('/etc', join(root, 'b', 'etc-link'));
     const result = await probeStorage('nfs', { mount_path: join(root, 'b', 'etc-link') }, asTenant(b));
-    expect(expectFailure(result, 'endpoint_forbidden', false)).toMatch(/does not resolve inside the folders allowed for NFS mounts/);
+    expect(expectFailure(result, 'endpoint_forbidden', false)).toMatch(
+      /does not resolve inside the folders allowed for NFS mounts/,
+    );
     expect(existsSync(join('/etc', b))).toBe(false);
   });
 
@@ -81,7 +83,9 @@ describe('NFS probe confinement (DEEPLENS_NFS_ROOTS, per-tenant folders, no link
     await symlink(join(root, 'a', a), join(mount, b));
     try {
       const result = await probeStorage('nfs', { mount_path: mount }, asTenant(b));
-      expect(expectFailure(result, 'endpoint_forbidden', false)).toContain('is a symbolic link, which DeepLens does not follow');
+      expect(expectFailure(result, 'endpoint_forbidden', false)).toContain(
+        'is a symbolic link, which DeepLens does not follow',
+      );
       expect(await readdir(join(root, 'a', a))).toEqual(['tenant-a-backup.dump']);
     } finally {
       await rm(join(mount, b));
@@ -104,6 +108,8 @@ describe('NFS probe confinement (DEEPLENS_NFS_ROOTS, per-tenant folders, no link
     const mount = join(root, 'b');
     const refused = await probeStorage('nfs', { mount_path: mount }, asTenant(b, { nfsRoots: [] }));
     expect(expectFailure(refused, 'endpoint_forbidden', false)).toContain('no DEEPLENS_NFS_ROOTS configured');
-    expectVerified(await probeStorage('nfs', { mount_path: mount }, asTenant(b, { nfsRoots: [], nfsUnconfined: true })));
+    expectVerified(
+      await probeStorage('nfs', { mount_path: mount }, asTenant(b, { nfsRoots: [], nfsUnconfined: true })),
+    );
   });
 });

@@ -45,7 +45,9 @@ describe('NFS probe (file system calls on the mount path)', () => {
   it('reports a missing mount path as not_writable, without creating it', async () => {
     const mount = join(tmp.path, 'not-mounted');
     const result = await probeStorage('nfs', { mount_path: mount }, options);
-    expect(expectFailure(result, 'not_writable', false)).toBe(`the path ${mount} does not exist on the DeepLens worker: mount the share there or correct mount_path`);
+    expect(expectFailure(result, 'not_writable', false)).toBe(
+      `the path ${mount} does not exist on the DeepLens worker: mount the share there or correct mount_path`,
+    );
     expect(await readdir(tmp.path)).not.toContain('not-mounted');
   });
 
@@ -66,7 +68,8 @@ describe('NFS probe (file system calls on the mount path)', () => {
     const mount = join(tmp.path, 'read-only');
     await mkdir(mount);
     await chmod(mount, 0o555);
-    const result = process.getuid?.() === 0 ? await probeAsNobody(mount) : await probeStorage('nfs', { mount_path: mount }, options);
+    const result =
+      process.getuid?.() === 0 ? await probeAsNobody(mount) : await probeStorage('nfs', { mount_path: mount }, options);
     expect(expectFailure(result, 'not_writable', false)).toContain('permission denied');
     expect(await readdir(mount)).toEqual([]);
   });
@@ -75,11 +78,15 @@ describe('NFS probe (file system calls on the mount path)', () => {
 async function probeAsNobody(mountPath: string): Promise<ProbeResult> {
   const child = fileURLToPath(new URL('../test-support/nfs-probe-child.ts', import.meta.url));
   const tsx = createRequire(import.meta.url).resolve('tsx');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=@deeplens/source', '--import', tsx, child, mountPath], {
-    uid: NOBODY,
-    gid: NOBODY,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
-    timeout: 30_000,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--conditions=@deeplens/source', '--import', tsx, child, mountPath],
+    {
+      uid: NOBODY,
+      gid: NOBODY,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
+      timeout: 30_000,
+    },
+  );
   return JSON.parse(stdout) as ProbeResult;
 }

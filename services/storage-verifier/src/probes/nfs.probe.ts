@@ -1,7 +1,24 @@
 import { open, opendir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { confineMountPath, ensureFolders, isEgressForbidden, NFS_CREATE_FLAGS, NFS_READ_FLAGS, type StorageConfigOf } from '@deeplens/shared';
-import { errorCodes, errorDetail, failure, PROBE_PREFIX, ProbeFailureError, providerFailure, runProbe, type ProbeOperations, type StepName } from './probe-runner.js';
+import {
+  confineMountPath,
+  ensureFolders,
+  isEgressForbidden,
+  NFS_CREATE_FLAGS,
+  NFS_READ_FLAGS,
+  type StorageConfigOf,
+} from '@deeplens/shared';
+import {
+  errorCodes,
+  errorDetail,
+  failure,
+  PROBE_PREFIX,
+  ProbeFailureError,
+  providerFailure,
+  runProbe,
+  type ProbeOperations,
+  type StepName,
+} from './probe-runner.js';
 import type { ProbeFailure, ProbeOptions, ProbeResult } from './types.js';
 
 /**
@@ -21,12 +38,21 @@ export function probeNfs(config: StorageConfigOf<'nfs'>, options: ProbeOptions):
       target: `the path ${mountPath}`,
       secrets: [],
       open: async () => {
-        if (!tenantId) throw new ProbeFailureError(providerFailure('the NFS probe was started without a tenant, so it has no folder to write in'));
+        if (!tenantId)
+          throw new ProbeFailureError(
+            providerFailure('the NFS probe was started without a tenant, so it has no folder to write in'),
+          );
         const mount = await confineMountPath(mountPath, rules, tenantId);
         const info = await stat(mount.real).catch((error: unknown) => {
           throw new ProbeFailureError(classifyNfsError(error, 'write', mountPath, true));
         });
-        if (!info.isDirectory()) throw new ProbeFailureError(failure('not_writable', `the path ${mountPath} is not a directory: set mount_path to the folder where the share is mounted`));
+        if (!info.isDirectory())
+          throw new ProbeFailureError(
+            failure(
+              'not_writable',
+              `the path ${mountPath} is not a directory: set mount_path to the folder where the share is mounted`,
+            ),
+          );
         folder = join(mount.real, tenantId);
         return nfsOperations(mount.real, tenantId);
       },
@@ -93,23 +119,39 @@ export function classifyNfsError(error: unknown, step: StepName, root: string, c
   switch (code) {
     case 'ENOENT':
       return checkingRoot
-        ? failure('not_writable', `the path ${root} does not exist on the DeepLens worker: mount the share there or correct mount_path`)
+        ? failure(
+            'not_writable',
+            `the path ${root} does not exist on the DeepLens worker: mount the share there or correct mount_path`,
+          )
         : providerFailure(`the probe file in ${probeDir} disappeared during the ${step} step (ENOENT)`);
     case 'ENOTDIR':
-      return failure('not_writable', `the path ${root} (or the probe folder ${probeDir}) is not a directory: part of the path is a regular file`);
+      return failure(
+        'not_writable',
+        `the path ${root} (or the probe folder ${probeDir}) is not a directory: part of the path is a regular file`,
+      );
     case 'EACCES':
     case 'EPERM':
-      return failure('not_writable', `DeepLens may not ${NFS_ACTION[step]} ${checkingRoot ? root : probeDir} (permission denied, ${code}): give the worker's user read/write access to the mounted share`);
+      return failure(
+        'not_writable',
+        `DeepLens may not ${NFS_ACTION[step]} ${checkingRoot ? root : probeDir} (permission denied, ${code}): give the worker's user read/write access to the mounted share`,
+      );
     case 'EROFS':
       return failure('not_writable', `the path ${root} is on a read-only file system: mount the share read-write`);
     case 'ENOSPC':
     case 'EDQUOT':
-      return failure('not_writable', `the share mounted at ${root} is full (${code === 'EDQUOT' ? 'quota exceeded' : 'no space left'})`);
+      return failure(
+        'not_writable',
+        `the share mounted at ${root} is full (${code === 'EDQUOT' ? 'quota exceeded' : 'no space left'})`,
+      );
     case 'ELOOP':
     case 'ENAMETOOLONG':
       return failure('not_writable', `the path ${root} cannot be used (${code})`);
     case 'ESTALE':
-      return failure('endpoint_unreachable', `the NFS mount at ${root} is stale: remount the share on the worker`, false);
+      return failure(
+        'endpoint_unreachable',
+        `the NFS mount at ${root} is stale: remount the share on the worker`,
+        false,
+      );
     case 'EIO':
     case 'ETIMEDOUT':
     case 'EHOSTDOWN':

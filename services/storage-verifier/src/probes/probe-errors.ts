@@ -33,7 +33,8 @@ export function redact(message: string, secrets: ReadonlyArray<string | undefine
 // ---- error inspection helpers shared by the provider probes ----
 
 type Loose = Record<string, unknown> & { cause?: unknown; errors?: unknown[] };
-const asLoose = (value: unknown): Loose | undefined => (value && typeof value === 'object' ? (value as Loose) : undefined);
+const asLoose = (value: unknown): Loose | undefined =>
+  value && typeof value === 'object' ? (value as Loose) : undefined;
 
 /** Every `code`/`name`/`errno` string on the error, its causes and (for AggregateError) its members. */
 export function errorCodes(error: unknown, depth = 0): string[] {
@@ -60,7 +61,8 @@ export function errorDetail(error: unknown): string {
   return message.split('\n')[0]!.trim();
 }
 
-const TLS_CODE = /^(CERT_|ERR_SSL_|ERR_TLS_|EPROTO$|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|UNABLE_TO_(VERIFY|GET)_|HOSTNAME_MISMATCH$)/;
+const TLS_CODE =
+  /^(CERT_|ERR_SSL_|ERR_TLS_|EPROTO$|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|UNABLE_TO_(VERIFY|GET)_|HOSTNAME_MISMATCH$)/;
 
 /**
  * Socket, DNS, TLS and timeout errors, the same for every provider. Returns
@@ -69,13 +71,34 @@ const TLS_CODE = /^(CERT_|ERR_SSL_|ERR_TLS_|EPROTO$|DEPTH_ZERO_SELF_SIGNED_CERT$
 export function classifyNetworkError(error: unknown, endpoint: string): ProbeFailure | null {
   const codes = errorCodes(error);
   const has = (...wanted: string[]) => codes.some((code) => wanted.includes(code));
-  if (has('ECONNREFUSED')) return failure('endpoint_unreachable', `could not connect to ${endpoint}: the connection was refused (is the address and port right, and is the service running?)`);
-  if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME')) return failure('endpoint_unreachable', `the host name of ${endpoint} could not be resolved`);
-  if (has('EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL')) return failure('endpoint_unreachable', `${endpoint} is not reachable from DeepLens (no route to host)`);
-  if (has('ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET')) return failure('endpoint_unreachable', `${endpoint} closed the connection unexpectedly`);
+  if (has('ECONNREFUSED'))
+    return failure(
+      'endpoint_unreachable',
+      `could not connect to ${endpoint}: the connection was refused (is the address and port right, and is the service running?)`,
+    );
+  if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME'))
+    return failure('endpoint_unreachable', `the host name of ${endpoint} could not be resolved`);
+  if (has('EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'))
+    return failure('endpoint_unreachable', `${endpoint} is not reachable from DeepLens (no route to host)`);
+  if (has('ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET'))
+    return failure('endpoint_unreachable', `${endpoint} closed the connection unexpectedly`);
   const tls = codes.find((code) => TLS_CODE.test(code));
-  if (tls) return failure('tls_error', `the TLS connection to ${endpoint} failed (${tls}): check the endpoint's certificate and that the scheme (http/https) matches the service`);
-  if (has('ETIMEDOUT', 'ESOCKETTIMEDOUT', 'TimeoutError', 'AbortError', 'UND_ERR_CONNECT_TIMEOUT', 'RequestTimeout', 'ABORT_ERR'))
+  if (tls)
+    return failure(
+      'tls_error',
+      `the TLS connection to ${endpoint} failed (${tls}): check the endpoint's certificate and that the scheme (http/https) matches the service`,
+    );
+  if (
+    has(
+      'ETIMEDOUT',
+      'ESOCKETTIMEDOUT',
+      'TimeoutError',
+      'AbortError',
+      'UND_ERR_CONNECT_TIMEOUT',
+      'RequestTimeout',
+      'ABORT_ERR',
+    )
+  )
     return failure('timeout', `${endpoint} did not answer in time`);
   return null;
 }

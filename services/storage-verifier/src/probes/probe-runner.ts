@@ -66,7 +66,11 @@ export function probeKey(): string {
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /** Runs `fn` with a signal that aborts after `ms` or when `outer` aborts; rejects as soon as either happens. */
-export async function withDeadline<T>(fn: (signal: AbortSignal) => Promise<T>, ms: number, outer?: AbortSignal): Promise<T> {
+export async function withDeadline<T>(
+  fn: (signal: AbortSignal) => Promise<T>,
+  ms: number,
+  outer?: AbortSignal,
+): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new ProbeDeadlineError('step', ms)), Math.max(0, ms));
   const onOuter = () => controller.abort(outer?.reason);
@@ -90,7 +94,10 @@ export async function runProbe(definition: ProbeDefinition, options: ProbeOption
   const elapsed = () => performance.now() - started;
   const steps: ProbeStep[] = [];
   const total = new AbortController();
-  const totalTimer = setTimeout(() => total.abort(new ProbeDeadlineError('total', options.totalTimeoutMs)), options.totalTimeoutMs);
+  const totalTimer = setTimeout(
+    () => total.abort(new ProbeDeadlineError('total', options.totalTimeoutMs)),
+    options.totalTimeoutMs,
+  );
   const onCancel = () => total.abort(new ProbeDeadlineError('cancelled', 0));
   if (options.signal?.aborted) onCancel();
   else options.signal?.addEventListener('abort', onCancel, { once: true });
@@ -123,13 +130,19 @@ export async function runProbe(definition: ProbeDefinition, options: ProbeOption
       const back = await ops!.read(key, signal);
       if (sha256(back) !== sha256(body)) {
         throw new ProbeFailureError(
-          providerFailure(`the object read back from ${definition.target} differs from what was written (SHA-256 mismatch)`),
+          providerFailure(
+            `the object read back from ${definition.target} differs from what was written (SHA-256 mismatch)`,
+          ),
         );
       }
     });
     await timed('list', async (signal) => {
       if (!(await ops!.list(key, signal))) {
-        throw new ProbeFailureError(providerFailure(`listing "${PROBE_PREFIX}" in ${definition.target} did not show the object that was just written`));
+        throw new ProbeFailureError(
+          providerFailure(
+            `listing "${PROBE_PREFIX}" in ${definition.target} did not show the object that was just written`,
+          ),
+        );
       }
     });
     await timed('delete', async (signal) => {
@@ -147,7 +160,10 @@ export async function runProbe(definition: ProbeDefinition, options: ProbeOption
   if (objectMayExist && ops && steps.at(-1)?.step !== 'delete') {
     // Best effort: within what is left of the total budget, else in the background.
     const left = options.totalTimeoutMs - elapsed();
-    const cleanup = withDeadline((signal) => ops!.remove(key, signal), Math.min(options.stepTimeoutMs, Math.max(left, 0))).catch(() => undefined);
+    const cleanup = withDeadline(
+      (signal) => ops!.remove(key, signal),
+      Math.min(options.stepTimeoutMs, Math.max(left, 0)),
+    ).catch(() => undefined);
     if (left >= 100) await cleanup;
     else {
       const opened = ops;
@@ -179,7 +195,12 @@ function closeQuietly(ops: ProbeOperations) {
   }
 }
 
-function classifyFailure(definition: ProbeDefinition, step: StepName, cause: unknown, options: ProbeOptions): ProbeFailure {
+function classifyFailure(
+  definition: ProbeDefinition,
+  step: StepName,
+  cause: unknown,
+  options: ProbeOptions,
+): ProbeFailure {
   let result: ProbeFailure;
   if (cause instanceof ProbeFailureError) result = cause.failure;
   else if (cause instanceof ProbeDeadlineError) {
@@ -187,8 +208,14 @@ function classifyFailure(definition: ProbeDefinition, step: StepName, cause: unk
       cause.kind === 'cancelled'
         ? failure('timeout', `the probe of ${definition.target} was cancelled during the ${step} step`)
         : cause.kind === 'total'
-          ? failure('timeout', `the probe of ${definition.target} did not finish within ${options.totalTimeoutMs} ms (stopped during the ${step} step)`)
-          : failure('timeout', `the ${step} step against ${definition.target} did not finish within ${options.stepTimeoutMs} ms`);
+          ? failure(
+              'timeout',
+              `the probe of ${definition.target} did not finish within ${options.totalTimeoutMs} ms (stopped during the ${step} step)`,
+            )
+          : failure(
+              'timeout',
+              `the ${step} step against ${definition.target} did not finish within ${options.stepTimeoutMs} ms`,
+            );
   } else if (egressRefusal(cause, definition.target)) {
     // Before any provider's classifier: the guard refused the connection, nothing reached the endpoint.
     result = failure('endpoint_forbidden', egressRefusal(cause, definition.target)!.message, false);

@@ -47,14 +47,23 @@ describe('runProbe', () => {
     const calls: Calls = [];
     const result = await runProbe(definition(memoryOps(calls)), options);
     expect(result.ok).toBe(true);
-    expect(result.steps.map((step) => `${step.step}:${step.ok}`)).toEqual(['write:true', 'read:true', 'list:true', 'delete:true']);
+    expect(result.steps.map((step) => `${step.step}:${step.ok}`)).toEqual([
+      'write:true',
+      'read:true',
+      'list:true',
+      'delete:true',
+    ]);
     expect(calls).toEqual(['write true', 'read', 'list', 'remove', 'close']);
   });
 
   it('stops a step at stepTimeoutMs (timeout, retryable) and still deletes the probe object', async () => {
     const calls: Calls = [];
     const result = await runProbe(definition(memoryOps(calls, { read: never })), options);
-    expect(result.error).toEqual({ code: 'timeout', retryable: true, message: 'the read step against the test store did not finish within 200 ms' });
+    expect(result.error).toEqual({
+      code: 'timeout',
+      retryable: true,
+      message: 'the read step against the test store did not finish within 200 ms',
+    });
     expect(result.steps.map((step) => step.step)).toEqual(['write', 'read']);
     expect(calls).toEqual(['write true', 'remove', 'close']);
   });
@@ -62,7 +71,10 @@ describe('runProbe', () => {
   it('bounds the whole probe by totalTimeoutMs', async () => {
     // A list step that never ends, under a step bound far above the total one: only the total bound can stop it.
     const calls: Calls = [];
-    const result = await runProbe(definition(memoryOps(calls, { list: never })), testProbeOptions({ stepTimeoutMs: 1000, totalTimeoutMs: 150 }));
+    const result = await runProbe(
+      definition(memoryOps(calls, { list: never })),
+      testProbeOptions({ stepTimeoutMs: 1000, totalTimeoutMs: 150 }),
+    );
     expect(result.error?.code).toBe('timeout');
     expect(result.error?.message).toContain('did not finish within 150 ms');
     expect(result.totalMs).toBeLessThan(1000);
@@ -75,14 +87,21 @@ describe('runProbe', () => {
       controller.abort();
       return never();
     };
-    const result = await runProbe(definition(memoryOps([], { write })), { ...options, stepTimeoutMs: 5000, signal: controller.signal });
+    const result = await runProbe(definition(memoryOps([], { write })), {
+      ...options,
+      stepTimeoutMs: 5000,
+      signal: controller.signal,
+    });
     expect(result.error?.code).toBe('timeout');
     expect(result.error?.message).toContain('cancelled');
   });
 
   it('fails the read step when the checksum differs', async () => {
     const calls: Calls = [];
-    const result = await runProbe(definition(memoryOps(calls, { read: async () => Buffer.from('something else') })), options);
+    const result = await runProbe(
+      definition(memoryOps(calls, { read: async () => Buffer.from('something else') })),
+      options,
+    );
     expect(result.error?.code).toBe('provider_error');
     expect(result.error?.retryable).toBe(false);
     expect(result.error?.message).toContain('SHA-256 mismatch');
@@ -108,7 +127,10 @@ describe('runProbe', () => {
 
   it('scrubs secrets from classified messages and flattens control characters', async () => {
     const result = await runProbe(
-      definition(memoryOps([], { write: async () => Promise.reject(new Error('bad key hunter2-secret-value\nsecond line')) }), ['hunter2-secret-value']),
+      definition(
+        memoryOps([], { write: async () => Promise.reject(new Error('bad key hunter2-secret-value\nsecond line')) }),
+        ['hunter2-secret-value'],
+      ),
       options,
     );
     expect(result.error?.message).toBe('classified: bad key [redacted] second line');

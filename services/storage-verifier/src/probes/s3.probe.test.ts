@@ -26,7 +26,12 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
       endpoint: moto.endpoint,
       force_path_style: true,
     };
-    const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey } });
+    const client = new S3Client({
+      region: 'us-east-1',
+      endpoint: moto.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey },
+    });
     await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
     client.destroy();
   });
@@ -38,7 +43,12 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
   it('verifies a bucket with correct credentials and leaves nothing under .deeplens-probe/', async () => {
     const result = await probeStorage('aws_s3', good, options);
     expectVerified(result);
-    const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: good.access_key, secretAccessKey: good.secret_key } });
+    const client = new S3Client({
+      region: 'us-east-1',
+      endpoint: moto.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: good.access_key, secretAccessKey: good.secret_key },
+    });
     const left = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: '.deeplens-probe/' }));
     client.destroy();
     expect(left.Contents ?? []).toEqual([]);
@@ -53,7 +63,11 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
   });
 
   it('reports a wrong secret key as invalid_credentials', async () => {
-    const result = await probeStorage('aws_s3', { ...good, secret_key: 'not-the-right-secret-key-0123456789abcdef' }, options);
+    const result = await probeStorage(
+      'aws_s3',
+      { ...good, secret_key: 'not-the-right-secret-key-0123456789abcdef' },
+      options,
+    );
     failures.push(result);
     const message = expectFailure(result, 'invalid_credentials', false);
     expect(message).toContain('secret key does not match');
@@ -68,7 +82,11 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
 
   it('reports a user without S3 permissions as access_denied', async () => {
     const user = await moto.createUser('deeplens-no-rights', false);
-    const result = await probeStorage('aws_s3', { ...good, access_key: user.accessKeyId, secret_key: user.secretAccessKey }, options);
+    const result = await probeStorage(
+      'aws_s3',
+      { ...good, access_key: user.accessKeyId, secret_key: user.secretAccessKey },
+      options,
+    );
     failures.push(result);
     const message = expectFailure(result, 'access_denied', false);
     expect(message).toContain('s3:PutObject');
@@ -86,7 +104,11 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
   it('stops a step that never answers at stepTimeoutMs as a retryable timeout', async () => {
     const silent = await startSilentServer();
     try {
-      const result = await probeStorage('aws_s3', { ...good, endpoint: `http://127.0.0.1:${silent.port}` }, testProbeOptions({ stepTimeoutMs: 300, totalTimeoutMs: 5000 }));
+      const result = await probeStorage(
+        'aws_s3',
+        { ...good, endpoint: `http://127.0.0.1:${silent.port}` },
+        testProbeOptions({ stepTimeoutMs: 300, totalTimeoutMs: 5000 }),
+      );
       failures.push(result);
       expectFailure(result, 'timeout', true);
       expect(result.totalMs).toBeLessThan(2000);
@@ -103,6 +125,12 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
 
   it('never puts the access key or secret key in a failure message', () => {
     expect(failures.length).toBeGreaterThanOrEqual(6);
-    for (const result of failures) expectNoSecrets(result.error!.message, [good.access_key, good.secret_key, 'not-the-right-secret-key-0123456789abcdef', 'AKIAUNKNOWNKEY000000']);
+    for (const result of failures)
+      expectNoSecrets(result.error!.message, [
+        good.access_key,
+        good.secret_key,
+        'not-the-right-secret-key-0123456789abcdef',
+        'AKIAUNKNOWNKEY000000',
+      ]);
   });
 });

@@ -1,4 +1,10 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { guardedAgents, type GuardedAgents, type StorageConfigOf } from '@deeplens/shared';
 import { createS3Client, s3TargetOf } from '@deeplens/shared/storage-clients';
 import {
@@ -39,7 +45,16 @@ export function probeS3(config: StorageConfigOf<'aws_s3'>, options: ProbeOptions
 function s3Operations(client: S3Client, bucket: string, agents: GuardedAgents): ProbeOperations {
   return {
     async write(key, body, signal) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: 'application/octet-stream' }), { abortSignal: signal });
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentType: 'application/octet-stream',
+        }),
+        { abortSignal: signal },
+      );
     },
     async read(key, signal) {
       const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
@@ -48,7 +63,9 @@ function s3Operations(client: S3Client, bucket: string, agents: GuardedAgents): 
     },
     async list(key, signal) {
       // Prefix = the probe object's own key, and at most one key back: never a walk of the bucket.
-      const answer = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }), { abortSignal: signal });
+      const answer = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }), {
+        abortSignal: signal,
+      });
       return (answer.Contents ?? []).some((item) => item.Key === key);
     },
     async remove(key, signal) {
@@ -82,7 +99,13 @@ export function classifyS3Error(error: unknown, step: StepName, context: S3Conte
   if (error instanceof ProbeFailureError) return error.failure;
   const network = classifyNetworkError(error, context.endpoint);
   if (network) return network;
-  const e = (error ?? {}) as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; statusCode?: number };
+  const e = (error ?? {}) as {
+    name?: string;
+    code?: string;
+    Code?: string;
+    $metadata?: { httpStatusCode?: number };
+    statusCode?: number;
+  };
   const code = e.Code ?? (typeof e.code === 'string' ? e.code : undefined) ?? e.name ?? 'UnknownError';
   const status = e.$metadata?.httpStatusCode ?? e.statusCode;
   const bucket = `bucket "${context.bucket}"`;
@@ -90,12 +113,18 @@ export function classifyS3Error(error: unknown, step: StepName, context: S3Conte
     case 'InvalidAccessKeyId':
       return failure('invalid_credentials', `the access key was not recognised by the endpoint ${context.endpoint}`);
     case 'SignatureDoesNotMatch':
-      return failure('invalid_credentials', `the secret key does not match the access key: the endpoint ${context.endpoint} rejected the request signature`);
+      return failure(
+        'invalid_credentials',
+        `the secret key does not match the access key: the endpoint ${context.endpoint} rejected the request signature`,
+      );
     case 'InvalidToken':
     case 'ExpiredToken':
     case 'TokenRefreshRequired':
     case 'InvalidSecurity':
-      return failure('invalid_credentials', `the endpoint ${context.endpoint} did not accept the credentials (${code}): check the access key and secret key`);
+      return failure(
+        'invalid_credentials',
+        `the endpoint ${context.endpoint} did not accept the credentials (${code}): check the access key and secret key`,
+      );
     case 'NoSuchBucket':
       return failure('bucket_not_found', `${bucket} does not exist ${context.where}`);
     case 'InvalidBucketName':
@@ -104,7 +133,10 @@ export function classifyS3Error(error: unknown, step: StepName, context: S3Conte
     case 'MovedPermanently':
     case 'AuthorizationHeaderMalformed':
     case 'IllegalLocationConstraintException':
-      return failure('bucket_not_found', `${bucket} does not exist in region ${context.region ?? '(none given)'}: the endpoint says it lives in another region; set the bucket's own region`);
+      return failure(
+        'bucket_not_found',
+        `${bucket} does not exist in region ${context.region ?? '(none given)'}: the endpoint says it lives in another region; set the bucket's own region`,
+      );
     case 'AccessDenied':
     case 'AllAccessDisabled':
     case 'Forbidden':
@@ -113,26 +145,45 @@ export function classifyS3Error(error: unknown, step: StepName, context: S3Conte
     case 'SlowDown':
     case 'ServiceUnavailable':
     case 'InternalError':
-      return providerFailure(`the endpoint ${context.endpoint} is overloaded or failing (${code}); try again later`, status ?? 503);
+      return providerFailure(
+        `the endpoint ${context.endpoint} is overloaded or failing (${code}); try again later`,
+        status ?? 503,
+      );
     case 'NotFound':
       if (step === 'write') return failure('bucket_not_found', `${bucket} does not exist ${context.where}`);
       break;
     case 'NoSuchKey':
-      return providerFailure(`the probe object written to ${bucket} ${context.where} could not be read back (NoSuchKey)`);
+      return providerFailure(
+        `the probe object written to ${bucket} ${context.where} could not be read back (NoSuchKey)`,
+      );
     default:
       break;
   }
-  if (status === 301) return failure('bucket_not_found', `${bucket} does not exist in region ${context.region ?? '(none given)'}: the endpoint redirected the request to another region`);
+  if (status === 301)
+    return failure(
+      'bucket_not_found',
+      `${bucket} does not exist in region ${context.region ?? '(none given)'}: the endpoint redirected the request to another region`,
+    );
   if (status === 403) return accessDenied(step, context);
-  if (status === 404 && step === 'write') return failure('bucket_not_found', `${bucket} does not exist ${context.where}`);
+  if (status === 404 && step === 'write')
+    return failure('bucket_not_found', `${bucket} does not exist ${context.where}`);
   // The endpoint's own words (its error code and message) stay out of the message: it may be any server.
   const answered = `the endpoint ${context.endpoint} answered${status ? ` HTTP ${status}` : ' with an error'} during the ${step} step`;
-  if (status !== undefined && status >= 500) return providerFailure(`${answered}; the service may be overloaded, try again later`, status);
+  if (status !== undefined && status >= 500)
+    return providerFailure(`${answered}; the service may be overloaded, try again later`, status);
   if (status === undefined && /deserializ|xml|parse/i.test(`${code} ${errorDetail(error)}`))
-    return providerFailure(`the endpoint ${context.endpoint} did not answer like an S3 service during the ${step} step`);
+    return providerFailure(
+      `the endpoint ${context.endpoint} did not answer like an S3 service during the ${step} step`,
+    );
   if (status !== undefined && status >= 300 && status < 400)
-    return providerFailure(`${answered}: a redirect, which DeepLens does not follow; configure the address the service redirects to`, status);
-  return providerFailure(`${answered}: check that the endpoint is an S3 service and that the bucket and region are right`, status);
+    return providerFailure(
+      `${answered}: a redirect, which DeepLens does not follow; configure the address the service redirects to`,
+      status,
+    );
+  return providerFailure(
+    `${answered}: check that the endpoint is an S3 service and that the bucket and region are right`,
+    status,
+  );
 }
 
 function accessDenied(step: StepName, context: S3Context): ProbeFailure {
@@ -148,6 +199,12 @@ export function assertUrl(value: string, field: string): URL {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
     return url;
   } catch {
-    throw new ProbeFailureError(failure('endpoint_unreachable', `the ${field} "${value}" is not an http(s) URL such as https://storage.example.com:9000`, false));
+    throw new ProbeFailureError(
+      failure(
+        'endpoint_unreachable',
+        `the ${field} "${value}" is not an http(s) URL such as https://storage.example.com:9000`,
+        false,
+      ),
+    );
   }
 }

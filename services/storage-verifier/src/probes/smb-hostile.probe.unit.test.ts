@@ -15,7 +15,12 @@ import { probeStorage } from './index.js';
  */
 
 const options = testProbeOptions({ stepTimeoutMs: 2000, totalTimeoutMs: 6000 });
-const config = (port: number, host = '127.0.0.1') => ({ share_path: `//${host}/data`, username: 'u', password: 'hostile-test-password', port });
+const config = (port: number, host = '127.0.0.1') => ({
+  share_path: `//${host}/data`,
+  username: 'u',
+  password: 'hostile-test-password',
+  port,
+});
 let server: HostileSmbServer | undefined;
 
 afterEach(async () => {
@@ -34,14 +39,20 @@ describe('SMB probe against a hostile server', () => {
     server = await startHostileSmb(mode);
     const result = await probeStorage('smb', config(server.port), options);
     const message = expectFailure(result, 'provider_error', false);
-    expect(message).toMatch(/^the SMB server 127\.0\.0\.1:\d+ could not be used: the server sent an invalid SMB2 message/);
+    expect(message).toMatch(
+      /^the SMB server 127\.0\.0\.1:\d+ could not be used: the server sent an invalid SMB2 message/,
+    );
     expect(message).toMatch(reason);
     expect(server.connections()).toBe(1);
   });
 
   it('a server that never answers fails the step with timeout', async () => {
     server = await startHostileSmb('silent');
-    const result = await probeStorage('smb', config(server.port), testProbeOptions({ stepTimeoutMs: 300, totalTimeoutMs: 2000 }));
+    const result = await probeStorage(
+      'smb',
+      config(server.port),
+      testProbeOptions({ stepTimeoutMs: 300, totalTimeoutMs: 2000 }),
+    );
     expectFailure(result, 'timeout', true);
   });
 

@@ -32,14 +32,18 @@ describe('SMB probe (SMB2 + NTLMv2) against a private Samba smbd', () => {
   });
 
   it('verifies a folder inside the share, written with backslashes', async () => {
-    expectVerified(await probeStorage('smb', { ...good, share_path: '\\\\127.0.0.1\\data\\sub', domain: 'WORKGROUP' }, options));
+    expectVerified(
+      await probeStorage('smb', { ...good, share_path: '\\\\127.0.0.1\\data\\sub', domain: 'WORKGROUP' }, options),
+    );
     expect(await readdir(join(samba.dataDir, 'sub', '.deeplens-probe'))).toEqual([]);
   });
 
   it('reports a wrong password as invalid_credentials', async () => {
     const result = await probeStorage('smb', { ...good, password: WRONG_PASSWORD }, options);
     failures.push(result);
-    expect(expectFailure(result, 'invalid_credentials', false)).toBe(`the share //127.0.0.1/data refused user "${SAMBA_USER}": wrong user name or password`);
+    expect(expectFailure(result, 'invalid_credentials', false)).toBe(
+      `the share //127.0.0.1/data refused user "${SAMBA_USER}": wrong user name or password`,
+    );
   });
 
   it('reports an unknown user as invalid_credentials', async () => {
@@ -51,13 +55,17 @@ describe('SMB probe (SMB2 + NTLMv2) against a private Samba smbd', () => {
   it('reports a missing share as bucket_not_found', async () => {
     const result = await probeStorage('smb', { ...good, share_path: '//127.0.0.1/nosuchshare' }, options);
     failures.push(result);
-    expect(expectFailure(result, 'bucket_not_found', false)).toBe(`the server 127.0.0.1:${samba.port} has no share named "nosuchshare"`);
+    expect(expectFailure(result, 'bucket_not_found', false)).toBe(
+      `the server 127.0.0.1:${samba.port} has no share named "nosuchshare"`,
+    );
   });
 
   it('reports a missing folder inside the share as bucket_not_found', async () => {
     const result = await probeStorage('smb', { ...good, share_path: '//127.0.0.1/data/no/such/folder' }, options);
     failures.push(result);
-    expect(expectFailure(result, 'bucket_not_found', false)).toBe('the folder "no/such/folder" does not exist in the share //127.0.0.1/data');
+    expect(expectFailure(result, 'bucket_not_found', false)).toBe(
+      'the folder "no/such/folder" does not exist in the share //127.0.0.1/data',
+    );
   });
 
   it('reports a read-only share as access_denied', async () => {

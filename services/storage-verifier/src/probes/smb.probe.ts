@@ -61,7 +61,10 @@ export function probeSmb(config: StorageConfigOf<'smb'>, options: ProbeOptions):
       target: `the share ${context.share}`,
       secrets: [config.password],
       open: async () => {
-        if (!address) throw new ProbeFailureError(failure('bucket_not_found', `"${config.share_path}" is not a share path such as //server/share`));
+        if (!address)
+          throw new ProbeFailureError(
+            failure('bucket_not_found', `"${config.share_path}" is not a share path such as //server/share`),
+          );
         // The name is resolved and checked here; the client then connects to that address only.
         const { address: ip } = await resolveAllowed(options.egress, address.host, address.port);
         const client = new SMB2({
@@ -150,8 +153,10 @@ const SMB_ACTION: Record<StepName, string> = {
 /** NT status codes (as the client names them) and socket errors → probe failures. */
 export function classifySmbError(error: unknown, step: StepName, context: SmbContext): ProbeFailure {
   if (error instanceof ProbeFailureError) return error.failure;
-  if (isEgressForbidden(error)) return failure('endpoint_forbidden', `the share ${context.share} is refused: ${errorDetail(error)}`, false);
-  if (error instanceof SmbProtocolError) return providerFailure(`the SMB server ${context.server} could not be used: ${error.message}`);
+  if (isEgressForbidden(error))
+    return failure('endpoint_forbidden', `the share ${context.share} is refused: ${errorDetail(error)}`, false);
+  if (error instanceof SmbProtocolError)
+    return providerFailure(`the SMB server ${context.server} could not be used: ${error.message}`);
   const network = classifyNetworkError(error, `the SMB server ${context.server}`);
   if (network) return network;
   const code = errorCodes(error).find((value) => value.startsWith('STATUS_')) ?? 'UNKNOWN_STATUS';
@@ -175,8 +180,14 @@ export function classifySmbError(error: unknown, step: StepName, context: SmbCon
       return failure('bucket_not_found', `the server ${context.server} has no share named "${context.shareName}"`);
     case 'STATUS_OBJECT_PATH_NOT_FOUND':
     case 'STATUS_OBJECT_NAME_NOT_FOUND':
-      if (step === 'write') return failure('bucket_not_found', `the folder "${context.folder || '/'}" does not exist in the share ${context.shareRoot}`);
-      return providerFailure(`the probe file written to ${context.share} could not be found in the ${step} step (${code})`);
+      if (step === 'write')
+        return failure(
+          'bucket_not_found',
+          `the folder "${context.folder || '/'}" does not exist in the share ${context.shareRoot}`,
+        );
+      return providerFailure(
+        `the probe file written to ${context.share} could not be found in the ${step} step (${code})`,
+      );
     case 'STATUS_ACCESS_DENIED':
     case 'STATUS_NETWORK_ACCESS_DENIED':
     case 'STATUS_SHARING_VIOLATION':

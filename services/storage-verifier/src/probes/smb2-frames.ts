@@ -40,7 +40,10 @@ const RESPONSES = new Map<number, Field[]>(
       [0x0e, 'query_directory'],
       [0x11, 'set_info'],
     ] as const
-  ).map(([code, name]) => [code, (require(`@tryjsky/v9u-smb2/lib/structures/${name}`) as { response: Field[] }).response]),
+  ).map(([code, name]) => [
+    code,
+    (require(`@tryjsky/v9u-smb2/lib/structures/${name}`) as { response: Field[] }).response,
+  ]),
 );
 
 /** A server's bytes that this client will not parse: always a provider_error of the probe, never retried. */
@@ -91,7 +94,8 @@ export interface SmbSocketOwner {
 export function guardSmbFrames(connection: SmbSocketOwner, onBroken: (error: Error) => void): void {
   const socket = connection.socket;
   const parsers = socket.listeners('data') as Array<(chunk: Buffer) => void>;
-  if (parsers.length !== 1) throw new Error(`expected the SMB client to have one data listener, found ${parsers.length}`);
+  if (parsers.length !== 1)
+    throw new Error(`expected the SMB client to have one data listener, found ${parsers.length}`);
   const parse = parsers[0]!;
   socket.removeListener('data', parse);
 
@@ -105,7 +109,9 @@ export function guardSmbFrames(connection: SmbSocketOwner, onBroken: (error: Err
   };
   // The library's own error listener forwards only while one of its calls waits; this one always reports.
   socket.on('error', fail);
-  socket.on('close', () => fail(Object.assign(new Error('the SMB server closed the connection'), { code: 'ECONNRESET' })));
+  socket.on('close', () =>
+    fail(Object.assign(new Error('the SMB server closed the connection'), { code: 'ECONNRESET' })),
+  );
 
   let pending: Buffer = Buffer.alloc(0);
   function onData(chunk: Buffer) {
@@ -113,8 +119,12 @@ export function guardSmbFrames(connection: SmbSocketOwner, onBroken: (error: Err
     while (!broken && pending.length >= 4) {
       const type = pending.readUInt8(0);
       const length = pending.readUIntBE(1, 3);
-      if (type !== NETBIOS_SESSION_MESSAGE && !(type === NETBIOS_KEEPALIVE && length === 0)) return fail(new SmbProtocolError(`NetBIOS packet type 0x${type.toString(16)}`));
-      if (length > MAX_SMB_FRAME) return fail(new SmbProtocolError(`a message of ${length} bytes is larger than the ${MAX_SMB_FRAME}-byte limit`));
+      if (type !== NETBIOS_SESSION_MESSAGE && !(type === NETBIOS_KEEPALIVE && length === 0))
+        return fail(new SmbProtocolError(`NetBIOS packet type 0x${type.toString(16)}`));
+      if (length > MAX_SMB_FRAME)
+        return fail(
+          new SmbProtocolError(`a message of ${length} bytes is larger than the ${MAX_SMB_FRAME}-byte limit`),
+        );
       if (pending.length < length + 4) return;
       const frame = pending.subarray(4, length + 4);
       pending = pending.subarray(length + 4);
@@ -123,12 +133,17 @@ export function guardSmbFrames(connection: SmbSocketOwner, onBroken: (error: Err
       if (problem) return fail(new SmbProtocolError(problem));
       // MS-SMB2 3.2.5.1.5: an interim answer (async, STATUS_PENDING) precedes the real one under the
       // same MessageId; the library would take it for a failure, so it never sees it.
-      if (frame.readUInt32LE(8) === STATUS_PENDING && (frame.readUInt32LE(16) & SMB2_FLAGS_ASYNC_COMMAND) !== 0) continue;
+      if (frame.readUInt32LE(8) === STATUS_PENDING && (frame.readUInt32LE(16) & SMB2_FLAGS_ASYNC_COMMAND) !== 0)
+        continue;
       try {
         parse(Buffer.concat([Buffer.from([0, length >> 16, (length >> 8) & 0xff, length & 0xff]), frame]));
       } catch (error) {
         // The library's parser, or a callback it ran, threw on this server's answer.
-        return fail(new SmbProtocolError(`the client could not read the ${commandName(frame)} answer: ${(error as Error)?.name ?? 'error'}`));
+        return fail(
+          new SmbProtocolError(
+            `the client could not read the ${commandName(frame)} answer: ${(error as Error)?.name ?? 'error'}`,
+          ),
+        );
       }
     }
   }
@@ -136,6 +151,16 @@ export function guardSmbFrames(connection: SmbSocketOwner, onBroken: (error: Err
 }
 
 function commandName(frame: Buffer): string {
-  const names: Record<number, string> = { 0: 'NEGOTIATE', 1: 'SESSION_SETUP', 3: 'TREE_CONNECT', 5: 'CREATE', 6: 'CLOSE', 8: 'READ', 9: 'WRITE', 0x0e: 'QUERY_DIRECTORY', 0x11: 'SET_INFO' };
+  const names: Record<number, string> = {
+    0: 'NEGOTIATE',
+    1: 'SESSION_SETUP',
+    3: 'TREE_CONNECT',
+    5: 'CREATE',
+    6: 'CLOSE',
+    8: 'READ',
+    9: 'WRITE',
+    14: 'QUERY_DIRECTORY',
+    17: 'SET_INFO',
+  };
   return names[frame.readUInt16LE(12)] ?? 'unknown';
 }

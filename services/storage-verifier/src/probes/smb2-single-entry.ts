@@ -19,10 +19,18 @@ interface SmbMessage {
   getHeaders(): Record<string, unknown> & { MessageId: number; Status?: Buffer };
   getResponse(): Record<string, Buffer>;
 }
-type SmbMessageClass = new (options: { headers: Record<string, unknown>; request: Record<string, unknown> }) => SmbMessage;
+type SmbMessageClass = new (options: {
+  headers: Record<string, unknown>;
+  request: Record<string, unknown>;
+}) => SmbMessage;
 type SmbFile = { FileId: Buffer };
 interface SmbForge {
-  request(name: string, params: unknown, connection: SmbConnection, cb: (error: (Error & { code?: string }) | null, result?: unknown) => void): void;
+  request(
+    name: string,
+    params: unknown,
+    connection: SmbConnection,
+    cb: (error: (Error & { code?: string }) | null, result?: unknown) => void,
+  ): void;
 }
 interface SmbErrors {
   getStatus(status: number): { code: string; message: string };
@@ -49,7 +57,9 @@ const STATUS_NO_MORE_FILES = 0x80000006;
 const STATUS_NO_SUCH_FILE = 0xc000000f;
 
 function forge<T>(name: string, params: unknown, connection: SmbConnection): Promise<T> {
-  return new Promise((resolve, reject) => SMB2Forge.request(name, params, connection, (error, result) => (error ? reject(error) : resolve(result as T))));
+  return new Promise((resolve, reject) =>
+    SMB2Forge.request(name, params, connection, (error, result) => (error ? reject(error) : resolve(result as T))),
+  );
 }
 
 function statusError(status: number): Error & { code: string } {
@@ -60,7 +70,12 @@ function statusError(status: number): Error & { code: string } {
 /** Sends one QUERY_DIRECTORY and resolves the names it returned (at most one). */
 function querySingle(connection: SmbConnection, directory: SmbFile, pattern: string): Promise<string[]> {
   const message = new SMB2Message({
-    headers: { Command: 'QUERY_DIRECTORY', SessionId: connection.SessionId, TreeId: connection.TreeId, ProcessId: connection.ProcessId },
+    headers: {
+      Command: 'QUERY_DIRECTORY',
+      SessionId: connection.SessionId,
+      TreeId: connection.TreeId,
+      ProcessId: connection.ProcessId,
+    },
     request: {
       FileInformationClass: FILE_ID_BOTH_DIRECTORY_INFORMATION,
       Flags: SMB2_RESTART_SCANS | SMB2_RETURN_SINGLE_ENTRY,
@@ -102,7 +117,8 @@ export function parseNames(buffer: Buffer): string[] {
   while (offset + 104 <= buffer.length) {
     const next = buffer.readUInt32LE(offset);
     const nameLength = buffer.readUInt32LE(offset + 60);
-    if (offset + 104 + nameLength > buffer.length) throw new SmbProtocolError('a directory entry\'s name ends past the listing');
+    if (offset + 104 + nameLength > buffer.length)
+      throw new SmbProtocolError("a directory entry's name ends past the listing");
     names.push(buffer.subarray(offset + 104, offset + 104 + nameLength).toString('ucs2'));
     if (next === 0) break;
     // Entries only go forward, so a hostile offset cannot loop.

@@ -34,7 +34,8 @@ export interface AttemptOutcome {
 }
 
 const stepsJson = (steps: ProbeStep[]) => sql.jsonb(steps.map(({ step, ms, ok }) => ({ step, ms, ok })));
-const errorJson = (error: AttemptOutcome['error']) => (error ? sql.jsonb({ code: error.code, message: error.message }) : null);
+const errorJson = (error: AttemptOutcome['error']) =>
+  error ? sql.jsonb({ code: error.code, message: error.message }) : null;
 
 export const verificationsRepository = {
   /**

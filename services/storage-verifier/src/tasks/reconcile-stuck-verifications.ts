@@ -13,14 +13,22 @@ import type { VerifierEnv } from '../verification/config.js';
 export async function reconcileStuckVerifications(runtime: WorkerRuntime<VerifierEnv>): Promise<number> {
   const stuck = await verifications.stuck(runtime.platformPool, runtime.env.DEEPLENS_STORAGE_RECONCILE_AFTER_SECONDS);
   for (const row of stuck) {
-    const requestId = deterministicJobId('storage.verify.reconcile', row.tenant_id, String(row.version), String(row.since));
+    const requestId = deterministicJobId(
+      'storage.verify.reconcile',
+      row.tenant_id,
+      String(row.version),
+      String(row.since),
+    );
     const jobId = await runtime.producer.enqueue('storage.verify', {
       tenantId: row.tenant_id,
       configVersion: row.version,
       requestId,
       reason: 'on_demand',
     });
-    runtime.log.info({ tenantId: row.tenant_id, configVersion: row.version, jobId }, 'reconciled a storage config stuck in verifying');
+    runtime.log.info(
+      { tenantId: row.tenant_id, configVersion: row.version, jobId },
+      'reconciled a storage config stuck in verifying',
+    );
   }
   return stuck.length;
 }

@@ -8,5 +8,8 @@ import { testProbeOptions } from './probe-options.js';
 
 const mountPath = process.argv[2];
 if (!mountPath) throw new Error('usage: nfs-probe-child.ts <mount_path>');
-const result = await probeNfs({ mount_path: mountPath }, testProbeOptions({ stepTimeoutMs: 3000, totalTimeoutMs: 10_000 }));
+const result = await probeNfs(
+  { mount_path: mountPath },
+  testProbeOptions({ stepTimeoutMs: 3000, totalTimeoutMs: 10_000 }),
+);
 process.stdout.write(JSON.stringify(result));

@@ -38,14 +38,19 @@ type JobOutcome = { counted: number } | { error: unknown };
  * committed, and every job's retry counts nothing again but mirrors.
  */
 async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[]> {
-  let batch;
+  let batch: Awaited<ReturnType<typeof recordUsageBatch>>;
   try {
     batch = await recordUsageBatch(deps.pool, deps.outbox, jobs);
   } catch (error) {
     if (jobs.length === 1) throw error;
     deps.log.warn({ err: error, jobs: jobs.length }, 'a grouped usage batch failed; counting its jobs one by one');
     return Promise.all(
-      jobs.map((job) => countGroup(deps, [job]).then(([outcome]) => outcome!, (error: unknown) => ({ error }))),
+      jobs.map((job) =>
+        countGroup(deps, [job]).then(
+          ([outcome]) => outcome!,
+          (error: unknown) => ({ error }),
+        ),
+      ),
     );
   }
   await failpoint('usage.after-commit');
@@ -55,11 +60,14 @@ async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[
   } catch (error) {
     // Counted already; the retry only mirrors. Reconciliation would repair it too, but later.
     deps.log.warn({ err: error }, 'could not mirror usage counters to Redis');
-    throw new AppError('unavailable', 'usage counted, but Redis did not take the counters; retrying', { retryable: true });
+    throw new AppError('unavailable', 'usage counted, but Redis did not take the counters; retrying', {
+      retryable: true,
+    });
   }
   // Never throws: what Redis does not take now, the outbox sweep publishes.
   await deps.outbox.publish(quotaEventKeys(batch.quotaEvents));
-  for (const row of batch.quotaEvents) deps.metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
+  for (const row of batch.quotaEvents)
+    deps.metrics.quotaEvents.inc({ type: row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning' });
   return batch.countedPerJob.map((counted) => ({ counted }));
 }
 
@@ -75,7 +83,11 @@ async function countGroup(deps: IngestDeps, jobs: string[]): Promise<JobOutcome[
 export function ingestUsageHandler(deps: IngestDeps) {
   // A job is its event rows' JSON text; a group's size is counted in events.
   const group = new GroupCommit<{ json: string; count: number }, JobOutcome>(
-    (jobs) => countGroup(deps, jobs.map((job) => job.json)),
+    (jobs) =>
+      countGroup(
+        deps,
+        jobs.map((job) => job.json),
+      ),
     {
       lingerMs: deps.groupLingerMs,
       maxSize: MAX_EVENTS_PER_JOB, // events per statement, whatever the concurrency (a bigger job goes alone)

@@ -17,7 +17,9 @@ beforeAll(async () => {
     DEEPLENS_PLATFORM_SERVICE_PASSWORD: undefined,
     DEEPLENS_PLATFORM_POOL_SIZE: 4,
   });
-  admin = new pg.Client({ connectionString: withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase) });
+  admin = new pg.Client({
+    connectionString: withDatabase(env.DATABASE_URL!, platformNames(env.DEEPLENS_DB_PREFIX!).platformDatabase),
+  });
   await admin.connect();
 });
 
@@ -40,7 +42,8 @@ const partitions = async () =>
     )
   ).rows.map((row) => row.name);
 const partitionHolding = async (eventId: string) =>
-  (await admin.query(`SELECT tableoid::regclass::text AS part FROM api_usage_logs WHERE event_id = $1`, [eventId])).rows[0]?.part ?? null;
+  (await admin.query(`SELECT tableoid::regclass::text AS part FROM api_usage_logs WHERE event_id = $1`, [eventId]))
+    .rows[0]?.part ?? null;
 
 async function insertLog(occurredAt: Date): Promise<string> {
   const eventId = randomUUID();
@@ -92,7 +95,9 @@ describe('event-key ledger pruning', () => {
       [old, young, randomUUID()],
     );
     await pruneEventKeys(pool, 35, 1);
-    const { rows } = await admin.query(`SELECT event_id FROM usage_event_keys WHERE event_id = ANY($1)`, [[old, young]]);
+    const { rows } = await admin.query(`SELECT event_id FROM usage_event_keys WHERE event_id = ANY($1)`, [
+      [old, young],
+    ]);
     expect(rows.map((row) => row.event_id)).toEqual([young]);
   });
 });

@@ -73,7 +73,8 @@ export async function recordThresholdCrossings(
 }
 
 /** The outbox keys of these rows' events, to publish once their transaction has committed. */
-export const quotaEventKeys = (rows: readonly QuotaEventRow[]): OutboxKey[] => rows.map((row) => ({ kind: 'event', id: row.id }));
+export const quotaEventKeys = (rows: readonly QuotaEventRow[]): OutboxKey[] =>
+  rows.map((row) => ({ kind: 'event', id: row.id }));
 
 export function toDomainEvent(row: QuotaEventRow): DomainEvent {
   return domainEvent(row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning', {

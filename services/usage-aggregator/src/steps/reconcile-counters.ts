@@ -34,7 +34,11 @@ const CHUNK = 1_000;
  * race. Too low is raised (never lowering a newer value); too high is set
  * back only if Redis still holds what was read.
  */
-export async function reconcileCounters(pool: DatabasePool, target: MeteringRedis, now = new Date()): Promise<CounterReconciliation> {
+export async function reconcileCounters(
+  pool: DatabasePool,
+  target: MeteringRedis,
+  now = new Date(),
+): Promise<CounterReconciliation> {
   const month = monthOf(now);
   const period = periodDate(month);
   const tenantIds = await pool.anyFirst(sql.type(z.object({ id: z.string() }))`
@@ -45,7 +49,10 @@ export async function reconcileCounters(pool: DatabasePool, target: MeteringRedi
   const result: CounterReconciliation = { month, checked: 0, repaired: 0, drift: 0, statesRepublished: 0 };
   for (let start = 0; start < tenantIds.length; start += CHUNK) {
     const ids = tenantIds.slice(start, start + CHUNK);
-    const inRedis = await readApiCallCounters(target, ids.map((tenantId) => ({ tenantId, month })));
+    const inRedis = await readApiCallCounters(
+      target,
+      ids.map((tenantId) => ({ tenantId, month })),
+    );
     const rows = await pool.any(sql.type(z.object({ tenant_id: z.string(), api_calls: z.number() }))`
       SELECT tenant_id, api_calls FROM usage_counters
        WHERE period = ${period} AND tenant_id = ANY(${sql.array([...ids], 'uuid')})`);
@@ -74,7 +81,9 @@ export async function reconcileCounters(pool: DatabasePool, target: MeteringRedi
 
   // States the API and the provisioner failed to publish (Redis away at the time), and changes made
   // by hand (a plan edited in SQL), reach Redis here.
-  const states = await loadTenantQuotaStates(pool, { liveOrChangedSince: new Date(now.getTime() - 7 * 24 * 3600 * 1000) });
+  const states = await loadTenantQuotaStates(pool, {
+    liveOrChangedSince: new Date(now.getTime() - 7 * 24 * 3600 * 1000),
+  });
   for (let start = 0; start < states.length; start += CHUNK) {
     result.statesRepublished += await publishTenantQuotaStates(target, states.slice(start, start + CHUNK));
   }

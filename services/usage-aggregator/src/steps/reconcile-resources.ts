@@ -1,4 +1,12 @@
-import { monthOf, periodDate, sql, type DatabasePool, type Logger, type Outbox, type TenantPools } from '@deeplens/shared';
+import {
+  monthOf,
+  periodDate,
+  sql,
+  type DatabasePool,
+  type Logger,
+  type Outbox,
+  type TenantPools,
+} from '@deeplens/shared';
 import { z } from 'zod';
 import { recordThresholdCrossings, type QuotaEventRow } from './quota-events.js';
 
@@ -101,7 +109,9 @@ export async function reconcileResources(
   now = new Date(),
 ): Promise<ResourceReconciliation> {
   const month = monthOf(now);
-  const tenants = await deps.pool.any(sql.type(z.object({ tenant_id: z.string(), database_name: z.string(), api_calls: z.number() }))`
+  const tenants = await deps.pool.any(sql.type(
+    z.object({ tenant_id: z.string(), database_name: z.string(), api_calls: z.number() }),
+  )`
     SELECT t.id AS tenant_id, d.database_name, coalesce(c.api_calls, 0)::bigint AS api_calls
       FROM tenants t
       JOIN tenant_databases d ON d.tenant_id = t.id AND d.db_type = 'metadata' AND d.dropped_at IS NULL

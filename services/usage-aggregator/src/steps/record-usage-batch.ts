@@ -37,7 +37,11 @@ const counterRow = z.object({
  * eventId wins (DISTINCT ON, in eventId order, so concurrent batches lock keys
  * in the same order).
  */
-export async function recordUsageBatch(pool: DatabasePool, outbox: Outbox, jobs: readonly string[]): Promise<RecordedBatch> {
+export async function recordUsageBatch(
+  pool: DatabasePool,
+  outbox: Outbox,
+  jobs: readonly string[],
+): Promise<RecordedBatch> {
   const group = `[${jobs.join(',')}]`;
 
   return pool.transaction(async (trx) => {
@@ -93,7 +97,9 @@ export async function recordUsageBatch(pool: DatabasePool, outbox: Outbox, jobs:
       trx,
       outbox,
       'api_calls',
-      rows.filter((row) => row.added > 0).map((row) => ({ tenantId: row.tenant_id, month: row.month, used: row.api_calls })),
+      rows
+        .filter((row) => row.added > 0)
+        .map((row) => ({ tenantId: row.tenant_id, month: row.month, used: row.api_calls })),
     );
     await failpoint('usage.before-commit');
     const perJob = JSON.parse(rows[0]?.per_job ?? '{}') as Record<string, number>;

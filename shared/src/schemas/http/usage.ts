@@ -22,7 +22,11 @@ export const apiCallEventSchema = Type.Object(
     tenantId: Type.String({ format: 'uuid' }),
     // No NUL and no lone surrogate: PostgreSQL refuses both in text, and one such event would fail
     // the job it shares with other callers' events after they were all accepted.
-    endpoint: Type.String({ minLength: 1, maxLength: 512, pattern: '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$' }),
+    endpoint: Type.String({
+      minLength: 1,
+      maxLength: 512,
+      pattern: '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$',
+    }),
     method: Type.String({ minLength: 1, maxLength: 16, pattern: '^[A-Za-z]+$' }),
     statusCode: Type.Integer({ minimum: 100, maximum: 599 }),
     durationMs: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }),
@@ -43,7 +47,13 @@ export const isApiCallEvent = (value: unknown): value is ApiCallEvent => apiCall
  * shape is only sketched here; each event is checked against
  * apiCallEventSchema by the intake so errors can name the event's index.
  */
-export const apiCallsBody = Type.Object({}, { additionalProperties: true, description: 'one ApiCallEvent, or {"events": [ApiCallEvent, ...]} with at most 1,000 events' });
+export const apiCallsBody = Type.Object(
+  {},
+  {
+    additionalProperties: true,
+    description: 'one ApiCallEvent, or {"events": [ApiCallEvent, ...]} with at most 1,000 events',
+  },
+);
 
 export const eventsAcceptedSchema = Type.Object({
   accepted: Type.Integer({ description: 'events in the request' }),
@@ -51,7 +61,11 @@ export const eventsAcceptedSchema = Type.Object({
 });
 
 export const usageQuery = Type.Object(
-  { month: Type.Optional(Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM, UTC; default: the current month' })) },
+  {
+    month: Type.Optional(
+      Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM, UTC; default: the current month' }),
+    ),
+  },
   { additionalProperties: false },
 );
 export type UsageQuery = Static<typeof usageQuery>;

@@ -24,14 +24,20 @@ export interface AzuriteServer {
 export async function startAzurite(): Promise<AzuriteServer> {
   const require = createRequire(import.meta.url);
   const packageJson = require.resolve('azurite/package.json');
-  const main = join(dirname(packageJson), (require(packageJson) as { bin: Record<string, string> }).bin['azurite-blob']!);
+  const main = join(
+    dirname(packageJson),
+    (require(packageJson) as { bin: Record<string, string> }).bin['azurite-blob']!,
+  );
   const port = await freePort();
   const data = await makeTempDir('azurite');
   const server = startProcess('azurite-blob', process.execPath, [
     main,
-    '--blobHost', '127.0.0.1',
-    '--blobPort', String(port),
-    '--location', data.path,
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(port),
+    '--location',
+    data.path,
     '--silent',
     '--skipApiVersionCheck',
     '--loose',

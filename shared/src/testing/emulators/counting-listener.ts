@@ -6,7 +6,12 @@ import { createServer, type Socket } from 'node:net';
  * it counts the connections it accepts (and keeps the bytes sent to it), so a
  * test can prove a refusal happened before any connection was made.
  */
-export async function startCountingListener(): Promise<{ port: number; connections(): number; received(): string; stop(): Promise<void> }> {
+export async function startCountingListener(): Promise<{
+  port: number;
+  connections(): number;
+  received(): string;
+  stop(): Promise<void>;
+}> {
   let count = 0;
   const chunks: Buffer[] = [];
   const sockets = new Set<Socket>();
@@ -32,7 +37,10 @@ export async function startCountingListener(): Promise<{ port: number; connectio
 }
 
 /** An HTTP server (allowed by the policy) that answers every request with a redirect to `location`. */
-export async function startRedirectingServer(location: string, status = 307): Promise<{ endpoint: string; stop(): Promise<void> }> {
+export async function startRedirectingServer(
+  location: string,
+  status = 307,
+): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const server = createHttpServer((req, res) => {
     req.resume();
     req.on('end', () => {

@@ -17,7 +17,9 @@ export async function startEchoServer(reflect: () => string[]): Promise<{ endpoi
         return res.end(json);
       }
       if (req.url?.includes('/storage/v1/')) {
-        const json = JSON.stringify({ error: { code: 400, message: echo, errors: [{ message: echo, reason: 'echo' }] } });
+        const json = JSON.stringify({
+          error: { code: 400, message: echo, errors: [{ message: echo, reason: 'echo' }] },
+        });
         res.writeHead(400, { 'content-type': 'application/json' });
         return res.end(json);
       }

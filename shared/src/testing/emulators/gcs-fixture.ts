@@ -50,7 +50,9 @@ export async function startGcsFixture(): Promise<GcsFixture> {
   let generation = 1;
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => sendError(res, 500, error instanceof Error ? error.message : 'internal error'));
+    handle(req, res).catch((error: unknown) =>
+      sendError(res, 500, error instanceof Error ? error.message : 'internal error'),
+    );
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -58,7 +60,8 @@ export async function startGcsFixture(): Promise<GcsFixture> {
     requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams });
     const body = await readBody(req);
 
-    if (url.pathname === '/token' && req.method === 'POST') return token(res, new URLSearchParams(body.toString('utf8')));
+    if (url.pathname === '/token' && req.method === 'POST')
+      return token(res, new URLSearchParams(body.toString('utf8')));
 
     const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     const account = auth?.[1] ? tokens.get(auth[1]) : undefined;
@@ -69,7 +72,12 @@ export async function startGcsFixture(): Promise<GcsFixture> {
     const bucket = buckets.get(decodeURIComponent(match[1]!));
     if (!bucket) return sendError(res, 404, 'The specified bucket does not exist.', 'notFound');
     if (!bucket.members.has(account)) {
-      return sendError(res, 403, `${account} does not have storage.objects access to the Google Cloud Storage bucket.`, 'forbidden');
+      return sendError(
+        res,
+        403,
+        `${account} does not have storage.objects access to the Google Cloud Storage bucket.`,
+        'forbidden',
+      );
     }
     const objectName = match[2] ? decodeURIComponent(match[2]) : undefined;
     const isUpload = url.pathname.startsWith('/upload/');
@@ -85,13 +93,18 @@ export async function startGcsFixture(): Promise<GcsFixture> {
       const stored = bucket.objects.get(objectName);
       if (!stored) return sendError(res, 404, `No such object: ${match[1]}/${objectName}`, 'notFound');
       if (url.searchParams.get('alt') === 'media') {
-        res.writeHead(200, { 'content-type': stored.contentType, 'content-length': stored.data.length, 'x-goog-generation': String(stored.generation) });
+        res.writeHead(200, {
+          'content-type': stored.contentType,
+          'content-length': stored.data.length,
+          'x-goog-generation': String(stored.generation),
+        });
         return res.end(stored.data);
       }
       return sendJson(res, 200, resource(match[1]!, objectName, stored));
     }
     if (objectName !== undefined && req.method === 'DELETE') {
-      if (!bucket.objects.delete(objectName)) return sendError(res, 404, `No such object: ${match[1]}/${objectName}`, 'notFound');
+      if (!bucket.objects.delete(objectName))
+        return sendError(res, 404, `No such object: ${match[1]}/${objectName}`, 'notFound');
       res.writeHead(204);
       return res.end();
     }
@@ -115,14 +128,25 @@ export async function startGcsFixture(): Promise<GcsFixture> {
       return sendJson(res, 400, { error: 'unsupported_grant_type', error_description: 'Invalid grant_type' });
     }
     const [header, payload, signature] = (form.get('assertion') ?? '').split('.');
-    if (!header || !payload || !signature) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT.' });
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: string; exp?: number; scope?: string };
+    if (!header || !payload || !signature)
+      return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT.' });
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+      iss?: string;
+      exp?: number;
+      scope?: string;
+    };
     const key = claims.iss ? accounts.get(claims.iss) : undefined;
-    if (!key) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant: account not found' });
+    if (!key)
+      return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid grant: account not found' });
     const signed = verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, 'base64url'));
     if (!signed) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
-    if (!claims.exp || claims.exp * 1000 < Date.now()) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT: Token must be a short-lived token' });
-    if (!claims.scope?.includes('devstorage')) return sendJson(res, 400, { error: 'invalid_scope', error_description: 'no storage scope requested' });
+    if (!claims.exp || claims.exp * 1000 < Date.now())
+      return sendJson(res, 400, {
+        error: 'invalid_grant',
+        error_description: 'Invalid JWT: Token must be a short-lived token',
+      });
+    if (!claims.scope?.includes('devstorage'))
+      return sendJson(res, 400, { error: 'invalid_scope', error_description: 'no storage scope requested' });
     const accessToken = `ya29.fixture-${randomBytes(16).toString('hex')}`;
     tokens.set(accessToken, claims.iss!);
     return sendJson(res, 200, { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' });
@@ -185,7 +209,11 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 /** uploadType=media (raw body, name in the query) or multipart (JSON metadata part + media part). */
-function parseUpload(contentType: string, body: Buffer, query: URLSearchParams): { name?: string; data: Buffer; contentType: string } {
+function parseUpload(
+  contentType: string,
+  body: Buffer,
+  query: URLSearchParams,
+): { name?: string; data: Buffer; contentType: string } {
   const boundary = /boundary="?([^";]+)"?/.exec(contentType)?.[1];
   if (query.get('uploadType') !== 'multipart' || !boundary) {
     return { name: query.get('name') ?? undefined, data: body, contentType: contentType || 'application/octet-stream' };
@@ -205,12 +233,19 @@ function parseUpload(contentType: string, body: Buffer, query: URLSearchParams):
   const metadata = JSON.parse(parts[0]?.content.toString('utf8') ?? '{}') as { name?: string; contentType?: string };
   const media = parts[1];
   const mediaType = /content-type:\s*([^\r\n]+)/i.exec(media?.headers ?? '')?.[1];
-  return { name: metadata.name ?? query.get('name') ?? undefined, data: media?.content ?? Buffer.alloc(0), contentType: metadata.contentType ?? mediaType ?? 'application/octet-stream' };
+  return {
+    name: metadata.name ?? query.get('name') ?? undefined,
+    data: media?.content ?? Buffer.alloc(0),
+    contentType: metadata.contentType ?? mediaType ?? 'application/octet-stream',
+  };
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown) {
   const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=UTF-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

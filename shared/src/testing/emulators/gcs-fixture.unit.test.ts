@@ -48,7 +48,9 @@ describe('the GCS fixture, as the official @google-cloud/storage client sees it'
   it('grants a token for a signed JWT, and serves upload, download, list and delete as Google does', async () => {
     const bucket = storage.bucket(bucketName);
     const body = Buffer.from('fixture fidelity: the official client round-trips this object');
-    await bucket.file('dir/object.bin').save(body, { resumable: false, validation: false, contentType: 'application/octet-stream' });
+    await bucket
+      .file('dir/object.bin')
+      .save(body, { resumable: false, validation: false, contentType: 'application/octet-stream' });
     const [downloaded] = await bucket.file('dir/object.bin').download({ validation: false });
     expect(downloaded.equals(body)).toBe(true);
     const [files] = await bucket.getFiles({ prefix: 'dir/', maxResults: 10, autoPaginate: false });
@@ -60,7 +62,9 @@ describe('the GCS fixture, as the official @google-cloud/storage client sees it'
   });
 
   it("answers a missing bucket and a missing object with Google's status codes, which the official client raises", async () => {
-    await expect(storage.bucket('no-such-bucket').file('x').save(Buffer.from('x'), { resumable: false })).rejects.toMatchObject({ code: 404 });
+    await expect(
+      storage.bucket('no-such-bucket').file('x').save(Buffer.from('x'), { resumable: false }),
+    ).rejects.toMatchObject({ code: 404 });
     await expect(storage.bucket(bucketName).file('missing').download()).rejects.toMatchObject({ code: 404 });
   });
 });

@@ -14,10 +14,13 @@ export type BrokenHttpMode = 'garbage' | 'truncated' | 'bad-chunked' | 'reset';
 const ANSWERS: Record<Exclude<BrokenHttpMode, 'reset'>, string> = {
   garbage: '\u0000\u0001SMB?? not http at all\r\n\r\n',
   truncated: 'HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\ncontent-length: 100000\r\n\r\n<?xml version="1.0"?>',
-  'bad-chunked': 'HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\ntransfer-encoding: chunked\r\n\r\nzz-not-hex\r\nREMOTE-SECRET-BODY\r\n',
+  'bad-chunked':
+    'HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\ntransfer-encoding: chunked\r\n\r\nzz-not-hex\r\nREMOTE-SECRET-BODY\r\n',
 };
 
-export async function startBrokenHttp(mode: BrokenHttpMode): Promise<{ endpoint: string; port: number; stop(): Promise<void> }> {
+export async function startBrokenHttp(
+  mode: BrokenHttpMode,
+): Promise<{ endpoint: string; port: number; stop(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);

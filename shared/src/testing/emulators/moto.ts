@@ -74,7 +74,8 @@ export async function startMoto(): Promise<MotoServer> {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        authorization: 'AWS4-HMAC-SHA256 Credential=AKIAFIXTUREADMIN/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
+        authorization:
+          'AWS4-HMAC-SHA256 Credential=AKIAFIXTUREADMIN/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
       },
       body: new URLSearchParams({ ...params, Version: '2010-05-08' }).toString(),
     });
@@ -108,7 +109,10 @@ export async function startMoto(): Promise<MotoServer> {
             Action: 'PutUserPolicy',
             UserName: name,
             PolicyName: 'probe-s3',
-            PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] }),
+            PolicyDocument: JSON.stringify({
+              Version: '2012-10-17',
+              Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }],
+            }),
           });
         }
         return { accessKeyId: tag(key, 'AccessKeyId'), secretAccessKey: tag(key, 'SecretAccessKey') };

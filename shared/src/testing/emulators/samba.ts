@@ -34,14 +34,19 @@ export async function startSamba(): Promise<SambaServer> {
   const smbd = await which('smbd');
   const smbpasswd = await which('smbpasswd');
   if (!smbd || !smbpasswd) {
-    throw new Error('smbd/smbpasswd (Debian package "samba") are not installed: run .ci/install-test-deps.sh, which installs samba');
+    throw new Error(
+      'smbd/smbpasswd (Debian package "samba") are not installed: run .ci/install-test-deps.sh, which installs samba',
+    );
   }
   await ensureUnixUser(SAMBA_USER);
 
   const tmp = await makeTempDir('samba');
   await chmod(tmp.path, 0o755); // smbd serves the shares as SAMBA_USER, who must traverse this dir
   const dirs = Object.fromEntries(
-    ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc', 'binddns', 'data', 'readonly'].map((name) => [name, join(tmp.path, name)]),
+    ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc', 'binddns', 'data', 'readonly'].map((name) => [
+      name,
+      join(tmp.path, name),
+    ]),
   ) as Record<string, string>;
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
   await chmod(dirs.data!, 0o777);
@@ -95,7 +100,9 @@ export async function startSamba(): Promise<SambaServer> {
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`smbpasswd -a failed (${code}): ${stderr}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`smbpasswd -a failed (${code}): ${stderr}`)),
+    );
     child.stdin.end(`${password}\n${password}\n`);
   });
 
