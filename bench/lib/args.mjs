@@ -1,7 +1,7 @@
 /** Command line: --scenario NAME (repeatable or comma separated), --quick, --dry-run, --profile SERVICE, --help. */
-export const SCENARIOS = ['provisioning', 'burst', 'intake', 'ingest', 'quota', 'memory', 'stages', 'scale'];
+const SCENARIOS = ['provisioning', 'burst', 'intake', 'ingest', 'quota', 'memory', 'stages', 'scale'];
 /** What `npm run bench` runs without --scenario: everything but scale, which takes minutes. */
-export const DEFAULT_SCENARIOS = SCENARIOS.filter((name) => name !== 'scale');
+const DEFAULT_SCENARIOS = SCENARIOS.filter((name) => name !== 'scale');
 
 export function parseArgs(argv) {
   const options = { scenarios: [], quick: false, dryRun: false, profile: [], help: false };

@@ -12,7 +12,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const RESULTS = join(ROOT, 'bench/results');
 
 /** The one database prefix the suite uses; cleanup refuses anything else. */
-export const BENCH_DB_PREFIX = 'bench_';
+const BENCH_DB_PREFIX = 'bench_';
 const BENCH_PREFIX_PATTERN = /^bench_$/;
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
@@ -195,7 +195,7 @@ export async function startService(
   };
 }
 
-export function rssMb(pid) {
+function rssMb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return Math.round((kb / 1024) * 10) / 10;

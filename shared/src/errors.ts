@@ -16,7 +16,7 @@ export const httpStatusByCode = {
   unavailable: 503,
 } as const;
 
-export type HttpErrorCode = keyof typeof httpStatusByCode;
+type HttpErrorCode = keyof typeof httpStatusByCode;
 
 export interface ErrorBody {
   code: string;

@@ -4,7 +4,7 @@ import { pino, type ChildLoggerOptions, type DestinationStream, type Logger, typ
  * Paths redacted from every log line. Storage configs and auth headers are
  * the places secrets could travel through; `*` covers them at any depth we log.
  */
-export const redactedPaths = [
+const redactedPaths = [
   'req.headers.authorization',
   'headers.authorization',
   'authorization',

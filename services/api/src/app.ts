@@ -61,7 +61,7 @@ export interface ApiDeps {
   serviceTokens: readonly string[];
 }
 
-export const BODY_LIMIT = 1024 * 1024;
+const BODY_LIMIT = 1024 * 1024;
 
 /** The API as a Fastify instance, without a port: tests drive it through `inject`. */
 export async function buildApp(deps: ApiDeps) {

@@ -1,7 +1,7 @@
 import { baseEnvSchema, csvList, parseEnv, portVar, positiveInt } from '@deeplens/shared';
 import { z } from 'zod';
 
-export const apiEnvSchema = baseEnvSchema.extend({
+const apiEnvSchema = baseEnvSchema.extend({
   HOST: z.string().default('127.0.0.1'),
   PORT: portVar(8080),
   DEEPLENS_ADMIN_TOKENS: csvList,

@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 /** The routes of `printRoutes({ commonPrefix: false })`: each line a path segment under its parent, with its methods. */
-export function routeTable(printed: string): Array<{ method: string; url: string }> {
+function routeTable(printed: string): Array<{ method: string; url: string }> {
   const stack: string[] = [];
   const table: Array<{ method: string; url: string }> = [];
   for (const line of printed.split('\n')) {

@@ -46,7 +46,7 @@ const PROMQL_WORDS = new Set([
 ]);
 
 /** The metric names of a PromQL expression: identifiers that are not functions, keywords, labels or durations. */
-export function metricNames(expr: string): string[] {
+function metricNames(expr: string): string[] {
   const stripped = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""') // label values
     .replace(/\{[^}]*\}/g, '') // label matchers

@@ -28,8 +28,8 @@ export class CliError extends Error {
 }
 
 /** The public development token the API accepts when started without admin tokens (development mode only). */
-export const DEVELOPMENT_TOKEN = 'deeplens-dev-admin-token';
-export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
+const DEVELOPMENT_TOKEN = 'deeplens-dev-admin-token';
+const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 

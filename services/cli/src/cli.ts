@@ -14,7 +14,7 @@ const common = (command: Command) =>
     .option('--json', 'print JSON for scripts instead of a table')
     .option('--timeout <seconds>', 'how long to wait for a job', '600');
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('deeplens')
     .description(
       'Operate the DeepLens control plane through its API.\n' +
@@ -37,7 +37,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function run(argv: string[]): Promise<number> {
+async function run(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
     return ExitCode.ok;

@@ -1,4 +1,4 @@
-import { parseEnv, positiveInt, workerEnvSchema } from '@deeplens/shared';
+import { positiveInt, workerEnvSchema } from '@deeplens/shared';
 import type { z } from 'zod';
 
 export const dispatcherEnvSchema = workerEnvSchema.extend({
@@ -12,4 +12,3 @@ export const dispatcherEnvSchema = workerEnvSchema.extend({
 });
 
 export type DispatcherEnv = z.infer<typeof dispatcherEnvSchema>;
-export const loadDispatcherEnv = () => parseEnv(dispatcherEnvSchema);

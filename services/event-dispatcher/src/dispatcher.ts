@@ -18,7 +18,7 @@ import type { DispatcherEnv } from './config.js';
  * (subscriber, event), so handling an entry twice enqueues nothing new.
  */
 
-export const WEBHOOKS_GROUP = 'webhooks';
+const WEBHOOKS_GROUP = 'webhooks';
 type Entry = [id: string, fields: string[]];
 
 export function startDispatcher(runtime: WorkerRuntime<DispatcherEnv>) {

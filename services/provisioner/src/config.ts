@@ -1,4 +1,4 @@
-import { parseEnv, workerEnvSchema } from '@deeplens/shared';
+import { workerEnvSchema } from '@deeplens/shared';
 import { z } from 'zod';
 
 export const provisionerEnvSchema = workerEnvSchema.extend({
@@ -19,4 +19,3 @@ export const provisionerEnvSchema = workerEnvSchema.extend({
 });
 
 export type ProvisionerEnv = z.infer<typeof provisionerEnvSchema>;
-export const loadProvisionerEnv = () => parseEnv(provisionerEnvSchema);

@@ -4,7 +4,7 @@ import { deterministicJobId, platformNames, sql, withClient, withDatabase } from
 import { enqueueJob, inOutboxTransaction, uniqueName, waitFor } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type MotoServer } from '../src/test-support/moto.js';
-import { closedPort, makeTempDir } from '../src/test-support/processes.js';
+import { freePort, makeTempDir } from '../src/test-support/processes.js';
 import { dumpPlatformDatabase, dumpRedis, startPlatform, type Platform } from './support.js';
 
 /**
@@ -176,7 +176,7 @@ describe('storage.verify against live endpoints', () => {
 
   it('a closed port fails as endpoint_unreachable after the configured 3 attempts, verifying while retries remain', async () => {
     const tenantId = await createTenant();
-    const port = await closedPort();
+    const port = await freePort();
     const jobId = await putStorage(tenantId, 'aws_s3', { ...s3, endpoint: `http://127.0.0.1:${port}` });
 
     // Between attempts the job waits (delayed) and the storage still says verifying.

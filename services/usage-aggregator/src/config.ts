@@ -1,4 +1,4 @@
-import { DEFAULT_STREAM_MAX_LENGTH, parseEnv, positiveInt, workerEnvSchema } from '@deeplens/shared';
+import { DEFAULT_STREAM_MAX_LENGTH, positiveInt, workerEnvSchema } from '@deeplens/shared';
 import { z } from 'zod';
 
 export const aggregatorEnvSchema = workerEnvSchema.extend({
@@ -45,6 +45,3 @@ export const aggregatorEnvSchema = workerEnvSchema.extend({
    */
   DEEPLENS_CPU_NICENESS: workerEnvSchema.shape.DEEPLENS_CPU_NICENESS.removeDefault().default(10),
 });
-
-export type AggregatorEnv = z.infer<typeof aggregatorEnvSchema>;
-export const loadAggregatorEnv = () => parseEnv(aggregatorEnvSchema);

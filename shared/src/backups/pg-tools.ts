@@ -22,7 +22,7 @@ const executable = (path: string) => {
   }
 };
 
-export function pgToolCandidates(tool: PgTool, env: NodeJS.ProcessEnv = process.env): string[] {
+function pgToolCandidates(tool: PgTool, env: NodeJS.ProcessEnv = process.env): string[] {
   const dirs: string[] = [];
   if (env.DEEPLENS_PG_BIN_DIR) dirs.push(env.DEEPLENS_PG_BIN_DIR);
   try {
@@ -55,7 +55,7 @@ export function findPgTool(tool: PgTool, env: NodeJS.ProcessEnv = process.env): 
 }
 
 /** libpq arguments for a connection URI, the password through PGPASSWORD so it never shows in `ps`. */
-export function libpqConnection(connectionUri: string): { dbname: string; env: Record<string, string> } {
+function libpqConnection(connectionUri: string): { dbname: string; env: Record<string, string> } {
   const url = new URL(connectionUri);
   const password = decodeURIComponent(url.password);
   url.password = '';

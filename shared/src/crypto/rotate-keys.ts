@@ -33,7 +33,7 @@ export interface SealedStore {
   countByKeyId(db: CommonQueryMethods): Promise<Record<string, number>>;
 }
 
-export interface LockedSecret {
+interface LockedSecret {
   id: string;
   keyId: string | null;
   legacy: boolean;
@@ -65,7 +65,7 @@ async function counts(pool: DatabasePool, stores: readonly SealedStore[]) {
   return Object.fromEntries(entries) as RotationReport['byKeyId'];
 }
 
-export async function rotateSealedSecrets(
+async function rotateSealedSecrets(
   pool: DatabasePool,
   keyring: Keyring,
   stores: readonly SealedStore[],

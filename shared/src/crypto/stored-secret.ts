@@ -28,10 +28,6 @@ export function sealForStorage(keyring: Keyring, plaintext: string, context: Sea
   return { sealed, keyId: sealedKeyId(sealed)! };
 }
 
-/** Whether a row still needs `keys rotate`: legacy ciphertext, or sealed under another key than the current one. */
-export const needsResealing = (keyring: Keyring, stored: StoredSecret) =>
-  stored.legacy !== null || stored.keyId !== keyring.current.id;
-
 /**
  * pgcrypto writes an OpenPGP symmetric message (RFC 4880: a password-derived
  * session key, then integrity-protected AES data), which the openpgp package

@@ -15,7 +15,7 @@ type BootstrapEnv = Pick<
   // The keyring seals the login roles the fleet pass makes for tenants that lack one.
   Partial<Pick<BaseEnv, 'DEEPLENS_IDENTITY_SERVICE_PASSWORD' | 'DEEPLENS_ENCRYPTION_KEY' | 'NODE_ENV'>>;
 
-export function migrationSettings(names: PlatformNames, prefix: string): Record<string, string> {
+function migrationSettings(names: PlatformNames, prefix: string): Record<string, string> {
   return {
     'deeplens.platform_role': names.platformRole,
     'deeplens.tenant_role': names.tenantRole,
@@ -115,7 +115,7 @@ export function migrateTenantClient(client: pg.Client, prefix: string, migration
  * migrations. Each database records its own progress, so a crash mid-fleet
  * resumes where it stopped; one tenant's failure is reported, not fatal.
  */
-export async function migrateTenantFleet(
+async function migrateTenantFleet(
   env: BootstrapEnv,
   migrations: Migration[],
   log: Logger,

@@ -46,7 +46,7 @@ export function loadMigrations(target: MigrationTarget, root = migrationsRoot())
     });
 }
 
-export class MigrationError extends Error {
+class MigrationError extends Error {
   constructor(
     message: string,
     override readonly cause?: unknown,

@@ -3,8 +3,6 @@ import { createHash } from 'node:crypto';
 /** PostgreSQL truncates identifiers beyond this many bytes, silently. */
 export const MAX_IDENTIFIER_LENGTH = 63;
 
-export const TENANT_NAME_PATTERN = /^[a-z][a-z0-9-]{1,48}[a-z0-9]$/;
-
 /**
  * Every database and role the platform creates, under the installation's
  * prefix so that two installations (or two test runs) can share a cluster.

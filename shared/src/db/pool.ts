@@ -1,6 +1,6 @@
 import { createPool, createTypeParserPreset, type DatabasePool, type Interceptor, type QueryResultRow } from 'slonik';
 import type { BaseEnv } from '../config/env.js';
-import { platformDatabaseUri, withDatabase } from './connection-uri.js';
+import { platformDatabaseUri } from './connection-uri.js';
 
 import { listenForClientErrors } from './pg-client-errors.js';
 import { sql } from './sql.js';
@@ -79,10 +79,4 @@ type PoolEnv = Pick<
 
 export function openPlatformPool(env: PoolEnv, options: PoolOptions = {}): Promise<DatabasePool> {
   return openPool(platformDatabaseUri(env), { maximumPoolSize: env.DEEPLENS_PLATFORM_POOL_SIZE, ...options });
-}
-
-/** The role of DATABASE_URL, which may create databases and roles: the provisioner and migrations only. */
-export function openAdminPool(env: Pick<BaseEnv, 'DATABASE_URL'>, database?: string, options: PoolOptions = {}) {
-  const uri = database ? withDatabase(env.DATABASE_URL, database) : env.DATABASE_URL;
-  return openPool(uri, { maximumPoolSize: 4, ...options });
 }

@@ -7,7 +7,7 @@ import type pg from 'pg';
  * Advisory locks are scoped to one database: both sides take it on a
  * connection to DATABASE_URL's database.
  */
-export function templateLockKey(prefix: string): string {
+function templateLockKey(prefix: string): string {
   return `${prefix}deeplens.template`;
 }
 

@@ -15,7 +15,7 @@ import { EgressForbiddenError, type EgressPolicy } from './egress-policy.js';
 const describe = (host: string, port: number) => `the endpoint ${host}:${port}`;
 
 /** A `lookup` for net/tls/http that only ever yields addresses the policy allows for `port`. */
-export function guardedLookup(policy: EgressPolicy, port: number): LookupFunction {
+function guardedLookup(policy: EgressPolicy, port: number): LookupFunction {
   return ((
     hostname: string,
     options: { all?: boolean; family?: number | string },

@@ -117,7 +117,7 @@ export async function assertNfsConfigAllowed(
 }
 
 /** A missing mount, with the errno the callers classify ("not mounted"). */
-export class NfsMountMissingError extends Error {
+class NfsMountMissingError extends Error {
   readonly code = 'ENOENT';
   constructor(readonly mountPath: string) {
     super(`the path ${mountPath} does not exist`);

@@ -10,15 +10,15 @@ import { z } from 'zod';
  * know. Delivery is at least once: a consumer de-duplicates on `id`.
  */
 
-export const DOMAIN_EVENT_VERSION = 1 as const;
+const DOMAIN_EVENT_VERSION = 1 as const;
 export const DEFAULT_STREAM_MAX_LENGTH = 100_000;
 
 export const domainEventsStream = (queuePrefix: string) => `${queuePrefix}:events`;
 
-export const quotaLimitNames = ['apiCalls', 'storageBytes', 'collections'] as const;
+const quotaLimitNames = ['apiCalls', 'storageBytes', 'collections'] as const;
 export type QuotaLimitName = (typeof quotaLimitNames)[number];
 
-export const quotaEventData = z.object({
+const quotaEventData = z.object({
   /** The limit crossed, named as in the usage API. */
   limit: z.enum(quotaLimitNames),
   /** Percent of the limit reached: 80 is a warning, 100 means the limit is used up. */
@@ -28,7 +28,6 @@ export const quotaEventData = z.object({
   used: z.number().int().nonnegative(),
   limitValue: z.number().int().nonnegative(),
 });
-export type QuotaEventData = z.infer<typeof quotaEventData>;
 
 const envelope = <T extends string, D extends z.ZodTypeAny>(type: T, data: D) =>
   z.object({
@@ -42,17 +41,17 @@ const envelope = <T extends string, D extends z.ZodTypeAny>(type: T, data: D) =>
 
 const errorData = z.object({ code: z.string(), message: z.string() });
 
-export const tenantProvisionedData = z.object({ name: z.string(), plan: z.string(), database: z.string() });
-export const tenantProvisioningFailedData = z.object({ name: z.string(), error: errorData });
-export const tenantDeprovisionedData = z.object({ name: z.string(), databases: z.array(z.string()) });
-export const storageVerifiedData = z.object({
+const tenantProvisionedData = z.object({ name: z.string(), plan: z.string(), database: z.string() });
+const tenantProvisioningFailedData = z.object({ name: z.string(), error: errorData });
+const tenantDeprovisionedData = z.object({ name: z.string(), databases: z.array(z.string()) });
+const storageVerifiedData = z.object({
   provider: z.string(),
   configVersion: z.number().int().positive(),
   /** The storage.verify job, as in GET /v1/jobs/:id. */
   jobId: z.string(),
   totalMs: z.number().int().nonnegative(),
 });
-export const storageVerificationFailedData = storageVerifiedData.omit({ totalMs: true }).extend({ error: errorData });
+const storageVerificationFailedData = storageVerifiedData.omit({ totalMs: true }).extend({ error: errorData });
 
 /** Every domain event the platform publishes, by type. */
 export const domainEventSchemas = {

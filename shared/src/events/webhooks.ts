@@ -17,7 +17,7 @@ export const SIGNATURE_HEADER = 'DeepLens-Signature';
 export const EVENT_ID_HEADER = 'DeepLens-Event-Id';
 export const EVENT_TYPE_HEADER = 'DeepLens-Event-Type';
 /** How old a signed timestamp a receiver should accept, by default. */
-export const DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300;
+const DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300;
 
 export const newWebhookSecret = () => `whsec_${randomBytes(32).toString('base64url')}`;
 

@@ -25,7 +25,7 @@ export function encodeFailure(error: ErrorBody): string {
   return `${error.code}: ${error.message}`;
 }
 
-export function decodeFailure(failedReason: string | undefined): ErrorBody | null {
+function decodeFailure(failedReason: string | undefined): ErrorBody | null {
   if (!failedReason) return null;
   const match = /^([a-z][a-z0-9_]*): ([\s\S]*)$/.exec(failedReason);
   if (match) return { code: match[1]!, message: match[2]! };
@@ -34,7 +34,7 @@ export function decodeFailure(failedReason: string | undefined): ErrorBody | nul
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
 
-export function toJobState(state: string): JobView['state'] {
+function toJobState(state: string): JobView['state'] {
   switch (state) {
     case 'active':
     case 'delayed':

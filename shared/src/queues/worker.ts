@@ -16,7 +16,7 @@ export interface JobContext {
   progress: (step: string, detail?: Record<string, unknown>) => Promise<void>;
 }
 
-export type JobHandler<N extends JobName> = (payload: JobPayload<N>, context: JobContext) => Promise<unknown>;
+type JobHandler<N extends JobName> = (payload: JobPayload<N>, context: JobContext) => Promise<unknown>;
 
 export type HandlersFor<Q extends QueueName> = {
   [N in JobName as (typeof jobCatalog)[N]['queue'] extends Q ? N : never]: JobHandler<N>;

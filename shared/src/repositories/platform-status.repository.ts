@@ -95,5 +95,3 @@ export function createPlatformStatusRepository(db: CommonQueryMethods) {
     },
   };
 }
-
-export type PlatformStatusRepository = ReturnType<typeof createPlatformStatusRepository>;

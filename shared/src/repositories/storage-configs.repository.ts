@@ -45,7 +45,7 @@ async function openConfig(keyring: Keyring, row: z.infer<typeof storedRow>): Pro
   return row.sealed !== null ? opened : { ...row.settings, ...opened };
 }
 
-export function storageConfigView(row: z.infer<typeof storageRow>) {
+function storageConfigView(row: z.infer<typeof storageRow>) {
   return {
     provider: row.provider,
     status: row.status,

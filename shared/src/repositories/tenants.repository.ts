@@ -7,10 +7,8 @@ import type { JsonText } from '../schemas/http/common.js';
 import type { tenantSchema } from '../schemas/http/tenants.js';
 import { conflict, notFound, validationFailed } from '../errors.js';
 
-export const tenantStatuses = ['provisioning', 'active', 'failed', 'suspended', 'deprovisioning', 'deleted'] as const;
+const tenantStatuses = ['provisioning', 'active', 'failed', 'suspended', 'deprovisioning', 'deleted'] as const;
 export type TenantStatus = (typeof tenantStatuses)[number];
-export const planIds = ['free', 'premium', 'enterprise'] as const;
-export type PlanId = (typeof planIds)[number];
 
 /** A tenant as the services decide on it (its view for clients is composed in SQL, below). */
 const tenantRow = z.object({

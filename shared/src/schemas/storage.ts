@@ -17,7 +17,7 @@ const optionalText = (description?: string) => Type.Optional(text(description ? 
 const secret = (maxLength = 4096) =>
   Type.String({ minLength: 1, maxLength, description: 'secret: stored encrypted, never shown' });
 
-export const azureBlobConfig = Type.Object(
+const azureBlobConfig = Type.Object(
   {
     connection_string: secret(),
     container: Type.String({ pattern: '^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$', description: 'container name' }),
@@ -26,7 +26,7 @@ export const azureBlobConfig = Type.Object(
   { additionalProperties: false },
 );
 
-export const awsS3Config = Type.Object(
+const awsS3Config = Type.Object(
   {
     access_key: secret(256),
     secret_key: secret(256),
@@ -39,7 +39,7 @@ export const awsS3Config = Type.Object(
   { additionalProperties: false },
 );
 
-export const gcsConfig = Type.Object(
+const gcsConfig = Type.Object(
   {
     service_account_key: secret(16_384),
     bucket: Type.String({ minLength: 3, maxLength: 222 }),
@@ -62,7 +62,7 @@ export const minioConfig = Type.Object(
   { additionalProperties: false },
 );
 
-export const nfsConfig = Type.Object(
+const nfsConfig = Type.Object(
   {
     mount_path: Type.String({ minLength: 1, maxLength: 1024, pattern: '^/' }),
     share_path: optionalText('the export, for reference'),
@@ -71,7 +71,7 @@ export const nfsConfig = Type.Object(
   { additionalProperties: false },
 );
 
-export const smbConfig = Type.Object(
+const smbConfig = Type.Object(
   {
     share_path: Type.String({ minLength: 3, maxLength: 1024, pattern: '^(//|\\\\\\\\)[^/\\\\]+[/\\\\][^/\\\\]+' }),
     username: text({ maxLength: 256 }),
@@ -84,7 +84,7 @@ export const smbConfig = Type.Object(
   { additionalProperties: false },
 );
 
-export const storageConfigSchemas = {
+const storageConfigSchemas = {
   azure_blob: azureBlobConfig,
   aws_s3: awsS3Config,
   gcs: gcsConfig,
@@ -98,7 +98,7 @@ export const storageProviders = Object.keys(storageConfigSchemas) as StorageProv
 export type StorageConfigOf<P extends StorageProvider> = Static<(typeof storageConfigSchemas)[P]>;
 export type AnyStorageConfig = { [P in StorageProvider]: { provider: P; config: StorageConfigOf<P> } }[StorageProvider];
 
-export const secretFields: { [P in StorageProvider]: ReadonlyArray<keyof StorageConfigOf<P> & string> } = {
+const secretFields: { [P in StorageProvider]: ReadonlyArray<keyof StorageConfigOf<P> & string> } = {
   azure_blob: ['connection_string'],
   aws_s3: ['access_key', 'secret_key'],
   gcs: ['service_account_key'],

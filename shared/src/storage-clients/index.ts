@@ -8,4 +8,4 @@
 export { createAzureContainerClient } from './azure-client.js';
 export { createGcsClient, DEFAULT_GCS_ENDPOINT, LIBRARY_TOKEN_URL, type GcsClient } from './gcs-client.js';
 export { createMinioClient, createS3Client, minioTargetOf, s3TargetOf, type S3Target } from './s3-client.js';
-export { describeStorageError, egressRefusal, storageFailure } from './storage-errors.js';
+export { egressRefusal, storageFailure } from './storage-errors.js';

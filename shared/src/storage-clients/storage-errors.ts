@@ -64,7 +64,7 @@ function statusOf(links: Loose[]): number | undefined {
   return undefined;
 }
 
-export function describeStorageError(error: unknown): string {
+function describeStorageError(error: unknown): string {
   const links = chain(error);
   const codes = links
     .flatMap((e) => [e.code, e.errno, e.name])

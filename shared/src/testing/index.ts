@@ -3,15 +3,14 @@
  * share, so no test file reaches into another service or writes its own copy.
  * Emulators of the outside world are under `emulators/`, exported here too.
  */
-export { httpApiClient, waitForJob, waitForReady, type ApiReader, type JobAnswer, type ReadinessProbe } from './api.js';
-export { deleteRedisKeys, dropPrefixedDatabases } from './cleanup.js';
+export { httpApiClient, waitForJob, waitForReady } from './api.js';
 export { dumpPlatformDatabase, dumpRedis } from './dumps.js';
 export { enqueueJob } from './enqueue.js';
 export { TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, TEST_SERVICE_TOKEN, testEnv, uniqueName } from './env.js';
 export { inOutboxTransaction } from './outbox.js';
 export { apiCallEvent } from './events.js';
 export { startPlatform, type Platform } from './platform.js';
-export { closedPort, freePort, tcpAccepts, untilPort } from './ports.js';
+export { freePort } from './ports.js';
 export { seededRandom, shuffle, testSeed } from './random.js';
 export {
   startPrivatePostgres,
@@ -19,14 +18,7 @@ export {
   type PrivatePostgres,
   type PrivateRedis,
 } from './private-services.js';
-export {
-  makeTempDir,
-  startProcess,
-  startService,
-  which,
-  type ManagedProcess,
-  type ServiceProcess,
-} from './processes.js';
+export { makeTempDir, startService, type ServiceProcess } from './processes.js';
 export { makeTenantLogin, tenantLoginUri } from './tenant-login.js';
-export { waitFor, type WaitOptions } from './wait.js';
+export { waitFor } from './wait.js';
 export * from './emulators/index.js';

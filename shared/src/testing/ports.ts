@@ -13,9 +13,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A port on 127.0.0.1 that refuses connections (bound once, then released). */
-export const closedPort = freePort;
-
 /** Resolves true once something accepts TCP connections on host:port. */
 export function tcpAccepts(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {

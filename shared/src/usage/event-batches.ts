@@ -38,7 +38,7 @@ function eventRowJson(event: UsageEvent): string {
 }
 
 /** Checked events as the JSON text of an array of rows (EVENT_ROW_FIELDS), instants at millisecond precision. */
-export function eventRowsJsonOf(events: readonly UsageEvent[]): string {
+function eventRowsJsonOf(events: readonly UsageEvent[]): string {
   let text = '[';
   for (let index = 0; index < events.length; index += 1) {
     if (index > 0) text += ',';

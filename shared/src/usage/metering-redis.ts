@@ -29,7 +29,7 @@ export function meteringRedisOf(producer: JobProducer): MeteringRedis {
 }
 
 /** A counter key outlives its month by a day, for readers whose clocks run a little behind. */
-export const counterExpiresAt = (month: string) => monthEnd(month).getTime() + 24 * 60 * 60 * 1000;
+const counterExpiresAt = (month: string) => monthEnd(month).getTime() + 24 * 60 * 60 * 1000;
 
 const scripts = {
   /**

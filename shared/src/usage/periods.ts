@@ -35,7 +35,7 @@ function monthAround(instant: Date | string | number) {
 }
 
 /** The first instant of the month, UTC. */
-export function monthStart(month: string): Date {
+function monthStart(month: string): Date {
   const match = MONTH.exec(month);
   if (!match) throw new Error(`not a month: ${month}`);
   return new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, 1));

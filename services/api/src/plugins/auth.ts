@@ -14,7 +14,7 @@ import type { RateLimiter } from './rate-limit.js';
  * The same hook applies the rate limits: a token's by its kind once it is
  * known, its address's once it has failed.
  */
-export type Access = 'public' | 'admin' | 'service';
+type Access = 'public' | 'admin' | 'service';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -30,7 +30,7 @@ const digest = (token: string) => hash('sha256', token, 'buffer');
 
 const ANONYMOUS = Object.freeze({ kind: 'anonymous' as const, id: 'anonymous' });
 
-export interface AuthOptions {
+interface AuthOptions {
   adminTokens: readonly string[];
   serviceTokens: readonly string[];
   limiter: RateLimiter;

@@ -23,7 +23,7 @@ const fastifyCodes: Record<string, { code: keyof typeof httpStatusByCode; messag
   FST_ERR_ASYNC_CONSTRAINT: { code: 'validation_failed' },
 };
 
-export function describeValidation(error: FastifyError): { message: string; details: unknown[] } {
+function describeValidation(error: FastifyError): { message: string; details: unknown[] } {
   const context = error.validationContext ?? 'body';
   const details = (error.validation ?? []).map((issue) => {
     const missing = (issue.params as { missingProperty?: string }).missingProperty;
@@ -40,7 +40,7 @@ export function describeValidation(error: FastifyError): { message: string; deta
  * PostgreSQL or Redis not answering: a 503 the client may retry, never a 500.
  * ioredis fails fast (no offline queue) and slonik names its connection errors.
  */
-export function isDependencyUnavailable(error: unknown): boolean {
+function isDependencyUnavailable(error: unknown): boolean {
   const name = (error as Error)?.name ?? '';
   const message = (error as Error)?.message ?? '';
   const code = (error as { code?: string })?.code ?? '';
@@ -63,7 +63,7 @@ export function isDependencyUnavailable(error: unknown): boolean {
  * (a NUL byte in a string, text that is not valid UTF-8, a number or date out of
  * range). Input like that is the client's to fix: 400, not a 500 and a page to an operator.
  */
-export function isInvalidInputValue(error: unknown): boolean {
+function isInvalidInputValue(error: unknown): boolean {
   for (
     let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
     current && depth < 4;

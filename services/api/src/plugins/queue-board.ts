@@ -7,9 +7,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RateLimiter } from './rate-limit.js';
 
-export const QUEUE_BOARD_PREFIX = '/admin/queues';
+const QUEUE_BOARD_PREFIX = '/admin/queues';
 
-export interface QueueBoardOptions {
+interface QueueBoardOptions {
   producer: JobProducer;
   adminTokens: readonly string[];
   /** Failed logins count against the client's address here too: the Basic password is an admin token to guess. */

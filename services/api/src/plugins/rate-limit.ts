@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
 
 /** The contract's number: requests from one address that may fail authentication in a second. */
-export const FAILED_AUTH_PER_SECOND = 20;
+const FAILED_AUTH_PER_SECOND = 20;
 
 export interface RateLimitOptions {
   /** Requests one admin token may make per second. */
@@ -23,7 +23,7 @@ export interface RateLimitOptions {
 }
 
 /** Fastify's hook callback: an error refuses the request, nothing lets it through. */
-export type Done = (error?: AppError) => void;
+type Done = (error?: AppError) => void;
 
 export interface RateLimiter {
   /** An authenticated request, counted against its token under that token's kind's limit. */

@@ -29,5 +29,3 @@ export function createUsageRepository(pool: DatabasePool) {
     },
   };
 }
-
-export type UsageRepository = ReturnType<typeof createUsageRepository>;

@@ -16,7 +16,7 @@ const errors = {
 const acceptedBackup = Type.Composite([acceptedJobSchema, Type.Object({ backupId: uuidSchema })]);
 const acceptedRestore = Type.Composite([acceptedJobSchema, Type.Object({ restoreId: uuidSchema })]);
 
-export const backupListSchema = Type.Object({
+const backupListSchema = Type.Object({
   items: Type.Array(
     Type.Object({
       id: uuidSchema,

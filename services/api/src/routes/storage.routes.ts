@@ -20,7 +20,7 @@ const stepSchema = Type.Object({
 });
 
 /** GET /v1/tenants/:id/storage: the contract's fields, plus the version, step timings and history. */
-export const storageViewSchema = Type.Object({
+const storageViewSchema = Type.Object({
   provider: Type.String(),
   status: Type.String({ description: 'unverified | verifying | verified | failed' }),
   lastTestedAt: nullable(isoTime),

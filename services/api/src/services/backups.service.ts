@@ -46,7 +46,7 @@ const compactTimestamp = (date: Date) =>
     .replace(/[-:]/g, '')
     .replace(/\.\d{3}/, '');
 
-export const backupStorageKey = (prefix: string, backupId: string, at = new Date()) =>
+const backupStorageKey = (prefix: string, backupId: string, at = new Date()) =>
   `${prefix}/${compactTimestamp(at)}-${backupId}.dump`;
 
 export interface BackupsServiceDeps {

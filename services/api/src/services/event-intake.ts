@@ -33,7 +33,7 @@ function badEvent(index: number, batched: boolean, path: string, message: string
  * 1 to 1,000. Each event gets the contract's compiled check, the one the
  * queue catalog applies too, so nothing accepted here can fail in the worker.
  */
-export function parseEventsBody(body: unknown): { events: UsageEvent[]; batched: boolean } {
+function parseEventsBody(body: unknown): { events: UsageEvent[]; batched: boolean } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw validationFailed('send one event or {"events": [...]} as a JSON object', [
       { field: 'body', message: 'must be an object' },
@@ -79,7 +79,7 @@ const STABLE_LIVE = new Set(['active', 'suspended']);
  * concurrent requests naming the same unknown id share that query. Entries
  * expire after the TTL, and are dropped at once when Redis announces a change.
  */
-export class LiveTenants {
+class LiveTenants {
   private readonly seen: BoundedMap<string, number>;
   private readonly pending = new Map<string, Promise<boolean>>();
 
@@ -174,5 +174,3 @@ export function createEventIntake({ pool, producer, settings }: EventIntakeDeps)
     close: () => coalescer.close(),
   };
 }
-
-export type EventIntake = ReturnType<typeof createEventIntake>;

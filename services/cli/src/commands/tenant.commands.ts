@@ -25,7 +25,7 @@ export interface Tenant {
   updatedAt: string;
 }
 
-export const describeTenant = (tenant: Tenant) =>
+const describeTenant = (tenant: Tenant) =>
   fields([
     ['id', tenant.id],
     ['name', tenant.name],

@@ -51,7 +51,7 @@ export function openBackupStore(
   }
 }
 
-export function backupsNotSupported(provider: string): AppError {
+function backupsNotSupported(provider: string): AppError {
   return new AppError(
     'conflict',
     `backups to ${provider} storage are not supported yet; configure S3, MinIO, Azure Blob, GCS or NFS storage`,

@@ -4,7 +4,7 @@ import {
   generateBlobSASQueryParameters,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
-import { type AzuriteServer, closedPort, DEV_ACCOUNT, DEV_KEY, startAzurite } from '@deeplens/shared/testing';
+import { type AzuriteServer, freePort, DEV_ACCOUNT, DEV_KEY, startAzurite } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
 import { probeStorage } from './index.js';
@@ -97,7 +97,7 @@ describe('Azure Blob probe against Azurite (SharedKey checked)', () => {
   });
 
   it('reports a closed port as endpoint_unreachable, retryable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const connection = `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};`;
     const result = await probeStorage('azure_blob', { connection_string: connection, container: CONTAINER }, options);
     failures.push(result);

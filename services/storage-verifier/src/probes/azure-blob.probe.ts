@@ -93,7 +93,7 @@ const AZURE_PERMISSION: Record<StepName, string> = {
 };
 
 /** Azure Storage error codes (x-ms-error-code) and HTTP statuses → probe failures. */
-export function classifyAzureError(error: unknown, step: StepName, context: AzureContext): ProbeFailure {
+function classifyAzureError(error: unknown, step: StepName, context: AzureContext): ProbeFailure {
   if (error instanceof ProbeFailureError) return error.failure;
   const network = classifyNetworkError(error, context.endpoint);
   if (network) return network;

@@ -1,5 +1,5 @@
 import type { StorageConfigOf } from '@deeplens/shared';
-import { closedPort, type GcsFixture, type ServiceAccount, startGcsFixture } from '@deeplens/shared/testing';
+import { freePort, type GcsFixture, type ServiceAccount, startGcsFixture } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
 import { probeStorage } from './index.js';
@@ -104,7 +104,7 @@ describe('GCS probe (google-auth-library JWT grant + JSON API through the egress
   });
 
   it('reports a closed API port as endpoint_unreachable, retryable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const key = JSON.stringify({ ...JSON.parse(tenant.keyJson), token_uri: `http://127.0.0.1:${port}/token` });
     const result = await probeStorage(
       'gcs',

@@ -131,7 +131,7 @@ const OAUTH_REJECTIONS = new Set([
   'invalid_scope',
 ]);
 
-export function classifyGcsError(error: unknown, step: StepName, context: GcsContext): ProbeFailure {
+function classifyGcsError(error: unknown, step: StepName, context: GcsContext): ProbeFailure {
   if (error instanceof ProbeFailureError) return error.failure;
   const e = (error ?? {}) as {
     code?: unknown;

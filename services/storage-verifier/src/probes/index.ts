@@ -7,8 +7,7 @@ import { probeS3 } from './s3.probe.js';
 import { probeSmb } from './smb.probe.js';
 import type { ProbeOptions, ProbeResult } from './types.js';
 
-export type { ProbeErrorCode, ProbeFailure, ProbeOptions, ProbeResult, ProbeStep } from './types.js';
-export { PROBE_PREFIX } from './probe-runner.js';
+export type { ProbeFailure, ProbeOptions, ProbeResult, ProbeStep } from './types.js';
 
 const probes: { [P in StorageProvider]: (config: StorageConfigOf<P>, options: ProbeOptions) => Promise<ProbeResult> } =
   {

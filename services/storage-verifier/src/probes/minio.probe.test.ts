@@ -1,5 +1,5 @@
 import type { StorageConfigOf } from '@deeplens/shared';
-import { closedPort, type MotoServer, startMoto } from '@deeplens/shared/testing';
+import { freePort, type MotoServer, startMoto } from '@deeplens/shared/testing';
 import { Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
@@ -102,7 +102,7 @@ describe('MinIO probe (minio client) against moto_server (S3 protocol, SigV4 che
   });
 
   it('reports a closed port as endpoint_unreachable, retryable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await probeStorage('minio', { ...good, endpoint: `http://127.0.0.1:${port}` }, options);
     failures.push(result);
     expect(expectFailure(result, 'endpoint_unreachable', true)).toContain(`http://127.0.0.1:${port}`);

@@ -110,7 +110,7 @@ const NFS_ACTION: Record<StepName, string> = {
   delete: 'delete files in',
 };
 
-export function classifyNfsError(error: unknown, step: StepName, root: string, checkingRoot: boolean): ProbeFailure {
+function classifyNfsError(error: unknown, step: StepName, root: string, checkingRoot: boolean): ProbeFailure {
   if (error instanceof ProbeFailureError) return error.failure;
   if (isEgressForbidden(error)) return failure('endpoint_forbidden', errorDetail(error), false);
   const codes = errorCodes(error);

@@ -14,7 +14,7 @@ export { classifyNetworkError, errorCodes, errorDetail, failure, providerFailure
  */
 
 export const PROBE_PREFIX = '.deeplens-probe/';
-export const PROBE_BYTES = 384;
+const PROBE_BYTES = 384;
 
 export type StepName = ProbeStep['step'];
 
@@ -49,7 +49,7 @@ export class ProbeFailureError extends Error {
 }
 
 /** Why a deadline fired. */
-export class ProbeDeadlineError extends Error {
+class ProbeDeadlineError extends Error {
   constructor(
     readonly kind: 'step' | 'total' | 'cancelled',
     readonly ms: number,
@@ -59,18 +59,14 @@ export class ProbeDeadlineError extends Error {
   }
 }
 
-export function probeKey(): string {
+function probeKey(): string {
   return `${PROBE_PREFIX}${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.bin`;
 }
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /** Runs `fn` with a signal that aborts after `ms` or when `outer` aborts; rejects as soon as either happens. */
-export async function withDeadline<T>(
-  fn: (signal: AbortSignal) => Promise<T>,
-  ms: number,
-  outer?: AbortSignal,
-): Promise<T> {
+async function withDeadline<T>(fn: (signal: AbortSignal) => Promise<T>, ms: number, outer?: AbortSignal): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new ProbeDeadlineError('step', ms)), Math.max(0, ms));
   const onOuter = () => controller.abort(outer?.reason);

@@ -1,6 +1,6 @@
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { StorageConfigOf } from '@deeplens/shared';
-import { closedPort, type MotoServer, startMoto, startSilentServer } from '@deeplens/shared/testing';
+import { freePort, type MotoServer, startMoto, startSilentServer } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
 import { probeStorage } from './index.js';
@@ -94,7 +94,7 @@ describe('S3 probe against moto_server (SigV4 checked, IAM enforced)', () => {
   });
 
   it('reports a closed port as endpoint_unreachable, retryable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await probeStorage('aws_s3', { ...good, endpoint: `http://127.0.0.1:${port}` }, options);
     failures.push(result);
     const message = expectFailure(result, 'endpoint_unreachable', true);

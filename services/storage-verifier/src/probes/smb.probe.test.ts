@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StorageConfigOf } from '@deeplens/shared';
-import { closedPort, SAMBA_USER, type SambaServer, startSamba } from '@deeplens/shared/testing';
+import { freePort, SAMBA_USER, type SambaServer, startSamba } from '@deeplens/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure, expectNoSecrets, expectVerified } from '../test-support/assertions.js';
 import { probeStorage } from './index.js';
@@ -76,7 +76,7 @@ describe('SMB probe (SMB2 + NTLMv2) against a private Samba smbd', () => {
   });
 
   it('reports a closed port as endpoint_unreachable, retryable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await probeStorage('smb', { ...good, port }, options);
     failures.push(result);
     expect(expectFailure(result, 'endpoint_unreachable', true)).toContain(`127.0.0.1:${port}`);

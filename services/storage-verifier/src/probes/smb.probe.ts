@@ -39,7 +39,7 @@ interface ShareAddress {
   display: string;
 }
 
-export function parseSharePath(sharePath: string, port = 445): ShareAddress | null {
+function parseSharePath(sharePath: string, port = 445): ShareAddress | null {
   const parts = sharePath.replace(/\\/g, '/').replace(/^\/\//, '').split('/').filter(Boolean);
   const [host, share, ...folder] = parts;
   if (!host || !share) return null;

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 /** Largest frame accepted: the probe's messages are small (the library reads 64 KiB at most). */
-export const MAX_SMB_FRAME = 1 << 20;
+const MAX_SMB_FRAME = 1 << 20;
 
 const HEADER = 64;
 const SMB2_MAGIC = 0xfe534d42; // "\xFESMB"

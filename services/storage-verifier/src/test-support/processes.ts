@@ -1,2 +1,2 @@
 // The process and port helpers moved to the test kit; this re-export serves verify-storage.e2e until it moves to test/e2e.
-export { closedPort, makeTempDir } from '@deeplens/shared/testing';
+export { freePort, makeTempDir } from '@deeplens/shared/testing';

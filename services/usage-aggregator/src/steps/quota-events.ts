@@ -76,7 +76,7 @@ export async function recordThresholdCrossings(
 export const quotaEventKeys = (rows: readonly QuotaEventRow[]): OutboxKey[] =>
   rows.map((row) => ({ kind: 'event', id: row.id }));
 
-export function toDomainEvent(row: QuotaEventRow): DomainEvent {
+function toDomainEvent(row: QuotaEventRow): DomainEvent {
   return domainEvent(row.threshold >= 100 ? 'quota.exceeded' : 'quota.warning', {
     id: row.id,
     occurredAt: new Date(row.emitted_at).toISOString(),

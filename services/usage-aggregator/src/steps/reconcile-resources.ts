@@ -10,7 +10,7 @@ import {
 import { z } from 'zod';
 import { recordThresholdCrossings, type QuotaEventRow } from './quota-events.js';
 
-export interface ResourceLevel {
+interface ResourceLevel {
   tenantId: string;
   storageBytes: number;
   imageCount: number;
@@ -32,7 +32,7 @@ const measuredRow = z.object({ storage_bytes: z.number(), image_count: z.number(
  * login role (the tenant pools' credentials) with the tenant's context set
  * for the transaction: Row Level Security shows it that tenant's rows only.
  */
-export async function measureTenantDatabase(
+async function measureTenantDatabase(
   tenantPools: TenantPools,
   tenant: { tenantId: string; database: string; apiCalls: number },
   month: string,
@@ -62,7 +62,7 @@ export async function measureTenantDatabase(
 }
 
 /** Writes measured levels into this month's platform counters and records the storage and collection thresholds crossed. */
-export async function recordResourceLevels(
+async function recordResourceLevels(
   pool: DatabasePool,
   outbox: Outbox,
   levels: readonly ResourceLevel[],

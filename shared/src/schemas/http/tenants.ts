@@ -2,18 +2,18 @@ import { Type, type Static } from '@sinclair/typebox';
 import { storageInputSchema } from '../storage.js';
 import { isoTime, nullable, uuidSchema } from './common.js';
 
-export const tenantNameSchema = Type.String({
+const tenantNameSchema = Type.String({
   pattern: '^[a-z][a-z0-9-]{1,48}[a-z0-9]$',
   description: 'lowercase slug: a letter, then letters, digits or -, 3-50 characters',
 });
 /** A hostname: labels of letters, digits and -, at least one dot, no trailing dot. */
-export const domainSchema = Type.String({
+const domainSchema = Type.String({
   maxLength: 253,
   pattern: '^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\\.)+[a-zA-Z]{2,63}$',
   description: 'a hostname such as acme.com',
 });
-export const planSchema = Type.Union([Type.Literal('free'), Type.Literal('premium'), Type.Literal('enterprise')]);
-export const tenantStatusSchema = Type.Union(
+const planSchema = Type.Union([Type.Literal('free'), Type.Literal('premium'), Type.Literal('enterprise')]);
+const tenantStatusSchema = Type.Union(
   ['provisioning', 'active', 'failed', 'suspended', 'deprovisioning', 'deleted'].map((status) => Type.Literal(status)),
 );
 const displayNameSchema = Type.String({ minLength: 1, maxLength: 200 });

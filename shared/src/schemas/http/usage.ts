@@ -16,7 +16,7 @@ if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', isRealInst
 
 export const MAX_EVENTS_PER_REQUEST = 1_000;
 
-export const apiCallEventSchema = Type.Object(
+const apiCallEventSchema = Type.Object(
   {
     eventId: Type.String({ format: 'uuid', description: 'the idempotency key: an event sent again is counted once' }),
     tenantId: Type.String({ format: 'uuid' }),
@@ -68,7 +68,6 @@ export const usageQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-export type UsageQuery = Static<typeof usageQuery>;
 
 export const usageSchema = Type.Object({
   tenantId: uuidSchema,
